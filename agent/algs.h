@@ -1,0 +1,72 @@
+/* Algorithm identifiers shared by configuration, IKE and the SA backends.
+ * The numeric values are the IKEv1 wire values (RFC 2409 appendix A, RFC 2407 4.4.x / 4.5). */
+#ifndef BURROW_ALGS_H
+#define BURROW_ALGS_H
+
+#include <stdint.h>
+
+/* Phase 1 encryption (ISAKMP attribute Encryption Algorithm). */
+enum bw_p1_encr {
+	BW_P1_ENCR_3DES = 5,
+	BW_P1_ENCR_AES_CBC = 7,
+};
+
+/* Phase 1 hash (ISAKMP attribute Hash Algorithm); the PRF is HMAC with it. */
+enum bw_hash {
+	BW_HASH_MD5 = 1,
+	BW_HASH_SHA1 = 2,
+	BW_HASH_SHA256 = 4,
+	BW_HASH_SHA384 = 5,
+	BW_HASH_SHA512 = 6,
+};
+
+/* Diffie-Hellman groups (IANA "Group Description"); BW_DH_NONE means no PFS. */
+enum bw_dh_group {
+	BW_DH_NONE = 0,
+	BW_DH_MODP768 = 1,	/* refused as insecure */
+	BW_DH_MODP1024 = 2,
+	BW_DH_MODP1536 = 5,
+	BW_DH_MODP2048 = 14,
+	BW_DH_MODP3072 = 15,
+	BW_DH_MODP4096 = 16,
+	BW_DH_MODP6144 = 17,
+	BW_DH_MODP8192 = 18,
+	BW_DH_ECP256 = 19,
+	BW_DH_ECP384 = 20,
+	BW_DH_ECP521 = 21,
+};
+
+/* ESP transform IDs (RFC 2407 4.4.4, RFC 4106). */
+enum bw_esp_encr {
+	BW_ESP_3DES = 3,
+	BW_ESP_AES_CBC = 12,
+	BW_ESP_AES_GCM8 = 18,
+	BW_ESP_AES_GCM12 = 19,
+	BW_ESP_AES_GCM16 = 20,
+};
+
+/* ESP authentication algorithm attribute (RFC 2407 4.5, RFC 4868). */
+enum bw_esp_auth {
+	BW_ESP_AUTH_NONE = 0,
+	BW_ESP_AUTH_HMAC_MD5 = 1,
+	BW_ESP_AUTH_HMAC_SHA1 = 2,
+	BW_ESP_AUTH_HMAC_SHA256 = 5,
+	BW_ESP_AUTH_HMAC_SHA384 = 6,
+	BW_ESP_AUTH_HMAC_SHA512 = 7,
+};
+
+struct bw_p1_proposal {
+	enum bw_p1_encr encr;
+	uint16_t key_bits;	/* 128/192/256 for AES; 192 for 3DES */
+	enum bw_hash hash;
+	enum bw_dh_group dh;
+};
+
+struct bw_p2_proposal {
+	enum bw_esp_encr encr;
+	uint16_t key_bits;	/* 128/192/256 for AES (and GCM); 192 for 3DES */
+	enum bw_esp_auth auth;	/* BW_ESP_AUTH_NONE with GCM */
+	enum bw_dh_group dh;	/* PFS group named inside the proposal, or BW_DH_NONE */
+};
+
+#endif

@@ -1,0 +1,82 @@
+/* The interface every SA backend implements: SAs, traffic selectors, the address and the
+ * routes of one connection, byte counters, expiry. Errors are -errno. */
+#ifndef BURROW_SA_BACKEND_H
+#define BURROW_SA_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "algs.h"
+#include "config/config.h"
+
+struct ev_loop;
+struct bw_sa_conn;	/* one per connection, owned by the backend */
+
+enum bw_sa_dir { BW_SA_IN, BW_SA_OUT };
+
+struct bw_sa_params {
+	enum bw_sa_dir dir;
+	uint32_t spi;			/* network value as a host integer */
+	struct bw_p2_proposal alg;
+	uint8_t keymat[128];
+	size_t keymat_len;
+	enum bw_ipsec_mode mode;
+	struct sockaddr_storage local;	/* outer addresses, with ports when udp_encap */
+	struct sockaddr_storage remote;
+	bool udp_encap;			/* ESP in UDP (RFC 3948) */
+	uint32_t lifetime_s;		/* hard lifetime; the IKE side rekeys before it */
+};
+
+struct bw_sa_counters {
+	uint64_t bytes_in, bytes_out;
+	uint64_t packets_in, packets_out;
+	uint64_t errors_in, errors_out;
+};
+
+/* What the backend tells its connection. */
+struct bw_sa_conn_cbs {
+	void *ctx;
+	/* Userspace backend: send an ESP packet (starting at the SPI) to the peer; the owner of
+	 * the UDP socket adds nothing for port 4500 (ESP has a non-zero SPI, RFC 3948 2.2). */
+	int (*send_esp)(void *ctx, const uint8_t *pkt, size_t len);
+	/* An SA expired (hard) or was removed by the kernel. */
+	void (*expired)(void *ctx, uint32_t spi, enum bw_sa_dir dir, bool hard);
+};
+
+struct bw_sa_backend_ops {
+	const char *name;
+	/* Creates the connection's datapath (userspace: TUN device bw-NAME). state_dir records
+	 * what was installed so that a later run undoes it after a crash. */
+	int (*conn_open)(struct ev_loop *loop, const char *conn_name, const char *state_dir,
+			 const struct bw_sa_conn_cbs *cbs, struct bw_sa_conn **out);
+	int (*add_sa)(struct bw_sa_conn *c, const struct bw_sa_params *p);
+	int (*del_sa)(struct bw_sa_conn *c, uint32_t spi, enum bw_sa_dir dir);
+	/* Traffic selector pair carried by the outbound SA out_spi and inbound SA in_spi. */
+	int (*add_policy)(struct bw_sa_conn *c, const struct bw_cidr *local_ts,
+			  const struct bw_cidr *remote_ts, uint32_t out_spi, uint32_t in_spi);
+	int (*del_policy)(struct bw_sa_conn *c, const struct bw_cidr *local_ts,
+			  const struct bw_cidr *remote_ts);
+	/* The virtual or local address put on the connection's interface. */
+	int (*set_address)(struct bw_sa_conn *c, const struct bw_cidr *addr);
+	/* A route to net through the tunnel; src is the address to use as source (may be NULL). */
+	int (*add_route)(struct bw_sa_conn *c, const struct bw_cidr *net, const struct bw_cidr *src);
+	/* Userspace backend: an ESP packet that arrived for this connection. */
+	int (*input)(struct bw_sa_conn *c, const uint8_t *pkt, size_t len);
+	int (*counters)(struct bw_sa_conn *c, struct bw_sa_counters *out);
+	/* Name of the interface (e.g. "bw-office"), for status and DNS. */
+	const char *(*ifname)(struct bw_sa_conn *c);
+	/* Removes every SA, policy, route and address, then the device; frees c. */
+	void (*conn_close)(struct bw_sa_conn *c);
+	/* Undoes what a crashed run recorded in state_dir for conn_name. */
+	void (*cleanup_stale)(const char *conn_name, const char *state_dir);
+};
+
+extern const struct bw_sa_backend_ops bw_sa_backend_userspace;
+
+/* Picks the backend for `backend = auto|userspace|xfrm`; NULL with a one-sentence reason in
+ * err when the choice cannot work on this kernel. */
+const struct bw_sa_backend_ops *bw_sa_backend_pick(enum bw_backend want, char *err, size_t errlen);
+
+#endif
