@@ -25,6 +25,8 @@ enum bw_esp_err {
 	BW_ESP_ERR_SPACE = -6,		/* output buffer too small */
 	BW_ESP_ERR_CRYPTO = -7,		/* OpenSSL failed */
 	BW_ESP_ERR_SEQ_EXHAUSTED = -8,	/* outbound sequence number would wrap: rekey */
+	BW_ESP_ERR_INVAL = -9,		/* wrong direction for this SA, or an empty payload
+					 * whose next header is not 59 (no next header) */
 };
 
 struct bw_esp_counters {
@@ -59,7 +61,9 @@ int bw_esp_encap(struct bw_esp_sa *sa, const uint8_t *payload, size_t len, uint8
 
 /* Decapsulates an ESP packet (starting at the SPI). Checks the replay window before the
  * ICV and updates it only after the ICV verified (RFC 4303 3.4.3); compares the ICV in
- * constant time; checks the padding. On success writes the payload to out. */
+ * constant time; checks the padding. On success writes the payload to out, which must not
+ * overlap pkt; out_cap = len is always enough. An empty payload is returned as such: the
+ * caller drops it when next_header is 59 (a dummy packet, RFC 4303 2.6). */
 int bw_esp_decap(struct bw_esp_sa *sa, const uint8_t *pkt, size_t len,
 		 uint8_t *out, size_t out_cap, size_t *out_len, uint8_t *next_header);
 
@@ -67,5 +71,23 @@ int bw_esp_decap(struct bw_esp_sa *sa, const uint8_t *pkt, size_t len,
 uint32_t bw_esp_peek_spi(const uint8_t *pkt, size_t len);
 
 const char *bw_esp_strerror(int err);
+
+/* SPI + sequence number + IV: where the ciphertext starts. A payload placed at
+ * out + bw_esp_sa_header_len() is encrypted in place by bw_esp_encap(). */
+size_t bw_esp_sa_header_len(const struct bw_esp_sa *sa);
+
+/* Exact length bw_esp_encap() produces for a payload of len bytes. */
+size_t bw_esp_sa_encap_len(const struct bw_esp_sa *sa, size_t len);
+
+/* Outbound SA: the sequence number of the last packet sent, so that the next one is
+ * last_seq + 1. For tests (sequence exhaustion, known-answer vectors). Returns
+ * BW_ESP_ERR_INVAL on an inbound SA. */
+int bw_esp_sa_set_seq(struct bw_esp_sa *sa, uint32_t last_seq);
+
+/* Known-answer tests only: the next bw_esp_encap() uses this explicit IV instead of the
+ * SA's generator, once. Never on a live SA: a repeated AES-GCM IV gives away the
+ * authentication key, a predictable CBC IV enables chosen-plaintext attacks.
+ * len must be the algorithm's IV length; returns BW_ESP_ERR_INVAL otherwise. */
+int bw_esp_sa_force_next_iv(struct bw_esp_sa *sa, const uint8_t *iv, size_t len);
 
 #endif

@@ -1,0 +1,20 @@
+/* The CLI's side of the control socket: connect, send one request, read reply lines. */
+#ifndef BURROW_CLI_CLIENT_H
+#define BURROW_CLI_CLIENT_H
+
+#include <jansson.h>
+
+struct bw_client {
+	int fd;
+	char *buf;
+	size_t len, cap;
+};
+
+/* 0, or -1 after printing a one-sentence error to stderr. */
+int bw_client_connect(struct bw_client *cl, const char *path);
+int bw_client_send(struct bw_client *cl, const char *cmd, json_t *args);
+/* Reads one reply line; returns a new object or NULL (error printed) at EOF/garbage. */
+json_t *bw_client_read(struct bw_client *cl);
+void bw_client_close(struct bw_client *cl);
+
+#endif

@@ -1,0 +1,89 @@
+/* A connection: its configuration, its state machine, its own bounded log and its last
+ * failure. bw_conn_set_state() is the only writer of the state. */
+#ifndef BURROW_CONN_H
+#define BURROW_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+#include <jansson.h>
+
+#include "config/config.h"
+#include "log.h"
+
+struct bw_agent;
+struct bw_ike_conn;
+
+enum bw_conn_state {
+	BW_CONN_DOWN,
+	BW_CONN_CONNECTING,
+	BW_CONN_UP,
+	BW_CONN_REKEYING,
+	BW_CONN_STOPPING,
+	BW_CONN_FAILED,
+	BW_CONN_INVALID,
+	BW_CONN_NEEDS_SECRET,
+};
+
+#define BW_CONN_LOG_LINES 2000
+
+struct bw_conn_log_line {
+	double time;
+	enum bw_log_level level;
+	char *msg;
+};
+
+struct bw_conn {
+	struct bw_agent *agent;
+	char name[BW_NAME_MAX];
+	char file[PATH_MAX];
+
+	bool valid;
+	struct bw_conn_config cfg;		/* meaningful when valid */
+	struct bw_cfg_error cfg_err;		/* why not valid */
+	bool seen;				/* marks survivors during a reload */
+
+	enum bw_conn_state state;
+	time_t state_since;
+	time_t up_since;
+
+	/* The last failure, for `burrow explain` and tunnel_failed. */
+	char fail_code[48];
+	char fail_error[256];
+	char fail_explanation[768];
+	time_t fail_time;
+
+	struct bw_conn_log_line log[BW_CONN_LOG_LINES];
+	size_t log_head, log_count;
+
+	struct bw_ike_conn *ike;		/* owned by the IKE engine while not down */
+
+	/* Speed figures for status, sampled by the agent once a second. */
+	uint64_t last_bytes_in, last_bytes_out;
+	double rate_in, rate_out, max_rate_in, max_rate_out;
+};
+
+const char *bw_conn_state_name(enum bw_conn_state s);
+
+struct bw_conn *bw_conn_new(struct bw_agent *agent, const char *name, const char *file);
+void bw_conn_free(struct bw_conn *c);
+
+/* The only place that changes c->state: checks the transition, logs "old -> new" and
+ * emits the tunnel_* event that goes with it. reason is for tunnel_down/_stopping. */
+void bw_conn_set_state(struct bw_conn *c, enum bw_conn_state to, const char *reason);
+
+/* Records a failure (code like "no-proposal-chosen", one-sentence error, explanation
+ * with what to check), moves to failed and emits tunnel_failed. */
+void bw_conn_fail(struct bw_conn *c, const char *code, const char *error, const char *explanation);
+
+void bw_conn_log_append(struct bw_conn *c, enum bw_log_level level, const char *msg);
+
+/* Start and stop, as the CLI and policies ask; 0 or -1 with a reason in err. */
+int bw_conn_start(struct bw_conn *c, char *err, size_t errlen);
+int bw_conn_stop(struct bw_conn *c, const char *reason, char *err, size_t errlen);
+
+/* JSON views for list/status. */
+json_t *bw_conn_to_json(const struct bw_conn *c, bool detail);
+json_t *bw_conn_log_json(const struct bw_conn *c, enum bw_log_level max_level, size_t lines);
+
+#endif

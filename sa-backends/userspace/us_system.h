@@ -1,0 +1,74 @@
+/* Internal to the userspace backend: what it changes in the system (TUN device, addresses,
+ * routes) and the state record (NAME.userspace) that lets a later run undo it. */
+#ifndef BURROW_US_SYSTEM_H
+#define BURROW_US_SYSTEM_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+
+#define US_MAX_ADDRS 8
+#define US_MAX_ROUTES 48	/* BW_MAX_NETS split in two for /0, plus exceptions */
+
+struct nl_sock;
+
+/* One route Burrow installed: through the TUN device, or an exception towards the
+ * gateway through the original interface. */
+struct us_route {
+	struct bw_cidr dst;
+	bool has_src;
+	struct bw_cidr src;		/* preferred source (host address) */
+	bool has_via;
+	struct bw_cidr via;		/* next-hop gateway (exceptions only) */
+	char ifname[IFNAMSIZ];		/* the record names interfaces; indexes change */
+	uint32_t table;
+	bool exception;
+};
+
+/* Everything one connection installed; the state file mirrors it line by line. */
+struct us_record {
+	char ifname[IFNAMSIZ];
+	struct bw_cidr addrs[US_MAX_ADDRS];
+	size_t n_addrs;
+	struct us_route routes[US_MAX_ROUTES];
+	size_t n_routes;
+};
+
+/* CIDR text ("10.1.0.0/24", "fd00::1/128") without depending on the config module. */
+int us_cidr_format(const struct bw_cidr *c, char *buf, size_t len);
+int us_cidr_parse(const char *s, struct bw_cidr *out);
+bool us_cidr_valid(const struct bw_cidr *c);
+bool us_cidr_contains(const struct bw_cidr *net, sa_family_t family, const uint8_t *addr);
+bool us_cidr_equal(const struct bw_cidr *a, const struct bw_cidr *b);
+
+/* state_dir/NAME.userspace. Written atomically (temporary file, fsync, rename). */
+int us_record_path(const char *state_dir, const char *conn_name, char *buf, size_t len);
+int us_record_write(const char *path, const char *conn_name, const struct us_record *r);
+/* -ENOENT when there is no record; lines it cannot read are logged and skipped. */
+int us_record_read(const char *path, struct us_record *r);
+
+/* Creates (or attaches to) TUN device ifname: IFF_TUN|IFF_NO_PI, non-blocking, close-on-exec. */
+int us_tun_open(const char *ifname, int *fd_out);
+/* No IPv6 link-local, no multicast (nothing the kernel sends on its own hits the tunnel),
+ * the given MTU, link up. Returns the ifindex or -errno. */
+int us_link_setup(struct nl_sock *nl, const char *ifname, int mtu);
+/* Removes a TUN device left behind (persistent). -EBUSY when a live process holds it,
+ * -ENOENT when there is none, -EINVAL when ifname is not a TUN device. */
+int us_tun_remove_stale(const char *ifname);
+
+int us_nl_open(struct nl_sock **out);
+void us_nl_close(struct nl_sock *nl);
+int us_addr_add(struct nl_sock *nl, int ifindex, const struct bw_cidr *a);
+int us_addr_del(struct nl_sock *nl, int ifindex, const struct bw_cidr *a);
+/* -EEXIST when the same route exists already (it is then not ours). */
+int us_route_add(struct nl_sock *nl, const struct us_route *r);
+int us_route_del(struct nl_sock *nl, const struct us_route *r);
+/* The kernel's current route to a host address (RTM_GETROUTE): fills ifname, table and
+ * via; *is_local when the address is one of this host's. Returns ifindex or -errno. */
+int us_route_get(struct nl_sock *nl, const struct bw_cidr *host, struct us_route *out,
+		 bool *is_local);
+
+#endif

@@ -1,0 +1,38 @@
+/* The userspace SA backend (TUN device + ESP in this process): the calls it offers beyond
+ * the generic interface of sa_backend.h, and the numbers callers and tests rely on. */
+#ifndef BURROW_USERSPACE_H
+#define BURROW_USERSPACE_H
+
+#include <net/if.h>
+#include <sys/socket.h>
+
+#include "sa-backends/sa_backend.h"
+#include "sa-backends/userspace/esp.h"
+
+/* Inner MTU of the TUN device: an outer IPv4 header, the UDP header of ESP-in-UDP
+ * (RFC 3948) and the worst-case ESP overhead must still fit a 1500-byte path,
+ * rounded down to a multiple of 8. An IPv6 outer path costs 20 bytes more and relies
+ * on PMTU discovery. */
+#define BW_US_MTU (((1500 - 20 - 8 - BW_ESP_MAX_OVERHEAD) / 8) * 8)
+
+/* Packets read from the TUN device per wakeup, so that one busy tunnel cannot starve
+ * the rest of the event loop. */
+#define BW_US_READ_BATCH 64
+
+/* The interface name of connection conn_name: "bw-" + name, or, when that does not fit
+ * IFNAMSIZ or the name has characters an interface name cannot carry, "bw-" + the first
+ * 7 usable characters + "-" + 4 hex digits of a hash of the whole name (deterministic, so
+ * that cleanup after a crash finds the same device). */
+void bw_us_ifname(const char *conn_name, char out[IFNAMSIZ]);
+
+/* Pins the current route to the IKE gateway as a host route (same gateway, same
+ * interface) so that the tunnel's own IKE and ESP packets keep using the original path
+ * once routes through the tunnel cover the gateway: add_route(0.0.0.0/0) installs
+ * 0.0.0.0/1 + 128.0.0.0/1, which do cover it. Call it BEFORE add_route for a network that
+ * contains the gateway (after, the lookup finds the tunnel and this returns -ELOOP).
+ * Recorded in the state file and removed by conn_close / cleanup_stale. Returns 0 when
+ * nothing is needed (the gateway is a local address, or the same host route already
+ * exists and is not ours), else -errno. */
+int bw_us_route_exception(struct bw_sa_conn *c, const struct sockaddr *gateway);
+
+#endif
