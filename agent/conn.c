@@ -115,8 +115,11 @@ void bw_conn_set_state(struct bw_conn *c, enum bw_conn_state to, const char *rea
 	}
 	c->state = to;
 	c->state_since = time(NULL);
-	bw_log(BW_LOG_INFO, c->name, "state %s -> %s%s%s", bw_conn_state_name(from),
-	       bw_conn_state_name(to), reason ? " (" : "", reason ? reason : "");
+	if (reason)
+		bw_log(BW_LOG_INFO, c->name, "state %s -> %s (%s)", bw_conn_state_name(from),
+		       bw_conn_state_name(to), reason);
+	else
+		bw_log(BW_LOG_INFO, c->name, "state %s -> %s", bw_conn_state_name(from), bw_conn_state_name(to));
 	if (to == BW_CONN_UP && from != BW_CONN_REKEYING) {
 		c->up_since = time(NULL);
 		c->max_rate_in = c->max_rate_out = 0;

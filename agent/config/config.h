@@ -122,7 +122,8 @@ struct bw_conn_config {
 	uint32_t p2_lifetime_s;
 };
 
-/* secrets/NAME.secrets. Wipe with bw_secrets_wipe() when done. */
+/* secrets/NAME.secrets. Wipe with bw_secrets_wipe() when done. Each value is
+ * NUL-terminated; psk may hold any bytes when given as 0x-hex, so use psk_len. */
 struct bw_secrets {
 	bool has_psk;
 	char psk[256];
@@ -138,6 +139,7 @@ struct bw_device {
 	char id[BW_NAME_MAX];		/* file stem, e.g. "cisco-asa" */
 	char name[128];			/* [device] name = "Cisco ASA 5500-X" */
 	char vendor[64];		/* [device] vendor */
+	char model[128];		/* [device] model */
 	char source[512];		/* [device] source = document the values come from */
 	char file[PATH_MAX];
 	char *text;			/* the file's contents, merged under a connection */
@@ -151,7 +153,11 @@ struct bw_devices {
 
 /* Defaults that apply when neither the device nor the connection sets a key. */
 void bw_agent_config_defaults(struct bw_agent_config *cfg);
+/* Both fill cfg from the defaults plus the file, and write it only on success. A missing
+ * burrow.conf is not an error: load then gives the defaults. */
 int bw_agent_config_load(const char *path, struct bw_agent_config *cfg, struct bw_cfg_error *err);
+int bw_agent_config_parse(const char *file, const char *buf, size_t len,
+			  struct bw_agent_config *cfg, struct bw_cfg_error *err);
 
 /* Loads every *.conf of dir; broken profiles are reported through err_cb and skipped.
  * A missing dir is not an error (zero devices). Returns 0 or -errno. */
@@ -176,20 +182,33 @@ int bw_secrets_parse(const char *file, const char *buf, size_t len, struct bw_se
 		     struct bw_cfg_error *err);
 void bw_secrets_wipe(struct bw_secrets *s);
 
-/* Value parsers, each 0 on success and -1 on error (with a reason in err/errlen). */
+/* Value parsers, each 0 on success and -1 on error (with a reason in err/errlen); out is
+ * only written on success. Durations may be 0 here; callers decide whether 0 is allowed. */
 int bw_duration_parse(const char *s, uint32_t *out_s);	/* "90", "30s", "5m", "8h", "1d" */
-int bw_cidr_parse(const char *s, struct bw_cidr *out);	/* "10.1.0.0/24", "10.1.0.5", "fd00::/64" */
+/* "10.1.0.0/24", "10.1.0.5" (a /32), "fd00::/64". -2 when host bits are set ("10.1.0.5/24"). */
+int bw_cidr_parse(const char *s, struct bw_cidr *out);
+/* The same, with a sentence for the user, e.g. "... use the network address 10.1.0.0/24". */
+int bw_cidr_parse_err(const char *s, struct bw_cidr *out, char *err, size_t errlen);
+/* "10.1.0.0/24"; a full-length prefix prints as the bare address. -1 if buf is too small. */
 int bw_cidr_format(const struct bw_cidr *c, char *buf, size_t len);
 int bw_p1_proposal_parse(const char *s, struct bw_p1_proposal *out, char *err, size_t errlen);
 int bw_p2_proposal_parse(const char *s, struct bw_p2_proposal *out, char *err, size_t errlen);
 int bw_p1_proposal_format(const struct bw_p1_proposal *p, char *buf, size_t len);
 int bw_p2_proposal_format(const struct bw_p2_proposal *p, char *buf, size_t len);
-int bw_dh_group_parse(const char *s, enum bw_dh_group *out);	/* "modp2048", "ecp256", "none" */
+/* "modp2048", "ecp256", "none"; -1 unknown, -2 for modp768, which Burrow refuses. */
+int bw_dh_group_parse(const char *s, enum bw_dh_group *out);
 const char *bw_dh_group_name(enum bw_dh_group g);
 
 /* Enum names as in DESIGN.md, for status output and JSON. */
 const char *bw_topology_name(enum bw_topology t);
 const char *bw_autostart_name(enum bw_autostart a);
 const char *bw_backend_name(enum bw_backend b);
+const char *bw_ipsec_mode_name(enum bw_ipsec_mode m);
+const char *bw_auth_method_name(enum bw_auth_method m);
+const char *bw_id_type_name(enum bw_id_type t);
+const char *bw_modecfg_name(enum bw_modecfg m);
+const char *bw_dns_scope_name(enum bw_dns_scope s);
+const char *bw_exchange_name(enum bw_exchange e);
+const char *bw_natt_name(enum bw_natt n);
 
 #endif

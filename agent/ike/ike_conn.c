@@ -1,37 +1,572 @@
-/* The connection manager's entry into the IKE engine.
- * Until the IKEv1 engine lands, starting fails with a clear error instead of a fake "up". */
+/* The IKEv1 engine as the connection manager drives it: start (resolve, pick the datapath,
+ * run phase 1 and Quick Mode), stop (deletes, undo), failures, status and the ESP hand-off. */
 #include "ike/ike_conn.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
 
+#include "agent.h"
 #include "conn.h"
+#include "ike/ikev1.h"
+#include "log.h"
+#include "sa-backends/userspace/userspace.h"
+#include "util.h"
+
+static struct bw_ike_conn *engine_list;
+
+void ike_register(struct bw_ike_conn *ike)
+{
+	ike->next = engine_list;
+	engine_list = ike;
+}
+
+void ike_unregister(struct bw_ike_conn *ike)
+{
+	for (struct bw_ike_conn **pp = &engine_list; *pp; pp = &(*pp)->next)
+		if (*pp == ike) {
+			*pp = ike->next;
+			return;
+		}
+}
+
+struct bw_ike_conn *ike_find_by_cookie(const uint8_t icookie[8])
+{
+	for (struct bw_ike_conn *ike = engine_list; ike; ike = ike->next)
+		if (memcmp(ike->icookie, icookie, 8) == 0)
+			return ike;
+	return NULL;
+}
+
+static uint32_t spi_host(const uint8_t s[4])
+{
+	return (uint32_t)s[0] << 24 | (uint32_t)s[1] << 16 | (uint32_t)s[2] << 8 | s[3];
+}
+
+struct bw_ike_conn *ike_find_by_spi(uint32_t spi)
+{
+	for (struct bw_ike_conn *ike = engine_list; ike; ike = ike->next)
+		for (size_t i = 0; i < ike->n_children; i++)
+			if (ike->children[i].installed && spi_host(ike->children[i].spi_in) == spi)
+				return ike;
+	return NULL;
+}
+
+void ike_esp_input(struct bw_ike_conn *ike, const uint8_t *pkt, size_t len)
+{
+	if (ike->be_conn)
+		ike->be->input(ike->be_conn, pkt, len);
+}
+
+int ike_send_esp(struct bw_ike_conn *ike, const uint8_t *pkt, size_t len);
+int ike_send_keepalive(struct bw_ike_conn *ike);
+
+static int cb_send_esp(void *ctx, const uint8_t *pkt, size_t len)
+{
+	return ike_send_esp(ctx, pkt, len);
+}
+
+static void cb_expired(void *ctx, uint32_t spi, enum bw_sa_dir dir, bool hard)
+{
+	struct bw_ike_conn *ike = ctx;
+
+	ike_log(ike, BW_LOG_WARN, "%s SA %08x expired%s", dir == BW_SA_IN ? "inbound" : "outbound", spi,
+		hard ? "" : " (soft)");
+	if (hard)
+		ike_fail(ike, "expired", "an IPsec SA expired before it was renewed",
+			 "The tunnel's IPsec SA reached its lifetime. Rekeying is not available in this release; "
+			 "restart the connection, or raise lifetime in [phase2].");
+}
+
+/* Everything the engine set up is undone here; the struct is freed on the next loop turn so
+ * that callers up the stack may still look at it (they check p1 == P1_IDLE). */
+static void reap(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct bw_ike_conn *ike = w->data;
+
+	(void)revents;
+	ev_timer_stop(loop, w);
+	free(ike);
+}
+
+static void teardown(struct bw_ike_conn *ike)
+{
+	struct ev_loop *loop = ike->agent->loop;
+	static ev_timer reaper_pool[64];
+	static size_t reaper_next;
+	ev_timer *reaper;
+
+	if (ike->p1 == P1_IDLE && !ike->conn)
+		return;
+	ev_timer_stop(loop, &ike->rexmit);
+	ev_timer_stop(loop, &ike->keepalive);
+	ev_timer_stop(loop, &ike->resolve_timer);
+	ev_timer_stop(loop, &ike->stop_timer);
+	if (ike->p1 == P1_RESOLVING)
+		gai_cancel(&ike->gai);
+	if (ike->gai.ar_result) {
+		freeaddrinfo(ike->gai.ar_result);
+		ike->gai.ar_result = NULL;
+	}
+	ike_unregister(ike);
+	if (ike->be_conn)
+		ike->be->conn_close(ike->be_conn);
+	ike->be_conn = NULL;
+	free(ike->out_msg);
+	ike->out_msg = NULL;
+	free(ike->sai_b);
+	ike->sai_b = NULL;
+	bw_dh_free(ike->dh);
+	bw_dh_free(ike->qm_dh);
+	ike->dh = ike->qm_dh = NULL;
+	bw_secrets_wipe(&ike->sec);
+	OPENSSL_cleanse(ike->skeyid, sizeof(ike->skeyid));
+	OPENSSL_cleanse(ike->skeyid_d, sizeof(ike->skeyid_d));
+	OPENSSL_cleanse(ike->skeyid_a, sizeof(ike->skeyid_a));
+	OPENSSL_cleanse(ike->skeyid_e, sizeof(ike->skeyid_e));
+	OPENSSL_cleanse(ike->enc_key, sizeof(ike->enc_key));
+	ike->p1 = P1_IDLE;
+	if (ike->conn)
+		ike->conn->ike = NULL;
+	ike->conn = NULL;
+	/* A small ring of reapers: at most one teardown per connection per loop turn. */
+	reaper = &reaper_pool[reaper_next++ % BW_ARRAY_SIZE(reaper_pool)];
+	if (ev_is_active(reaper))
+		reap(loop, reaper, 0);
+	ev_timer_init(reaper, reap, 0.0, 0.0);
+	reaper->data = ike;
+	ev_timer_start(loop, reaper);
+}
+
+static void send_deletes(struct bw_ike_conn *ike)
+{
+	uint8_t cookies[16];
+
+	if (ike->p1 != P1_DONE)
+		return;
+	for (size_t i = 0; i < ike->n_children; i++)
+		if (ike->children[i].state == QM_DONE)
+			ike_info_send_delete(ike, ISAKMP_PROTO_ESP, ike->children[i].spi_in, 4);
+	memcpy(cookies, ike->icookie, 8);
+	memcpy(cookies + 8, ike->rcookie, 8);
+	ike_info_send_delete(ike, ISAKMP_PROTO_ISAKMP, cookies, 16);
+}
+
+void ike_fail(struct bw_ike_conn *ike, const char *code, const char *error, const char *explanation)
+{
+	struct bw_conn *c = ike->conn;
+
+	if (!c)
+		return;
+	send_deletes(ike);
+	teardown(ike);
+	bw_conn_fail(c, code, error, explanation ? explanation : error);
+}
+
+void ike_peer_deleted(struct bw_ike_conn *ike, const char *what)
+{
+	struct bw_conn *c = ike->conn;
+
+	if (!c)
+		return;
+	ike_log(ike, BW_LOG_WARN, "the gateway deleted %s; the tunnel is down", what);
+	send_deletes(ike);
+	teardown(ike);
+	if (c->state == BW_CONN_CONNECTING)
+		bw_conn_fail(c, "deleted-by-peer", "the gateway deleted the SA while we were connecting",
+			     "The gateway ended the negotiation. Its log says why.");
+	else {
+		bw_strlcpy(c->fail_code, "deleted-by-peer", sizeof(c->fail_code));
+		bw_strlcpy(c->fail_error, "the gateway deleted the SA", sizeof(c->fail_error));
+		bw_strlcpy(c->fail_explanation,
+			   "The gateway deleted the tunnel's SA: its admin stopped it, it restarted, or it "
+			   "removed this client. Start the connection again; if it keeps happening, check the "
+			   "gateway's log.", sizeof(c->fail_explanation));
+		c->fail_time = time(NULL);
+		bw_conn_set_state(c, BW_CONN_DOWN, "deleted-by-peer");
+	}
+}
+
+void ike_dispatch(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len)
+{
+	ike_log(ike, BW_LOG_TRACE, "received %s, %zu bytes%s", isakmp_exchange_name(h->exchange), len,
+		h->flags & ISAKMP_FLAG_ENC ? " (encrypted)" : "");
+	if (ike->p1 != P1_MM_SENT1 && ike->p1 != P1_AM_SENT1 && memcmp(h->rcookie, ike->rcookie, 8) != 0)
+		return;
+	switch (h->exchange) {
+	case ISAKMP_EXCH_MAIN:
+		ike_main_process(ike, h, msg, len);
+		break;
+	case ISAKMP_EXCH_AGGRESSIVE:
+		ike_aggr_process(ike, h, msg, len);
+		break;
+	case ISAKMP_EXCH_QUICK:
+		if (ike->p1 == P1_DONE)
+			ike_quick_process(ike, h, msg, len);
+		break;
+	case ISAKMP_EXCH_INFO:
+		ike_info_process(ike, h, msg, len);
+		break;
+	default:
+		ike_log(ike, BW_LOG_DEBUG, "%s exchange is not supported yet; ignored",
+			isakmp_exchange_name(h->exchange));
+		break;
+	}
+}
+
+static void on_keepalive(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, keepalive);
+
+	(void)loop;
+	(void)revents;
+	ike_send_keepalive(ike);
+}
+
+static void set_children(struct bw_ike_conn *ike)
+{
+	const struct bw_conn_config *cfg = &ike->cfg;
+	struct bw_cidr local = { .family = AF_INET, .prefix = 32 }, any = { .family = AF_INET };
+	struct bw_cidr gw = { .family = AF_INET, .prefix = 32 };
+
+	memcpy(local.addr, &((struct sockaddr_in *)&ike->local)->sin_addr, 4);
+	memcpy(gw.addr, &((struct sockaddr_in *)&ike->peer)->sin_addr, 4);
+	if (ike->have_vip)
+		local = ike->vip;
+	ike->n_children = 0;
+	switch (cfg->topology) {
+	case BW_TOPO_HOST_TO_HOST:
+		ike->children[ike->n_children++] = (struct ike_child){ .local_ts = local, .remote_ts = gw };
+		break;
+	case BW_TOPO_HOST_TO_EVERYWHERE:
+		ike->children[ike->n_children++] = (struct ike_child){ .local_ts = local, .remote_ts = any };
+		break;
+	case BW_TOPO_NETWORK_TO_NETWORK:
+		for (size_t l = 0; l < cfg->n_local_networks; l++)
+			for (size_t r = 0; r < cfg->n_remote_networks && ike->n_children < BW_MAX_NETS; r++)
+				ike->children[ike->n_children++] = (struct ike_child){
+					.local_ts = cfg->local_networks[l], .remote_ts = cfg->remote_networks[r] };
+		break;
+	case BW_TOPO_HOST_TO_NETWORK:
+		for (size_t r = 0; r < cfg->n_remote_networks; r++)
+			ike->children[ike->n_children++] = (struct ike_child){
+				.local_ts = local, .remote_ts = cfg->remote_networks[r] };
+		break;
+	}
+	ike->qm_child = 0;
+}
+
+void ike_phase1_done(struct bw_ike_conn *ike)
+{
+	ike->p1 = P1_DONE;
+	ike_log(ike, BW_LOG_INFO, "phase 1 established with %s%s", ike->cfg.gateway,
+		ike->floated ? " (NAT-T, UDP 4500)" : "");
+	if (ike->floated && ike->nat_local) {
+		ev_timer_init(&ike->keepalive, on_keepalive, IKE_KEEPALIVE_S, IKE_KEEPALIVE_S);
+		ev_timer_start(ike->agent->loop, &ike->keepalive);
+	}
+	if (ike->cfg.xauth || ike->cfg.mode_config != BW_MODECFG_NO) {
+		ike_fail(ike, "not-available", "XAUTH and Mode Config are not available in this release",
+			 "This connection asks for XAUTH or Mode Config, which Burrow does not do yet. Set xauth = no "
+			 "and mode_config = no if the gateway allows it.");
+		return;
+	}
+	set_children(ike);
+	if (ike->n_children == 0) {
+		ike_fail(ike, "config", "there are no networks to tunnel", "Set remote_networks.");
+		return;
+	}
+	ike_quick_start(ike);
+}
+
+void ike_children_done(struct bw_ike_conn *ike)
+{
+	struct bw_sa_conn *bc = ike->be_conn;
+	int rc = 0;
+
+	if (ike->have_vip)
+		rc = ike->be->set_address(bc, &ike->vip);
+	if (rc == 0 && ike->cfg.topology == BW_TOPO_HOST_TO_EVERYWHERE && ike->be == &bw_sa_backend_userspace)
+		rc = bw_us_route_exception(bc, (const struct sockaddr *)&ike->peer);
+	for (size_t i = 0; rc == 0 && i < ike->n_children; i++) {
+		struct bw_cidr src = ike->children[i].local_ts;
+
+		rc = ike->be->add_route(bc, &ike->children[i].remote_ts,
+					src.prefix == 32 ? &src : (ike->have_vip ? &ike->vip : NULL));
+	}
+	if (rc != 0) {
+		char err[160];
+
+		snprintf(err, sizeof(err), "cannot set up the tunnel's address or routes: %s", strerror(-rc));
+		ike_fail(ike, "datapath", err, "Burrow could not add the tunnel's address or routes; another "
+			 "program may own the same routes. See burrow log NAME.");
+		return;
+	}
+	bw_conn_set_state(ike->conn, BW_CONN_UP, NULL);
+}
+
+static int begin_exchange(struct bw_ike_conn *ike)
+{
+	struct sockaddr_in *peer = (struct sockaddr_in *)&ike->peer;
+	socklen_t len = sizeof(struct sockaddr_in);
+	char err[512], addr[INET_ADDRSTRLEN];
+	struct bw_sa_conn_cbs cbs = { .ctx = ike, .send_esp = cb_send_esp, .expired = cb_expired };
+	int fd, rc;
+
+	/* Our address towards the gateway: what the kernel's routing picks. */
+	peer->sin_port = htons(500);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)peer, sizeof(*peer)) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&ike->local, &len) != 0) {
+		snprintf(err, sizeof(err), "no route to the gateway %s: %s", ike->cfg.gateway, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		ike_fail(ike, "no-route", err, "This machine has no route to the gateway. Check the network "
+			 "connection and the gateway address.");
+		return -1;
+	}
+	close(fd);
+	((struct sockaddr_in *)&ike->local)->sin_port = htons(ike_sockets_port(false));
+	inet_ntop(AF_INET, &peer->sin_addr, addr, sizeof(addr));
+	ike_log(ike, BW_LOG_INFO, "connecting to %s (%s) with %s Mode", ike->cfg.gateway, addr,
+		ike->cfg.exchange == BW_EXCHANGE_MAIN ? "Main" : "Aggressive");
+
+	rc = ike->be->conn_open(ike->agent->loop, ike->cfg.name, ike->agent->opts.state_dir, &cbs, &ike->be_conn);
+	if (rc != 0) {
+		snprintf(err, sizeof(err), "cannot create the tunnel interface: %s", strerror(-rc));
+		ike_fail(ike, "datapath", err, "Burrow could not create its TUN interface. Run burrowd as root "
+			 "and check that /dev/net/tun exists (burrow doctor).");
+		return -1;
+	}
+	ike->p1 = P1_IDLE + 1;	/* leaves IDLE so that failures from here on are reported */
+	return ike->cfg.exchange == BW_EXCHANGE_MAIN ? ike_main_start(ike) : ike_aggr_start(ike);
+}
+
+static void on_resolve_poll(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, resolve_timer);
+	int rc = gai_error(&ike->gai);
+	char err[320];
+
+	(void)revents;
+	if (rc == EAI_INPROGRESS) {
+		if (ev_now(loop) - ike->resolve_started > 15.0) {
+			snprintf(err, sizeof(err), "the gateway name %s did not resolve in time", ike->cfg.gateway);
+			ike_fail(ike, "dns", err, "The gateway's name could not be looked up. Check DNS, or use its "
+				 "address in gateway =.");
+		}
+		return;
+	}
+	ev_timer_stop(loop, w);
+	if (rc != 0 || !ike->gai.ar_result) {
+		snprintf(err, sizeof(err), "cannot resolve the gateway name %s: %s", ike->cfg.gateway, gai_strerror(rc));
+		ike_fail(ike, "dns", err, "The gateway's name could not be looked up. Check the spelling and "
+			 "DNS, or use its address in gateway =.");
+		return;
+	}
+	memcpy(&ike->peer, ike->gai.ar_result->ai_addr, ike->gai.ar_result->ai_addrlen);
+	freeaddrinfo(ike->gai.ar_result);
+	ike->gai.ar_result = NULL;
+	ike->p1 = P1_IDLE + 1;
+	begin_exchange(ike);
+}
 
 int bw_ike_conn_start(struct bw_conn *c, char *err, size_t errlen)
 {
-	snprintf(err, errlen, "cannot start %s: the IKEv1 engine is not implemented in this build yet",
-		 c->name);
-	return -1;
+	struct bw_agent *a = c->agent;
+	struct bw_ike_conn *ike;
+	struct bw_cfg_error cerr;
+	const struct bw_sa_backend_ops *be;
+	struct in_addr in;
+	int rc;
+
+	if (c->ike) {
+		snprintf(err, errlen, "%s is already being started", c->name);
+		return -1;
+	}
+	if (c->cfg.auth_method != BW_AUTH_PSK) {
+		snprintf(err, errlen, "%s: certificate authentication is not available yet; use method = psk", c->name);
+		return -1;
+	}
+	be = bw_sa_backend_pick(a->cfg.backend, err, errlen);
+	if (!be)
+		return -1;
+	if (c->cfg.nat_traversal == BW_NATT_OFF && be == &bw_sa_backend_userspace) {
+		snprintf(err, errlen, "%s: the userspace datapath carries ESP in UDP only; set nat_traversal = auto",
+			 c->name);
+		return -1;
+	}
+	if (ike_sockets_open(a, a->cfg.ike_port, a->cfg.natt_port, err, errlen) != 0)
+		return -1;
+	ike = calloc(1, sizeof(*ike));
+	if (!ike) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	ike->conn = c;
+	ike->agent = a;
+	ike->cfg = c->cfg;
+	ike->be = be;
+	rc = bw_agent_load_secrets(a, c->name, &ike->sec, &cerr);
+	if (rc < 0 || !ike->sec.has_psk) {
+		if (rc < 0)
+			snprintf(err, errlen, "%s:%d: %s", cerr.file, cerr.line, cerr.msg);
+		else
+			snprintf(err, errlen, "%s needs a pre-shared key: put psk = ... in %s/secrets/%s.secrets (mode 0600)",
+				 c->name, a->opts.config_dir, c->name);
+		bw_secrets_wipe(&ike->sec);
+		free(ike);
+		if (rc >= 0) {
+			bw_strlcpy(c->fail_code, "needs-secret", sizeof(c->fail_code));
+			bw_strlcpy(c->fail_error, err, sizeof(c->fail_error));
+			bw_strlcpy(c->fail_explanation, err, sizeof(c->fail_explanation));
+			bw_conn_set_state(c, BW_CONN_NEEDS_SECRET, "no pre-shared key");
+		}
+		return -1;
+	}
+	if (c->cfg.has_local_address) {
+		ike->vip = c->cfg.local_address;
+		ike->vip.prefix = 32;
+		ike->have_vip = true;
+	}
+	/* The userspace datapath can only carry ESP in UDP: make the gateway use it. */
+	if (be == &bw_sa_backend_userspace && ike->cfg.nat_traversal == BW_NATT_AUTO) {
+		ike->cfg.nat_traversal = BW_NATT_FORCE;
+		bw_log(BW_LOG_DEBUG, c->name, "userspace datapath: forcing ESP in UDP (NAT-T)");
+	}
+	ike->use_natt = ike->cfg.nat_traversal != BW_NATT_OFF;
+	do {
+		if (bw_random(ike->icookie, 8) != 0) {
+			free(ike);
+			snprintf(err, errlen, "no randomness available");
+			return -1;
+		}
+	} while (ike_find_by_cookie(ike->icookie));
+	ike_register(ike);
+	c->ike = ike;
+	c->fail_code[0] = '\0';
+	bw_conn_set_state(c, BW_CONN_CONNECTING, NULL);
+
+	ev_init(&ike->rexmit, NULL);
+	ev_init(&ike->keepalive, NULL);
+	ev_init(&ike->stop_timer, NULL);
+	ev_timer_init(&ike->resolve_timer, on_resolve_poll, 0.05, 0.05);
+	if (inet_pton(AF_INET, c->cfg.gateway, &in) == 1) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ike->peer;
+
+		sin->sin_family = AF_INET;
+		sin->sin_addr = in;
+		begin_exchange(ike);
+		return 0;
+	}
+	/* A name: resolve without blocking the loop (getaddrinfo_a, polled). */
+	ike->gai_hints.ai_family = AF_INET;
+	ike->gai_hints.ai_socktype = SOCK_DGRAM;
+	ike->gai.ar_name = ike->cfg.gateway;
+	ike->gai.ar_request = &ike->gai_hints;
+	{
+		struct gaicb *list[1] = { &ike->gai };
+
+		if (getaddrinfo_a(GAI_NOWAIT, list, 1, NULL) != 0) {
+			ike_fail(ike, "dns", "cannot start resolving the gateway name", NULL);
+			return 0;
+		}
+	}
+	ike->p1 = P1_RESOLVING;
+	ike->resolve_started = ev_now(a->loop);
+	ev_timer_start(a->loop, &ike->resolve_timer);
+	return 0;
 }
 
 void bw_ike_conn_stop(struct bw_conn *c, const char *reason)
 {
+	struct bw_ike_conn *ike = c->ike;
+
+	if (!ike) {
+		bw_conn_set_state(c, BW_CONN_DOWN, reason);
+		return;
+	}
+	if (c->state == BW_CONN_UP || c->state == BW_CONN_REKEYING)
+		bw_conn_set_state(c, BW_CONN_STOPPING, reason);
+	send_deletes(ike);
+	teardown(ike);
 	bw_conn_set_state(c, BW_CONN_DOWN, reason);
 }
 
-void bw_ike_conn_status(const struct bw_conn *c, json_t *status)
+void bw_ike_conn_status(const struct bw_conn *c, json_t *st)
 {
-	(void)c;
-	json_object_set_new(status, "bytes_in", json_integer(0));
-	json_object_set_new(status, "bytes_out", json_integer(0));
+	const struct bw_ike_conn *ike = c->ike;
+	struct bw_sa_counters cnt = { 0 };
+	json_t *sas = json_array();
+	char a[64];
+
+	if (ike && ike->be_conn) {
+		ike->be->counters(ike->be_conn, &cnt);
+		json_object_set_new(st, "interface", json_string(ike->be->ifname(ike->be_conn)));
+		json_object_set_new(st, "backend", json_string(ike->be->name));
+	}
+	if (ike && ike->p1 >= P1_MM_SENT1) {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)&ike->local)->sin_addr, a, sizeof(a));
+		json_object_set_new(st, "local_address", json_string(a));
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)&ike->peer)->sin_addr, a, sizeof(a));
+		json_object_set_new(st, "gateway_address", json_string(a));
+		json_object_set_new(st, "nat_traversal", json_boolean(ike->floated));
+	}
+	if (ike && ike->have_vip) {
+		bw_cidr_format(&ike->vip, a, sizeof(a));
+		json_object_set_new(st, "virtual_ip", json_string(a));
+	}
+	for (size_t i = 0; ike && i < ike->n_children; i++) {
+		const struct ike_child *ch = &ike->children[i];
+		char l[64], r[64], alg[64];
+
+		if (ch->state != QM_DONE)
+			continue;
+		bw_cidr_format(&ch->local_ts, l, sizeof(l));
+		bw_cidr_format(&ch->remote_ts, r, sizeof(r));
+		bw_p2_proposal_format(&ch->alg, alg, sizeof(alg));
+		json_array_append_new(sas, json_sprintf("%s === %s %s in %02x%02x%02x%02x out %02x%02x%02x%02x",
+							 l, r, alg, ch->spi_in[0], ch->spi_in[1], ch->spi_in[2],
+							 ch->spi_in[3], ch->spi_out[0], ch->spi_out[1], ch->spi_out[2],
+							 ch->spi_out[3]));
+	}
+	json_object_set_new(st, "sas", sas);
+	json_object_set_new(st, "bytes_in", json_integer((json_int_t)cnt.bytes_in));
+	json_object_set_new(st, "bytes_out", json_integer((json_int_t)cnt.bytes_out));
+	json_object_set_new(st, "packets_in", json_integer((json_int_t)cnt.packets_in));
+	json_object_set_new(st, "packets_out", json_integer((json_int_t)cnt.packets_out));
 }
 
 json_t *bw_ike_conn_up_event(const struct bw_conn *c)
 {
-	return json_pack("{s:s}", "connection", c->name);
+	const struct bw_ike_conn *ike = c->ike;
+	json_t *o = json_pack("{s:s}", "connection", c->name), *nets = json_array();
+	char buf[64];
+
+	if (ike && ike->have_vip) {
+		bw_cidr_format(&ike->vip, buf, sizeof(buf));
+		json_object_set_new(o, "virtual_ip", json_string(buf));
+	}
+	for (size_t i = 0; ike && i < ike->n_children; i++) {
+		bw_cidr_format(&ike->children[i].remote_ts, buf, sizeof(buf));
+		json_array_append_new(nets, json_string(buf));
+	}
+	json_object_set_new(o, "networks", nets);
+	json_object_set_new(o, "dns", json_array());
+	return o;
 }
 
 void bw_ike_conn_bytes(const struct bw_conn *c, uint64_t *in, uint64_t *out)
 {
-	(void)c;
-	*in = *out = 0;
+	struct bw_sa_counters cnt = { 0 };
+
+	if (c->ike && c->ike->be_conn)
+		c->ike->be->counters(c->ike->be_conn, &cnt);
+	*in = cnt.bytes_in;
+	*out = cnt.bytes_out;
 }

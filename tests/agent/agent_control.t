@@ -120,8 +120,21 @@ out=$(bw devices cisco-asa); rc=$?
 is "$rc" 0 "burrow devices ID shows one profile"
 like "$out" 'source: .+' "a device profile names its source"
 
+out=$(bw start office 2>&1); rc=$?
+is "$rc" 1 "starting a connection without its pre-shared key fails"
+like "$out" 'needs a pre-shared key: put psk = \.\.\. in .*secrets/office\.secrets' "and says where the key goes"
+like "$(bw list)" '^office +Work +needs-secret' "the connection is in state needs-secret, not retrying"
+out=$(bw explain office)
+like "$out" 'needs a pre-shared key' "burrow explain NAME repeats what is missing"
 out=$(bw log office)
-like "$out" 'state|configuration|office' "burrow log NAME prints the connection's own log" || diag "$out"
+like "$out" 'info  state down -> needs-secret' "burrow log NAME prints the connection's own log"
+
+printf '[secrets]\npsk = not-so-secret\n' > "$T/etc/secrets/office.secrets"
+chmod 644 "$T/etc/secrets/office.secrets"
+out=$(bw start office 2>&1); rc=$?
+is "$rc" 1 "a secrets file readable by others is refused"
+like "$out" 'chmod 600' "and the error says which chmod fixes it"
+if printf '%s' "$out" | grep -q 'not-so-secret'; then ok 1 "the refusal does not print the secret"; else ok 0 "the refusal does not print the secret"; fi
 
 out=$(bw export office -o "$T/x" 2>&1); rc=$?
 is "$rc" 1 "a command whose machinery comes later exits 1"

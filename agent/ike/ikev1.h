@@ -1,0 +1,176 @@
+/* The IKEv1 initiator's per-connection state, shared by the exchange files (Main, Aggressive,
+ * Quick, Informational) and the socket layer. Only this engine reads or writes it. */
+#ifndef BURROW_IKEV1_H
+#define BURROW_IKEV1_H
+
+#include <ev.h>
+#include <netdb.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "config/config.h"
+#include "ike/ike_crypto.h"
+#include "ike/isakmp.h"
+#include "sa-backends/sa_backend.h"
+
+struct bw_conn;
+struct bw_agent;
+
+#define IKE_NONCE_LEN 32
+#define IKE_PEER_NONCE_MAX 256
+#define IKE_ID_MAX 300
+#define IKE_RETRANSMITS 5		/* after the first send */
+#define IKE_RETRANSMIT_FIRST_S 0.5
+#define IKE_KEEPALIVE_S 20.0
+#define IKE_STOP_WAIT_S 2.0
+
+enum p1_state {
+	P1_IDLE,
+	P1_RESOLVING,
+	P1_MM_SENT1,	/* Main Mode: SA sent, waiting for the chosen SA */
+	P1_MM_SENT3,	/* KE, Ni sent */
+	P1_MM_SENT5,	/* encrypted IDii, HASH_I sent */
+	P1_AM_SENT1,	/* Aggressive Mode: SA, KE, Ni, IDii sent */
+	P1_DONE,
+};
+
+enum qm_state { QM_IDLE, QM_SENT1, QM_WAIT_CONNECTED, QM_DONE };
+
+/* One IPsec SA pair for one pair of traffic selectors (IKEv1 negotiates one per Quick Mode). */
+struct ike_child {
+	struct bw_cidr local_ts, remote_ts;
+	enum qm_state state;
+	uint8_t spi_in[4], spi_out[4];	/* as on the wire */
+	struct bw_p2_proposal alg;
+	uint32_t lifetime_s;
+	bool installed;
+};
+
+struct bw_ike_conn {
+	struct bw_conn *conn;
+	struct bw_agent *agent;
+	struct bw_conn_config cfg;	/* copied at start: a reload does not change a running tunnel */
+	struct bw_secrets sec;
+	struct bw_ike_conn *next;	/* in the engine's list */
+
+	/* Addresses. peer_port is the gateway's current port (500, or 4500 once floated). */
+	struct gaicb gai;
+	struct addrinfo gai_hints;
+	ev_timer resolve_timer;
+	double resolve_started;
+	struct sockaddr_storage peer;
+	struct sockaddr_storage local;	/* our address towards the gateway, port = our IKE port */
+	bool use_natt;			/* both sides announced RFC 3947 */
+	bool nat_local, nat_remote;	/* NAT in front of us / of the gateway */
+	bool floated;			/* IKE and ESP on the NAT-T port */
+
+	/* Phase 1 */
+	enum p1_state p1;
+	uint8_t icookie[8], rcookie[8];
+	struct bw_p1_proposal p1_alg;
+	uint32_t p1_lifetime_s;
+	struct bw_dh *dh;
+	uint8_t gxi[BW_DH_PUBLIC_MAX], gxr[BW_DH_PUBLIC_MAX];
+	size_t gx_len;
+	uint8_t ni[IKE_NONCE_LEN], nr[IKE_PEER_NONCE_MAX];
+	size_t nr_len;
+	uint8_t *sai_b;			/* our phase-1 SA payload body, for HASH_I/HASH_R */
+	size_t sai_b_len;
+	uint8_t idii_b[IKE_ID_MAX];
+	size_t idii_b_len;
+	size_t prf_len;
+	uint8_t skeyid[BW_HASH_MAX], skeyid_d[BW_HASH_MAX], skeyid_a[BW_HASH_MAX], skeyid_e[BW_HASH_MAX];
+	uint8_t enc_key[BW_IKE_KEY_MAX];
+	size_t enc_key_len, block;
+	uint8_t p1_iv[BW_IKE_BLOCK_MAX];	/* running phase-1 IV; after phase 1, its last block */
+	bool peer_natt, peer_dpd, peer_xauth, peer_unity, peer_frag;
+	char peer_vendor[64];
+
+	/* Quick Mode: one at a time, for children[qm_child] */
+	size_t n_children, qm_child;
+	struct ike_child children[BW_MAX_NETS];
+	uint32_t qm_msgid;
+	uint8_t qm_iv[BW_IKE_BLOCK_MAX];
+	uint8_t qm_ni[IKE_NONCE_LEN], qm_nr[IKE_PEER_NONCE_MAX];
+	size_t qm_nr_len;
+	struct bw_dh *qm_dh;
+
+	/* The last message we sent, resent with back-off until the answer comes. */
+	uint8_t *out_msg;
+	size_t out_len;
+	int out_tries;
+	ev_timer rexmit;
+
+	ev_timer keepalive;
+	ev_timer stop_timer;
+
+	/* Datapath */
+	const struct bw_sa_backend_ops *be;
+	struct bw_sa_conn *be_conn;
+	struct bw_cidr vip;		/* address put on the interface (local_address or Mode Config) */
+	bool have_vip;
+	char last_step[96];		/* what we were waiting for, for timeouts */
+};
+
+/* Socket layer (ike_socket.c). */
+int ike_sockets_open(struct bw_agent *a, uint16_t ike_port, uint16_t natt_port, char *err, size_t errlen);
+void ike_sockets_close(void);
+uint16_t ike_sockets_port(bool natt);
+/* Sends a message as is (adds the non-ESP marker on the NAT-T port). */
+int ike_send_raw(struct bw_ike_conn *ike, const uint8_t *msg, size_t len);
+/* Sends and keeps the message for retransmission until ike_rexmit_stop(). */
+int ike_send(struct bw_ike_conn *ike, uint8_t *msg, size_t len);
+void ike_rexmit_stop(struct bw_ike_conn *ike);
+void ike_register(struct bw_ike_conn *ike);
+void ike_unregister(struct bw_ike_conn *ike);
+
+/* Shared phase-1 helpers (ikev1_p1.c). */
+void ike_hdr_init(struct bw_ike_conn *ike, struct isakmp_hdr *h, uint8_t exchange, uint32_t msgid,
+		  uint8_t flags);
+int ike_p1_build_sa(struct bw_ike_conn *ike, struct isakmp_builder *b);
+int ike_p1_accept_sa(struct bw_ike_conn *ike, const struct isakmp_payload *pl);
+int ike_p1_build_id(struct bw_ike_conn *ike, struct isakmp_builder *b);
+int ike_p1_check_peer_id(struct bw_ike_conn *ike, const struct isakmp_payload *pl);
+int ike_p1_build_natd(struct bw_ike_conn *ike, struct isakmp_builder *b);
+void ike_p1_check_natd(struct bw_ike_conn *ike, const struct isakmp_payloads *pls);
+void ike_p1_note_vids(struct bw_ike_conn *ike, const struct isakmp_payloads *pls);
+int ike_p1_build_vids(struct bw_ike_conn *ike, struct isakmp_builder *b);
+int ike_p1_new_dh(struct bw_ike_conn *ike);
+int ike_p1_take_ke_nonce(struct bw_ike_conn *ike, const struct isakmp_payloads *pls);
+int ike_p1_derive_keys(struct bw_ike_conn *ike);
+int ike_p1_hash(struct bw_ike_conn *ike, bool initiator, const uint8_t *id_b, size_t id_len,
+		uint8_t *out);
+/* Encrypts the builder's body with iv (updated to the last ciphertext block) and finishes it. */
+int ike_encrypt_msg(struct bw_ike_conn *ike, struct isakmp_builder *b, uint8_t *iv);
+/* Decrypts msg in place (body after the header) with iv; the plaintext body is msg+28. */
+int ike_decrypt_msg(struct bw_ike_conn *ike, uint8_t *msg, size_t len, uint8_t *iv);
+void ike_float(struct bw_ike_conn *ike);
+void ike_phase1_done(struct bw_ike_conn *ike);
+
+/* Exchanges. */
+int ike_main_start(struct bw_ike_conn *ike);
+void ike_main_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len);
+int ike_aggr_start(struct bw_ike_conn *ike);
+void ike_aggr_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len);
+int ike_quick_start(struct bw_ike_conn *ike);
+void ike_quick_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len);
+void ike_info_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len);
+int ike_info_send_delete(struct bw_ike_conn *ike, uint8_t proto, const uint8_t *spi, size_t spi_size);
+int ike_info_send_notify(struct bw_ike_conn *ike, uint16_t type, const uint8_t *spi, size_t spi_size,
+			 const uint8_t *data, size_t len);
+
+/* Engine (ike_conn.c). */
+void ike_dispatch(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len);
+/* Fails the connection with an error code, a sentence and an explanation; tears down. */
+void ike_fail(struct bw_ike_conn *ike, const char *code, const char *error, const char *explanation);
+/* All children are up: install SAs and routes, report up. */
+void ike_children_done(struct bw_ike_conn *ike);
+void ike_peer_deleted(struct bw_ike_conn *ike, const char *what);
+struct bw_ike_conn *ike_find_by_cookie(const uint8_t icookie[8]);
+struct bw_ike_conn *ike_find_by_spi(uint32_t spi);
+void ike_esp_input(struct bw_ike_conn *ike, const uint8_t *pkt, size_t len);
+
+#define ike_log(ike, lvl, ...) bw_log((lvl), (ike)->cfg.name, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,498 @@
+/* Phase-1 pieces shared by Main and Aggressive Mode: the SA proposal and its answer, identities,
+ * NAT discovery, vendor IDs, the key exchange and SKEYID derivation, and message encryption. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/crypto.h>
+
+#include "agent.h"
+#include "ike/ikev1.h"
+#include "ike/vendor.h"
+#include "log.h"
+#include "util.h"
+
+void ike_hdr_init(struct bw_ike_conn *ike, struct isakmp_hdr *h, uint8_t exchange, uint32_t msgid,
+		  uint8_t flags)
+{
+	memset(h, 0, sizeof(*h));
+	memcpy(h->icookie, ike->icookie, 8);
+	memcpy(h->rcookie, ike->rcookie, 8);
+	h->version = 0x10;
+	h->exchange = exchange;
+	h->flags = flags;
+	h->msgid = msgid;
+}
+
+static void attr(struct isakmp_transform *t, uint16_t type, uint64_t value)
+{
+	struct isakmp_attr *a = &t->attrs[t->n_attrs++];
+
+	memset(a, 0, sizeof(*a));
+	a->type = type;
+	a->fmt = ISAKMP_ATTR_AUTO;
+	a->value = value;
+}
+
+static uint16_t p1_auth_method(const struct bw_ike_conn *ike)
+{
+	return ike->cfg.xauth ? ISAKMP_AUTH_XAUTH_INIT_PSK : ISAKMP_AUTH_PSK;
+}
+
+/* Big (75 KiB) and used by one exchange at a time in a single-threaded daemon. */
+static struct isakmp_sa sa_scratch;
+
+int ike_p1_build_sa(struct bw_ike_conn *ike, struct isakmp_builder *b)
+{
+	struct isakmp_sa *sa = &sa_scratch;
+	struct isakmp_proposal *p = &sa->p[0];
+	size_t before = isakmp_b_len(b);
+
+	memset(sa, 0, sizeof(*sa));
+	sa->doi = ISAKMP_DOI_IPSEC;
+	sa->situation = ISAKMP_SIT_IDENTITY_ONLY;
+	sa->n_proposals = 1;
+	p->num = 1;
+	p->proto = ISAKMP_PROTO_ISAKMP;
+	for (size_t i = 0; i < ike->cfg.n_p1_proposals && i < ISAKMP_MAX_TRANSFORMS; i++) {
+		const struct bw_p1_proposal *pp = &ike->cfg.p1_proposals[i];
+		struct isakmp_transform *t = &p->t[p->n_transforms++];
+
+		t->num = (uint8_t)(i + 1);
+		t->id = ISAKMP_KEY_IKE;
+		attr(t, ISAKMP_P1_ENCR, pp->encr);
+		if (pp->encr == BW_P1_ENCR_AES_CBC)
+			attr(t, ISAKMP_P1_KEY_LENGTH, pp->key_bits);
+		attr(t, ISAKMP_P1_HASH, pp->hash);
+		attr(t, ISAKMP_P1_AUTH, p1_auth_method(ike));
+		attr(t, ISAKMP_P1_GROUP, pp->dh);
+		attr(t, ISAKMP_P1_LIFE_TYPE, ISAKMP_LIFE_SECONDS);
+		attr(t, ISAKMP_P1_LIFE_DURATION, ike->cfg.p1_lifetime_s);
+	}
+	if (isakmp_b_sa(b, sa) != 0)
+		return -1;
+	/* SAi_b: the SA payload body, as HASH_I/HASH_R cover it. */
+	free(ike->sai_b);
+	ike->sai_b_len = isakmp_b_len(b) - before - 4;
+	ike->sai_b = malloc(ike->sai_b_len);
+	if (!ike->sai_b)
+		return -1;
+	memcpy(ike->sai_b, isakmp_b_buf(b) + before + 4, ike->sai_b_len);
+	return 0;
+}
+
+static uint64_t attr_val(const struct isakmp_transform *t, uint16_t type, uint64_t dflt)
+{
+	const struct isakmp_attr *a = isakmp_attr_find(t->attrs, t->n_attrs, type);
+
+	return a && a->has_value ? a->value : dflt;
+}
+
+int ike_p1_accept_sa(struct bw_ike_conn *ike, const struct isakmp_payload *pl)
+{
+	struct isakmp_sa *sa = &sa_scratch;
+	const struct isakmp_transform *t;
+	uint64_t encr, bits, hash, auth, group, life_type, life;
+	char offered[512] = "", one[64];
+
+	if (isakmp_parse_sa(pl, sa) != 0 || sa->n_proposals != 1 || sa->p[0].n_transforms != 1 ||
+	    sa->p[0].proto != ISAKMP_PROTO_ISAKMP) {
+		ike_fail(ike, "protocol-error", "the gateway answered with a malformed phase-1 SA",
+			 "The gateway's answer to our proposals could not be understood. Capture the exchange "
+			 "(tshark -f 'udp port 500') and report it.");
+		return -1;
+	}
+	t = &sa->p[0].t[0];
+	encr = attr_val(t, ISAKMP_P1_ENCR, 0);
+	bits = attr_val(t, ISAKMP_P1_KEY_LENGTH, 0);
+	hash = attr_val(t, ISAKMP_P1_HASH, 0);
+	auth = attr_val(t, ISAKMP_P1_AUTH, 0);
+	group = attr_val(t, ISAKMP_P1_GROUP, 0);
+	life_type = attr_val(t, ISAKMP_P1_LIFE_TYPE, ISAKMP_LIFE_SECONDS);
+	life = attr_val(t, ISAKMP_P1_LIFE_DURATION, ike->cfg.p1_lifetime_s);
+	for (size_t i = 0; i < ike->cfg.n_p1_proposals; i++) {
+		const struct bw_p1_proposal *p = &ike->cfg.p1_proposals[i];
+
+		if (p->encr == encr && p->hash == hash && p->dh == group &&
+		    (p->encr != BW_P1_ENCR_AES_CBC || p->key_bits == bits) && auth == p1_auth_method(ike)) {
+			ike->p1_alg = *p;
+			ike->p1_lifetime_s = life_type == ISAKMP_LIFE_SECONDS && life > 0 && life < ike->cfg.p1_lifetime_s
+						     ? (uint32_t)life : ike->cfg.p1_lifetime_s;
+			bw_p1_proposal_format(p, one, sizeof(one));
+			ike_log(ike, BW_LOG_INFO, "phase 1: gateway chose %s, lifetime %us", one, ike->p1_lifetime_s);
+			return 0;
+		}
+	}
+	for (size_t i = 0; i < ike->cfg.n_p1_proposals; i++) {
+		bw_p1_proposal_format(&ike->cfg.p1_proposals[i], one, sizeof(one));
+		snprintf(offered + strlen(offered), sizeof(offered) - strlen(offered), "%s%s", i ? ", " : "", one);
+	}
+	ike_fail(ike, "protocol-error", "the gateway chose a phase-1 transform we did not offer",
+		 "The gateway answered with a transform that is not among ours; it is misbehaving. "
+		 "Check its configuration.");
+	return -1;
+}
+
+/* ID payload body: type, protocol 0, port 0, data. */
+static int id_body(enum bw_id_type type, const char *value, const struct sockaddr_storage *addr,
+		   uint8_t *out, size_t cap, size_t *len, char *err, size_t errlen)
+{
+	size_t n;
+
+	out[1] = 0;
+	out[2] = out[3] = 0;
+	switch (type) {
+	case BW_ID_ADDRESS: {
+		struct in_addr in;
+
+		out[0] = ISAKMP_ID_IPV4_ADDR;
+		if (value[0]) {
+			if (inet_pton(AF_INET, value, &in) != 1) {
+				snprintf(err, errlen, "identifier %s is not an IPv4 address; set the id type", value);
+				return -1;
+			}
+		} else {
+			in = ((const struct sockaddr_in *)addr)->sin_addr;
+		}
+		memcpy(out + 4, &in, 4);
+		*len = 8;
+		return 0;
+	}
+	case BW_ID_FQDN:
+	case BW_ID_USER_FQDN:
+	case BW_ID_KEY_ID:
+		out[0] = type == BW_ID_FQDN ? ISAKMP_ID_FQDN :
+			 type == BW_ID_USER_FQDN ? ISAKMP_ID_USER_FQDN : ISAKMP_ID_KEY_ID;
+		n = strlen(value);
+		if (n == 0 || n + 4 > cap) {
+			snprintf(err, errlen, "this identifier type needs a value of 1 to %zu characters", cap - 4);
+			return -1;
+		}
+		memcpy(out + 4, value, n);
+		*len = n + 4;
+		return 0;
+	case BW_ID_ASN1DN:
+		snprintf(err, errlen, "asn1dn identifiers come with certificate authentication, which is not "
+			 "available yet; use fqdn or address");
+		return -1;
+	}
+	return -1;
+}
+
+int ike_p1_build_id(struct bw_ike_conn *ike, struct isakmp_builder *b)
+{
+	char err[160];
+
+	if (id_body(ike->cfg.local_id_type, ike->cfg.local_id, &ike->local, ike->idii_b,
+		    sizeof(ike->idii_b), &ike->idii_b_len, err, sizeof(err)) != 0) {
+		ike_fail(ike, "config", err, err);
+		return -1;
+	}
+	return isakmp_b_payload(b, ISAKMP_PL_ID, ike->idii_b, ike->idii_b_len);
+}
+
+static const char *id_type_text(uint8_t t)
+{
+	switch (t) {
+	case ISAKMP_ID_IPV4_ADDR: return "address";
+	case ISAKMP_ID_FQDN: return "fqdn";
+	case ISAKMP_ID_USER_FQDN: return "user-fqdn";
+	case ISAKMP_ID_DER_ASN1_DN: return "asn1dn";
+	case ISAKMP_ID_KEY_ID: return "key-id";
+	default: return "other";
+	}
+}
+
+/* Printable form of an identity, for the log and the explanation. */
+static void id_text(uint8_t type, const uint8_t *d, size_t n, char *out, size_t cap)
+{
+	if (type == ISAKMP_ID_IPV4_ADDR && n == 4) {
+		inet_ntop(AF_INET, d, out, (socklen_t)cap);
+		return;
+	}
+	if (type == ISAKMP_ID_FQDN || type == ISAKMP_ID_USER_FQDN || type == ISAKMP_ID_KEY_ID) {
+		size_t k = 0;
+
+		for (size_t i = 0; i < n && k + 1 < cap; i++)
+			out[k++] = d[i] >= 0x20 && d[i] < 0x7f ? (char)d[i] : '?';
+		out[k] = '\0';
+		return;
+	}
+	snprintf(out, cap, "(%zu bytes)", n);
+}
+
+int ike_p1_check_peer_id(struct bw_ike_conn *ike, const struct isakmp_payload *pl)
+{
+	struct isakmp_id id;
+	uint8_t want[IKE_ID_MAX];
+	size_t want_len;
+	char err[400], got[128], exp[800];
+
+	if (isakmp_parse_id(pl, &id) != 0) {
+		ike_fail(ike, "protocol-error", "the gateway sent a malformed identity", NULL);
+		return -1;
+	}
+	id_text(id.type, id.data, id.len, got, sizeof(got));
+	ike_log(ike, BW_LOG_INFO, "gateway identity: %s %s", id_type_text(id.type), got);
+	if (!ike->cfg.verify_remote_id)
+		return 0;
+	if (id_body(ike->cfg.remote_id_type, ike->cfg.remote_id, &ike->peer, want, sizeof(want),
+		    &want_len, err, sizeof(err)) != 0) {
+		ike_fail(ike, "config", err, err);
+		return -1;
+	}
+	if (want[0] != id.type || want_len - 4 != id.len || memcmp(want + 4, id.data, id.len) != 0) {
+		char w[128];
+
+		id_text(want[0], want + 4, want_len - 4, w, sizeof(w));
+		snprintf(err, sizeof(err), "the gateway identified itself as %s %s, not %s %s",
+			 id_type_text(id.type), got, id_type_text(want[0]), w);
+		snprintf(exp, sizeof(exp),
+			 "The gateway's identity (%s %s) is not the one this connection expects (%s %s). "
+			 "Set remote_id_type/remote_id to what the gateway sends, or ask its admin which "
+			 "identity it uses.", id_type_text(id.type), got, id_type_text(want[0]), w);
+		ike_fail(ike, "id-mismatch", err, exp);
+		return -1;
+	}
+	return 0;
+}
+
+static int natd(struct bw_ike_conn *ike, const struct sockaddr_storage *addr, uint8_t *out)
+{
+	return bw_natd_hash(ike->p1_alg.hash, ike->icookie, ike->rcookie, (const struct sockaddr *)addr, out);
+}
+
+int ike_p1_build_natd(struct bw_ike_conn *ike, struct isakmp_builder *b)
+{
+	uint8_t h[BW_HASH_MAX];
+	size_t hl = bw_hash_len(ike->p1_alg.hash);
+
+	if (!ike->use_natt)
+		return 0;
+	/* First the gateway's address as we see it, then ours. */
+	if (natd(ike, &ike->peer, h) != 0 || isakmp_b_natd(b, h, hl) != 0)
+		return -1;
+	if (ike->cfg.nat_traversal == BW_NATT_FORCE) {
+		/* A hash that matches no address makes the gateway believe we are behind a NAT,
+		 * so that ESP goes in UDP (RFC 3948) — what strongSwan's encap=yes does. */
+		if (bw_random(h, hl) != 0)
+			return -1;
+	} else if (natd(ike, &ike->local, h) != 0) {
+		return -1;
+	}
+	return isakmp_b_natd(b, h, hl);
+}
+
+void ike_p1_check_natd(struct bw_ike_conn *ike, const struct isakmp_payloads *pls)
+{
+	uint8_t mine[BW_HASH_MAX], theirs[BW_HASH_MAX];
+	size_t hl = bw_hash_len(ike->p1_alg.hash);
+	bool first = true, remote_match = false;
+
+	if (!ike->use_natt)
+		return;
+	natd(ike, &ike->local, mine);
+	natd(ike, &ike->peer, theirs);
+	ike->nat_local = false;
+	for (size_t i = 0; i < pls->n; i++) {
+		struct isakmp_blob d;
+
+		if (pls->p[i].type != ISAKMP_PL_NATD || isakmp_parse_natd(&pls->p[i], &d) != 0)
+			continue;
+		if (first) {
+			/* The gateway's view of our address: different means a NAT in front of us. */
+			ike->nat_local = d.len != hl || !bw_crypto_equal(d.data, mine, hl);
+			first = false;
+		} else if (d.len == hl && bw_crypto_equal(d.data, theirs, hl)) {
+			remote_match = true;
+		}
+	}
+	if (first) {
+		ike_log(ike, BW_LOG_INFO, "gateway sent no NAT-D payloads: no NAT traversal");
+		ike->use_natt = false;
+		return;
+	}
+	ike->nat_remote = !remote_match;
+	if (ike->cfg.nat_traversal == BW_NATT_FORCE)
+		ike->nat_local = true;
+	ike_log(ike, BW_LOG_INFO, "NAT detection: %s in front of us, %s in front of the gateway",
+		ike->nat_local ? "NAT" : "no NAT", ike->nat_remote ? "NAT" : "no NAT");
+}
+
+void ike_p1_note_vids(struct bw_ike_conn *ike, const struct isakmp_payloads *pls)
+{
+	for (size_t i = 0; i < pls->n; i++) {
+		struct isakmp_blob d;
+		const struct bw_vendor *v;
+
+		if (pls->p[i].type != ISAKMP_PL_VID || isakmp_parse_vid(&pls->p[i], &d) != 0)
+			continue;
+		v = bw_vendor_match(d.data, d.len);
+		if (!v) {
+			char hex[41];
+
+			bw_hex(hex, d.data, d.len < 20 ? d.len : 20);
+			ike_log(ike, BW_LOG_DEBUG, "gateway vendor ID %s (unknown)", hex);
+			continue;
+		}
+		ike_log(ike, BW_LOG_DEBUG, "gateway vendor ID: %s", v->name);
+		switch (v->id) {
+		case BW_VID_NATT_RFC3947: ike->peer_natt = true; break;
+		case BW_VID_DPD: ike->peer_dpd = true; break;
+		case BW_VID_XAUTH: ike->peer_xauth = true; break;
+		case BW_VID_CISCO_UNITY: ike->peer_unity = true; break;
+		case BW_VID_FRAGMENTATION: ike->peer_frag = true; break;
+		default:
+			bw_strlcpy(ike->peer_vendor, v->name, sizeof(ike->peer_vendor));
+			break;
+		}
+	}
+	if (ike->use_natt && !ike->peer_natt) {
+		ike_log(ike, BW_LOG_INFO, "gateway does not announce RFC 3947 NAT traversal");
+		ike->use_natt = false;
+	}
+}
+
+int ike_p1_build_vids(struct bw_ike_conn *ike, struct isakmp_builder *b)
+{
+	enum bw_vendor_id ids[4];
+	size_t n = 0;
+
+	if (ike->cfg.nat_traversal != BW_NATT_OFF)
+		ids[n++] = BW_VID_NATT_RFC3947;
+	ids[n++] = BW_VID_DPD;
+	if (ike->cfg.xauth)
+		ids[n++] = BW_VID_XAUTH;
+	if (ike->cfg.mode_config != BW_MODECFG_NO)
+		ids[n++] = BW_VID_CISCO_UNITY;
+	for (size_t i = 0; i < n; i++) {
+		size_t len;
+		const uint8_t *v = bw_vendor_bytes(ids[i], &len);
+
+		if (v && isakmp_b_vid(b, v, len) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int ike_p1_new_dh(struct bw_ike_conn *ike)
+{
+	char err[160];
+
+	bw_dh_free(ike->dh);
+	ike->dh = bw_dh_new(ike->p1_alg.dh, err, sizeof(err));
+	if (!ike->dh) {
+		ike_fail(ike, "config", err, err);
+		return -1;
+	}
+	ike->gx_len = bw_dh_public_len(ike->p1_alg.dh);
+	return bw_dh_public(ike->dh, ike->gxi, sizeof(ike->gxi));
+}
+
+int ike_p1_take_ke_nonce(struct bw_ike_conn *ike, const struct isakmp_payloads *pls)
+{
+	int ki = isakmp_payloads_find(pls, ISAKMP_PL_KE, 0);
+	int ni = isakmp_payloads_find(pls, ISAKMP_PL_NONCE, 0);
+	struct isakmp_blob ke, nonce;
+
+	if (ki < 0 || ni < 0 || isakmp_parse_ke(&pls->p[ki], &ke) != 0 ||
+	    isakmp_parse_nonce(&pls->p[ni], &nonce) != 0 || ke.len != ike->gx_len ||
+	    nonce.len > sizeof(ike->nr)) {
+		ike_log(ike, BW_LOG_DEBUG, "key exchange or nonce missing or malformed");
+		return -1;
+	}
+	memcpy(ike->gxr, ke.data, ke.len);
+	memcpy(ike->nr, nonce.data, nonce.len);
+	ike->nr_len = nonce.len;
+	return 0;
+}
+
+int ike_p1_derive_keys(struct bw_ike_conn *ike)
+{
+	uint8_t gxy[BW_DH_PUBLIC_MAX];
+	size_t gxy_len = sizeof(gxy);
+	enum bw_hash h = ike->p1_alg.hash;
+	int rc = -1;
+
+	if (bw_dh_compute(ike->dh, ike->gxr, ike->gx_len, gxy, &gxy_len) != 0) {
+		ike_log(ike, BW_LOG_WARN, "the gateway's key exchange value is invalid");
+		goto out;
+	}
+	ike->prf_len = bw_hash_len(h);
+	ike->block = bw_ike_block_size(ike->p1_alg.encr);
+	ike->enc_key_len = bw_ike_key_len(ike->p1_alg.encr, ike->p1_alg.key_bits);
+	if (bw_ike_skeyid_psk(h, (const uint8_t *)ike->sec.psk, ike->sec.psk_len, ike->ni, IKE_NONCE_LEN,
+			      ike->nr, ike->nr_len, ike->skeyid) != 0 ||
+	    bw_ike_skeyid_derive(h, ike->skeyid, gxy, gxy_len, ike->icookie, ike->rcookie, ike->skeyid_d,
+				 ike->skeyid_a, ike->skeyid_e) != 0 ||
+	    bw_ike_enc_key(h, ike->p1_alg.encr, ike->p1_alg.key_bits, ike->skeyid_e, ike->enc_key) != 0 ||
+	    bw_ike_iv_phase1(h, ike->gxi, ike->gx_len, ike->gxr, ike->gx_len, ike->block, ike->p1_iv) != 0)
+		goto out;
+	ike_log(ike, BW_LOG_DEBUG, "phase-1 keys derived (%s, %zu-byte key)", bw_hash_name(h), ike->enc_key_len);
+	rc = 0;
+out:
+	OPENSSL_cleanse(gxy, sizeof(gxy));
+	return rc;
+}
+
+int ike_p1_hash(struct bw_ike_conn *ike, bool initiator, const uint8_t *id_b, size_t id_len, uint8_t *out)
+{
+	struct bw_ike_auth_data d = {
+		.g_xi = ike->gxi, .g_xr = ike->gxr, .g_xi_len = ike->gx_len, .g_xr_len = ike->gx_len,
+		.cky_i = ike->icookie, .cky_r = ike->rcookie,
+		.sai_b = ike->sai_b, .sai_b_len = ike->sai_b_len,
+	};
+
+	if (initiator) {
+		d.idii_b = id_b;
+		d.idii_b_len = id_len;
+		return bw_ike_hash_i(ike->p1_alg.hash, ike->skeyid, &d, out);
+	}
+	d.idir_b = id_b;
+	d.idir_b_len = id_len;
+	return bw_ike_hash_r(ike->p1_alg.hash, ike->skeyid, &d, out);
+}
+
+int ike_encrypt_msg(struct bw_ike_conn *ike, struct isakmp_builder *b, uint8_t *iv)
+{
+	size_t len, pad, total;
+	uint8_t *body = isakmp_b_body(b, &len), *ct;
+	int rc;
+
+	if (isakmp_b_finish(b) != 0 || !body)
+		return -1;
+	body = isakmp_b_body(b, &len);
+	pad = bw_ike_pad_len(len, ike->block);
+	total = len + pad;
+	ct = calloc(1, total);
+	if (!ct)
+		return -1;
+	memcpy(ct, body, len);
+	rc = bw_ike_encrypt(ike->p1_alg.encr, ike->enc_key, ike->enc_key_len, iv, ct, total);
+	if (rc == 0)
+		rc = isakmp_b_set_body(b, ct, total, 1);
+	free(ct);
+	return rc;
+}
+
+int ike_decrypt_msg(struct bw_ike_conn *ike, uint8_t *msg, size_t len, uint8_t *iv)
+{
+	if (len <= ISAKMP_HDR_LEN || (len - ISAKMP_HDR_LEN) % ike->block != 0) {
+		ike_log(ike, BW_LOG_DEBUG, "encrypted message of %zu bytes is not a whole number of blocks", len);
+		return -1;
+	}
+	return bw_ike_decrypt(ike->p1_alg.encr, ike->enc_key, ike->enc_key_len, iv, msg + ISAKMP_HDR_LEN,
+			      len - ISAKMP_HDR_LEN);
+}
+
+void ike_float(struct bw_ike_conn *ike)
+{
+	if (!ike->use_natt || ike->floated)
+		return;
+	if (!ike->nat_local && !ike->nat_remote)
+		return;
+	ike->floated = true;
+	((struct sockaddr_in *)&ike->local)->sin_port = htons(ike_sockets_port(true));
+	ike_log(ike, BW_LOG_INFO, "NAT traversal: moving to UDP port 4500");
+}

@@ -1,0 +1,557 @@
+/* What the userspace backend changes in the system — the TUN device, addresses, routes —
+ * through libnl-route, and the state record that lets a later run undo it after a crash. */
+#include "sa-backends/userspace/us_system.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/if_tun.h>
+#include <linux/rtnetlink.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <netlink/addr.h>
+#include <netlink/errno.h>
+#include <netlink/netlink.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/route/link/inet6.h>
+#include <netlink/route/nexthop.h>
+#include <netlink/route/route.h>
+
+#include "log.h"
+#include "util.h"
+
+#ifndef IN6_ADDR_GEN_MODE_NONE
+#define IN6_ADDR_GEN_MODE_NONE 1
+#endif
+
+/* libnl reports NLE_* codes; the backend interface speaks -errno. */
+static int nlerr(int e)
+{
+	switch (e < 0 ? -e : e) {
+	case 0: return 0;
+	case NLE_EXIST: return -EEXIST;
+	case NLE_OBJ_NOTFOUND: return -ENOENT;
+	case NLE_NODEV: return -ENODEV;
+	case NLE_NOADDR: return -EADDRNOTAVAIL;
+	case NLE_PERM: return -EPERM;
+	case NLE_NOACCESS: return -EACCES;
+	case NLE_INVAL: return -EINVAL;
+	case NLE_NOMEM: return -ENOMEM;
+	case NLE_BUSY: return -EBUSY;
+	case NLE_RANGE: return -ERANGE;
+	case NLE_AF_NOSUPPORT: return -EAFNOSUPPORT;
+	case NLE_OPNOTSUPP: return -EOPNOTSUPP;
+	default: return -EIO;
+	}
+}
+
+static size_t alen(sa_family_t family)
+{
+	return family == AF_INET ? 4 : 16;
+}
+
+bool us_cidr_valid(const struct bw_cidr *c)
+{
+	return (c->family == AF_INET && c->prefix <= 32) ||
+	       (c->family == AF_INET6 && c->prefix <= 128);
+}
+
+int us_cidr_format(const struct bw_cidr *c, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+	int n;
+
+	if (!us_cidr_valid(c) || !inet_ntop(c->family, c->addr, a, sizeof(a)))
+		return -EINVAL;
+	n = snprintf(buf, len, "%s/%u", a, c->prefix);
+	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
+}
+
+int us_cidr_parse(const char *s, struct bw_cidr *out)
+{
+	char a[INET6_ADDRSTRLEN];
+	const char *slash = strchr(s, '/');
+	struct bw_cidr c = { 0 };
+	size_t n = slash ? (size_t)(slash - s) : strlen(s);
+	char *end;
+	unsigned long p;
+
+	if (n == 0 || n >= sizeof(a))
+		return -EINVAL;
+	memcpy(a, s, n);
+	a[n] = '\0';
+	if (inet_pton(AF_INET, a, c.addr) == 1)
+		c.family = AF_INET;
+	else if (inet_pton(AF_INET6, a, c.addr) == 1)
+		c.family = AF_INET6;
+	else
+		return -EINVAL;
+	c.prefix = (uint8_t)(alen(c.family) * 8);
+	if (slash) {
+		errno = 0;
+		p = strtoul(slash + 1, &end, 10);
+		if (errno || end == slash + 1 || *end || p > c.prefix)
+			return -EINVAL;
+		c.prefix = (uint8_t)p;
+	}
+	*out = c;
+	return 0;
+}
+
+bool us_cidr_contains(const struct bw_cidr *net, sa_family_t family, const uint8_t *addr)
+{
+	unsigned full = net->prefix / 8, rest = net->prefix % 8;
+
+	if (net->family != family)
+		return false;
+	if (memcmp(net->addr, addr, full) != 0)
+		return false;
+	if (rest) {
+		uint8_t mask = (uint8_t)(0xff << (8 - rest));
+		if ((net->addr[full] & mask) != (addr[full] & mask))
+			return false;
+	}
+	return true;
+}
+
+bool us_cidr_equal(const struct bw_cidr *a, const struct bw_cidr *b)
+{
+	return a->family == b->family && a->prefix == b->prefix &&
+	       memcmp(a->addr, b->addr, alen(a->family)) == 0;
+}
+
+/* ---- the state record ---- */
+
+int us_record_path(const char *state_dir, const char *conn_name, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s/%s.userspace", state_dir, conn_name);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static int write_route_line(FILE *f, const struct us_route *r)
+{
+	char dst[64], src[64], via[64];
+
+	if (us_cidr_format(&r->dst, dst, sizeof(dst)) < 0 ||
+	    (r->has_src && us_cidr_format(&r->src, src, sizeof(src)) < 0) ||
+	    (r->has_via && us_cidr_format(&r->via, via, sizeof(via)) < 0))
+		return -EINVAL;
+	fprintf(f, "%s %s dev %s table %u", r->exception ? "exception" : "route", dst,
+		r->ifname, r->table);
+	if (r->has_src)
+		fprintf(f, " src %s", src);
+	if (r->has_via)
+		fprintf(f, " via %s", via);
+	fputc('\n', f);
+	return 0;
+}
+
+int us_record_write(const char *path, const char *conn_name, const struct us_record *r)
+{
+	char tmp[PATH_MAX], a[64];
+	FILE *f;
+	int fd, err = 0;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	f = fdopen(fd, "w");
+	if (!f) {
+		err = -errno;
+		close(fd);
+		unlink(tmp);
+		return err;
+	}
+	fprintf(f, "# What Burrow's userspace backend installed for connection %s.\n"
+		   "# Removed when the connection closes; undone at the next start after a crash.\n",
+		conn_name);
+	fprintf(f, "ifname %s\n", r->ifname);
+	for (size_t i = 0; i < r->n_addrs && !err; i++) {
+		if (us_cidr_format(&r->addrs[i], a, sizeof(a)) < 0)
+			err = -EINVAL;
+		else
+			fprintf(f, "address %s\n", a);
+	}
+	for (size_t i = 0; i < r->n_routes && !err; i++)
+		err = write_route_line(f, &r->routes[i]);
+	if (!err && (fflush(f) != 0 || fsync(fd) != 0))
+		err = -errno;
+	if (fclose(f) != 0 && !err)
+		err = -errno;
+	if (!err && rename(tmp, path) != 0)
+		err = -errno;
+	if (err)
+		unlink(tmp);
+	return err;
+}
+
+/* "route|exception DST dev IF table N [src A] [via G]" */
+static int parse_route_line(char *rest, bool exception, struct us_route *r)
+{
+	char *save = NULL, *tok, *val;
+	bool has_dev = false;
+
+	memset(r, 0, sizeof(*r));
+	r->exception = exception;
+	r->table = RT_TABLE_MAIN;
+	tok = strtok_r(rest, " \t", &save);
+	if (!tok || us_cidr_parse(tok, &r->dst) < 0)
+		return -EINVAL;
+	while ((tok = strtok_r(NULL, " \t", &save))) {
+		val = strtok_r(NULL, " \t", &save);
+		if (!val)
+			return -EINVAL;
+		if (strcmp(tok, "dev") == 0) {
+			if (bw_strlcpy(r->ifname, val, sizeof(r->ifname)) < 0)
+				return -EINVAL;
+			has_dev = true;
+		} else if (strcmp(tok, "table") == 0) {
+			char *end;
+			unsigned long t = strtoul(val, &end, 10);
+			if (*end || t == 0 || t > UINT32_MAX)
+				return -EINVAL;
+			r->table = (uint32_t)t;
+		} else if (strcmp(tok, "src") == 0) {
+			if (us_cidr_parse(val, &r->src) < 0)
+				return -EINVAL;
+			r->has_src = true;
+		} else if (strcmp(tok, "via") == 0) {
+			if (us_cidr_parse(val, &r->via) < 0)
+				return -EINVAL;
+			r->has_via = true;
+		} else {
+			return -EINVAL;
+		}
+	}
+	return has_dev ? 0 : -EINVAL;
+}
+
+int us_record_read(const char *path, struct us_record *r)
+{
+	char line[512];
+	FILE *f = fopen(path, "re");
+	int lineno = 0;
+
+	memset(r, 0, sizeof(*r));
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char *save = NULL, *key, *rest;
+		int bad = 0;
+
+		lineno++;
+		line[strcspn(line, "\r\n")] = '\0';
+		key = strtok_r(line, " \t", &save);
+		if (!key || key[0] == '#')
+			continue;
+		rest = save ? save : (char *)"";
+		if (strcmp(key, "ifname") == 0) {
+			char *v = strtok_r(NULL, " \t", &save);
+			bad = !v || bw_strlcpy(r->ifname, v, sizeof(r->ifname)) < 0;
+		} else if (strcmp(key, "address") == 0) {
+			char *v = strtok_r(NULL, " \t", &save);
+			bad = !v || r->n_addrs == US_MAX_ADDRS ||
+			      us_cidr_parse(v, &r->addrs[r->n_addrs]) < 0;
+			if (!bad)
+				r->n_addrs++;
+		} else if (strcmp(key, "route") == 0 || strcmp(key, "exception") == 0) {
+			bad = r->n_routes == US_MAX_ROUTES ||
+			      parse_route_line(rest, key[0] == 'e', &r->routes[r->n_routes]) < 0;
+			if (!bad)
+				r->n_routes++;
+		} else {
+			bad = 1;
+		}
+		if (bad)
+			bw_warn("%s:%d: skipping a line the userspace backend cannot read", path,
+				lineno);
+	}
+	fclose(f);
+	return 0;
+}
+
+/* ---- the TUN device ---- */
+
+static int tun_attach(const char *ifname, int *fd_out)
+{
+	struct ifreq ifr = { 0 };
+	int fd, err;
+
+	fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	bw_strlcpy(ifr.ifr_name, ifname, sizeof(ifr.ifr_name));
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+int us_tun_open(const char *ifname, int *fd_out)
+{
+	return tun_attach(ifname, fd_out);
+}
+
+int us_tun_remove_stale(const char *ifname)
+{
+	int fd, err;
+
+	if (if_nametoindex(ifname) == 0)
+		return -ENOENT;
+	/* Attaching fails with EBUSY while a live process holds the device and with EINVAL
+	 * when it is not a TUN device: either way it is not ours to delete. */
+	err = tun_attach(ifname, &fd);
+	if (err < 0)
+		return err;
+	if (ioctl(fd, TUNSETPERSIST, 0) < 0)
+		err = -errno;
+	close(fd);	/* the last file of a non-persistent device takes the device along */
+	return err;
+}
+
+int us_nl_open(struct nl_sock **out)
+{
+	struct nl_sock *nl = nl_socket_alloc();
+	int err;
+
+	if (!nl)
+		return -ENOMEM;
+	err = nl_connect(nl, NETLINK_ROUTE);
+	if (err < 0) {
+		nl_socket_free(nl);
+		return nlerr(err);
+	}
+	*out = nl;
+	return 0;
+}
+
+void us_nl_close(struct nl_sock *nl)
+{
+	nl_socket_free(nl);
+}
+
+int us_link_setup(struct nl_sock *nl, const char *ifname, int mtu)
+{
+	struct rtnl_link *orig = NULL, *chg = NULL;
+	struct ifreq ifr = { 0 };
+	int ifindex, s, err = 0;
+
+	ifindex = (int)if_nametoindex(ifname);
+	if (ifindex == 0)
+		return -errno;
+	/* Before the link goes up, so that no link-local address (and no router
+	 * solicitation) ever appears; without IPv6 in the kernel this fails harmlessly. */
+	orig = rtnl_link_alloc();
+	chg = rtnl_link_alloc();
+	if (!orig || !chg) {
+		err = -ENOMEM;
+		goto out;
+	}
+	rtnl_link_set_ifindex(orig, ifindex);
+	if (rtnl_link_inet6_set_addr_gen_mode(chg, IN6_ADDR_GEN_MODE_NONE) == 0) {
+		int e = rtnl_link_change(nl, orig, chg, 0);
+		if (e < 0)
+			bw_debug("%s: cannot turn off IPv6 address generation: %s", ifname,
+				 nl_geterror(e));
+	}
+
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0) {
+		err = -errno;
+		goto out;
+	}
+	bw_strlcpy(ifr.ifr_name, ifname, sizeof(ifr.ifr_name));
+	ifr.ifr_mtu = mtu;
+	if (ioctl(s, SIOCSIFMTU, &ifr) < 0)
+		err = -errno;
+	if (!err && ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		err = -errno;
+	if (!err) {
+		ifr.ifr_flags = (short)((ifr.ifr_flags | IFF_UP) & ~IFF_MULTICAST);
+		if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+			err = -errno;
+	}
+	close(s);
+out:
+	rtnl_link_put(orig);
+	rtnl_link_put(chg);
+	return err < 0 ? err : ifindex;
+}
+
+/* ---- addresses and routes ---- */
+
+static struct nl_addr *nl_addr_of(const struct bw_cidr *c)
+{
+	struct nl_addr *a = nl_addr_build(c->family, c->addr, alen(c->family));
+
+	if (a)
+		nl_addr_set_prefixlen(a, c->prefix);
+	return a;
+}
+
+static int addr_change(struct nl_sock *nl, int ifindex, const struct bw_cidr *c, bool add)
+{
+	struct rtnl_addr *ra;
+	struct nl_addr *local;
+	int err;
+
+	if (!us_cidr_valid(c))
+		return -EINVAL;
+	ra = rtnl_addr_alloc();
+	local = nl_addr_of(c);
+	if (!ra || !local) {
+		rtnl_addr_put(ra);
+		nl_addr_put(local);
+		return -ENOMEM;
+	}
+	rtnl_addr_set_ifindex(ra, ifindex);
+	rtnl_addr_set_family(ra, c->family);
+	rtnl_addr_set_local(ra, local);
+	rtnl_addr_set_prefixlen(ra, c->prefix);
+	if (c->family == AF_INET6)
+		rtnl_addr_set_flags(ra, IFA_F_NODAD);
+	err = add ? rtnl_addr_add(nl, ra, 0) : rtnl_addr_delete(nl, ra, 0);
+	nl_addr_put(local);
+	rtnl_addr_put(ra);
+	return nlerr(err);
+}
+
+int us_addr_add(struct nl_sock *nl, int ifindex, const struct bw_cidr *a)
+{
+	return addr_change(nl, ifindex, a, true);
+}
+
+int us_addr_del(struct nl_sock *nl, int ifindex, const struct bw_cidr *a)
+{
+	int err = addr_change(nl, ifindex, a, false);
+
+	return err == -EADDRNOTAVAIL || err == -ENODEV ? -ENOENT : err;
+}
+
+static int route_change(struct nl_sock *nl, const struct us_route *r, bool add)
+{
+	struct rtnl_route *rt = NULL;
+	struct rtnl_nexthop *nh = NULL;
+	struct nl_addr *dst = NULL, *src = NULL, *via = NULL;
+	int ifindex, err;
+
+	if (!us_cidr_valid(&r->dst) || (r->has_src && r->src.family != r->dst.family) ||
+	    (r->has_via && r->via.family != r->dst.family))
+		return -EINVAL;
+	ifindex = (int)if_nametoindex(r->ifname);
+	if (ifindex == 0)
+		return -ENODEV;
+	rt = rtnl_route_alloc();
+	nh = rtnl_route_nh_alloc();
+	dst = nl_addr_of(&r->dst);
+	if (r->has_src)
+		src = nl_addr_build(r->src.family, r->src.addr, alen(r->src.family));
+	if (r->has_via)
+		via = nl_addr_build(r->via.family, r->via.addr, alen(r->via.family));
+	if (!rt || !nh || !dst || (r->has_src && !src) || (r->has_via && !via)) {
+		err = -ENOMEM;
+		rtnl_route_nh_free(nh);
+		goto out;
+	}
+	rtnl_route_set_family(rt, (uint8_t)r->dst.family);
+	rtnl_route_set_dst(rt, dst);
+	rtnl_route_set_table(rt, r->table);
+	rtnl_route_set_type(rt, RTN_UNICAST);
+	/* Deletion matches the protocol too, so only a route Burrow added goes. */
+	rtnl_route_set_protocol(rt, RTPROT_STATIC);
+	if (add) {
+		/* IPv4 routes without a gateway are on-link; IPv6 has one scope for all. */
+		rtnl_route_set_scope(rt, r->dst.family == AF_INET && !r->has_via ?
+				     RT_SCOPE_LINK : RT_SCOPE_UNIVERSE);
+	} else {
+		rtnl_route_set_scope(rt, RT_SCOPE_NOWHERE);	/* any scope */
+	}
+	if (src)
+		rtnl_route_set_pref_src(rt, src);
+	rtnl_route_nh_set_ifindex(nh, ifindex);
+	if (via)
+		rtnl_route_nh_set_gateway(nh, via);
+	rtnl_route_add_nexthop(rt, nh);	/* rt owns nh from here */
+	err = nlerr(add ? rtnl_route_add(nl, rt, NLM_F_EXCL) : rtnl_route_delete(nl, rt, 0));
+out:
+	nl_addr_put(dst);
+	nl_addr_put(src);
+	nl_addr_put(via);
+	rtnl_route_put(rt);
+	return err;
+}
+
+int us_route_add(struct nl_sock *nl, const struct us_route *r)
+{
+	return route_change(nl, r, true);
+}
+
+int us_route_del(struct nl_sock *nl, const struct us_route *r)
+{
+	int err = route_change(nl, r, false);
+
+	return err == -ENODEV || err == -ESRCH ? -ENOENT : err;
+}
+
+int us_route_get(struct nl_sock *nl, const struct bw_cidr *host, struct us_route *out,
+		 bool *is_local)
+{
+	struct rtnl_route *res = NULL;
+	struct rtnl_nexthop *nh;
+	struct nl_addr *dst, *gw;
+	char name[IF_NAMESIZE];
+	int ifindex, err;
+
+	*is_local = false;
+	dst = nl_addr_build(host->family, host->addr, alen(host->family));
+	if (!dst)
+		return -ENOMEM;
+	err = rtnl_route_lookup(nl, dst, &res);
+	nl_addr_put(dst);
+	if (err < 0)
+		return nlerr(err);
+	memset(out, 0, sizeof(*out));
+	out->dst = *host;
+	out->dst.prefix = (uint8_t)(alen(host->family) * 8);
+	out->table = rtnl_route_get_table(res);
+	if (out->table == 0 || out->table == RT_TABLE_LOCAL)
+		out->table = RT_TABLE_MAIN;
+	if (rtnl_route_get_type(res) == RTN_LOCAL) {
+		*is_local = true;
+		rtnl_route_put(res);
+		return 0;
+	}
+	nh = rtnl_route_get_nnexthops(res) > 0 ? rtnl_route_nexthop_n(res, 0) : NULL;
+	if (!nh || rtnl_route_get_type(res) != RTN_UNICAST) {
+		rtnl_route_put(res);
+		return -ENETUNREACH;
+	}
+	ifindex = rtnl_route_nh_get_ifindex(nh);
+	gw = rtnl_route_nh_get_gateway(nh);
+	if (gw && nl_addr_get_family(gw) == host->family &&
+	    nl_addr_get_len(gw) == alen(host->family)) {
+		out->has_via = true;
+		out->via.family = host->family;
+		memcpy(out->via.addr, nl_addr_get_binary_addr(gw), alen(host->family));
+		out->via.prefix = (uint8_t)(alen(host->family) * 8);
+	}
+	rtnl_route_put(res);
+	if (ifindex <= 0 || !if_indextoname((unsigned)ifindex, name))
+		return -ENETUNREACH;
+	bw_strlcpy(out->ifname, name, sizeof(out->ifname));
+	return ifindex;
+}

@@ -1,0 +1,59 @@
+#!/bin/sh
+# Main Mode PSK against strongSwan: aes256-sha256-modp2048, Quick Mode aes256-sha256 with PFS
+# modp2048, host-to-network with a static virtual address; traffic flows and stop deletes the SAs.
+set -u
+. "$(dirname "$0")/lib.sh"
+lab_require
+lab_up
+
+GW_REMOTE_TS=10.9.0.2/32 gw_start
+write_conn office <<EOF
+[connection]
+gateway = $GW_ADDR
+topology = host-to-network
+local_address = 10.9.0.2
+remote_networks = $LAN_NET
+
+[phase1]
+proposals = aes256-sha256-modp2048
+
+[phase2]
+proposals = aes256-sha256
+pfs = modp2048
+EOF
+write_secret office <<EOF
+[secrets]
+psk = burrow-lab-psk
+EOF
+burrow_start
+ok $? "burrowd starts in the client namespace"
+
+out=$(bw start office 2>&1); rc=$?
+is "$rc" 0 "burrow start returns success once the tunnel is up"
+[ "$rc" = 0 ] || diag "$out"
+like() { if printf '%s\n' "$1" | grep -Eq -- "$2"; then ok 0 "$3"; else ok 1 "$3"; diag "got: $1"; fi; }
+like "$(bw list)" '^office .* up ' "burrow list shows the connection up"
+gw_established
+ok $? "the strongSwan gateway has the IKE SA established"
+like "$(gw_swanctl --list-sas)" 'INSTALLED, TUNNEL-in-UDP' "the gateway installed the IPsec SA, ESP in UDP"
+
+lab_ping "$NS_CLI" 3
+ok $? "the LAN host answers ping through the tunnel"
+lab_http_start
+out=$(lab_fetch "$NS_CLI" "$LAB_HTTP_PATH" 2>/dev/null)
+is "$out" "$LAB_HTTP_BODY" "a page from the LAN host arrives through the tunnel"
+
+st=$(bw status office --json)
+echo "$st" | perl -MJSON::PP -e 'my $d = decode_json(join "", <STDIN>); exit($d->{bytes_in} > 0 && $d->{bytes_out} > 0 ? 0 : 1)'
+ok $? "burrow status shows non-zero byte counters in both directions"
+like "$(bw status office)" 'SA: +10\.9\.0\.2 === 10\.1\.0\.0/24 aes256-sha256' "burrow status names the SA and its algorithms"
+
+out=$(bw stop office 2>&1); rc=$?
+is "$rc" 0 "burrow stop succeeds"
+lab_wait 5 sh -c "! '$SWANCTL' --list-sas --uri unix://$LAB_DIR/gw/charon.vici | grep -q ESTABLISHED"
+ok $? "after stop the gateway holds no SA of ours (our deletes reached it)"
+ip -n "$NS_CLI" link show bw-office >/dev/null 2>&1
+ok $((! $?)) "the tunnel interface is gone after stop"
+like "$(bw events)" 'tunnel_up connection=office' "tunnel_up was emitted"
+like "$(bw events)" 'tunnel_down connection=office reason=stopped' "tunnel_down with reason stopped was emitted"
+done_testing
