@@ -13,6 +13,8 @@
 
 #include "ctl_server.h"
 #include "ike/ike_conn.h"
+#include "ike/ikev1.h"
+#include "sa-backends/sa_backend.h"
 #include "log.h"
 #include "util.h"
 #include "watch/files.h"
@@ -271,6 +273,9 @@ int bw_agent_init(struct bw_agent *a, struct ev_loop *loop, const struct bw_agen
 	load_agent_config(a);
 	bw_devices_load_dir(a->opts.devices_dir, &a->devices, device_error, a);
 	load_connections(a);
+	/* A previous run that crashed may have left interfaces and routes behind. */
+	for (size_t i = 0; i < a->n_conns; i++)
+		bw_sa_backend_userspace.cleanup_stale(a->conns[i]->name, a->opts.state_dir);
 
 	rc = bw_ctl_server_open(a, a->opts.socket_path, &a->ctl);
 	if (rc != 0)
@@ -315,6 +320,7 @@ void bw_agent_shutdown(struct bw_agent *a)
 			break;
 		ev_run(a->loop, EVRUN_ONCE);
 	}
+	ike_sockets_close();
 	bw_file_watch_close(a->watch);
 	bw_ctl_server_close(a->ctl);
 	a->ctl = NULL;

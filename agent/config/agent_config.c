@@ -108,7 +108,6 @@ out:
 
 int bw_agent_config_load(const char *path, struct bw_agent_config *cfg, struct bw_cfg_error *err)
 {
-	struct stat st;
 	char *buf;
 	size_t len;
 	int rc;
@@ -117,7 +116,7 @@ int bw_agent_config_load(const char *path, struct bw_agent_config *cfg, struct b
 		bw_agent_config_defaults(cfg);
 		return 0;
 	}
-	if (bw_kf_read_file(path, false, BW_KF_FILE_MAX, &buf, &len, &st, err) != 0)
+	if (bw_kf_read_file(path, false, BW_KF_FILE_MAX, NULL, &buf, &len, err) != 0)
 		return -1;
 	rc = bw_agent_config_parse(path, buf, len, cfg, err);
 	free(buf);

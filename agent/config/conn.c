@@ -606,7 +606,6 @@ int bw_conn_config_load(const char *path, const struct bw_devices *devs,
 	char name[BW_NAME_MAX], *buf;
 	const char *base = strrchr(path, '/');
 	size_t n, len;
-	struct stat st;
 	int rc;
 
 	base = base ? base + 1 : path;
@@ -620,7 +619,7 @@ int bw_conn_config_load(const char *path, const struct bw_devices *devs,
 	}
 	memcpy(name, base, n);
 	name[n] = '\0';
-	if (bw_kf_read_file(path, false, BW_KF_FILE_MAX, &buf, &len, &st, err) != 0)
+	if (bw_kf_read_file(path, false, BW_KF_FILE_MAX, NULL, &buf, &len, err) != 0)
 		return -1;
 	rc = bw_conn_config_parse(name, path, buf, len, devs, out, err);
 	free(buf);

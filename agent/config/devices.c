@@ -28,7 +28,6 @@ static void report(void (*err_cb)(void *, const struct bw_cfg_error *), void *ct
 static int load_one(const char *path, const char *id, struct bw_device *dev,
 		    struct bw_cfg_error *err)
 {
-	struct stat st;
 	char *buf;
 	size_t len;
 
@@ -38,7 +37,7 @@ static int load_one(const char *path, const char *id, struct bw_device *dev,
 		return -1;
 	}
 	bw_strlcpy(dev->id, id, sizeof(dev->id));
-	if (bw_kf_read_file(path, false, BW_KF_FILE_MAX, &buf, &len, &st, err) != 0)
+	if (bw_kf_read_file(path, false, BW_KF_FILE_MAX, NULL, &buf, &len, err) != 0)
 		return -1;
 	if (bw_device_check(path, buf, len, dev, err) != 0) {
 		free(buf);

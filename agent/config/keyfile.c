@@ -410,10 +410,12 @@ int bw_kf_split_list(const char *value, char (*items)[BW_KF_ITEM_MAX], size_t ma
 	return 0;
 }
 
-int bw_kf_read_file(const char *path, bool nofollow, size_t max, char **out, size_t *outlen,
-		    struct stat *st, struct bw_cfg_error *err)
+int bw_kf_read_file(const char *path, bool nofollow, size_t max,
+		    int (*check)(const char *path, const struct stat *st, struct bw_cfg_error *err),
+		    char **out, size_t *outlen, struct bw_cfg_error *err)
 {
 	int fd, flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+	struct stat stbuf, *st = &stbuf;
 	size_t len = 0;
 	char *buf;
 
@@ -432,6 +434,10 @@ int bw_kf_read_file(const char *path, bool nofollow, size_t max, char **out, siz
 	if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
 		bw_cfg_error_set(err, path, 0, "not a regular file; configuration must be in "
 				 "plain files");
+		close(fd);
+		return -1;
+	}
+	if (check && check(path, st, err) != 0) {
 		close(fd);
 		return -1;
 	}

@@ -46,9 +46,11 @@ int bw_kf_parse(const struct bw_kf_schema *schema, const char *file, const char 
 void bw_kf_values_clear(struct bw_kf_value *vals, size_t n);
 
 /* Reads a whole regular file of at most max bytes, NUL-terminated, without following a
- * final symlink when nofollow is set. st receives its fstat. 0, or -1 with err set. */
-int bw_kf_read_file(const char *path, bool nofollow, size_t max, char **buf, size_t *len,
-		    struct stat *st, struct bw_cfg_error *err);
+ * final symlink when nofollow is set. check, when given, judges the open file's fstat
+ * before a byte is read (0 to go on, -1 with err set). 0, or -1 with err set. */
+int bw_kf_read_file(const char *path, bool nofollow, size_t max,
+		    int (*check)(const char *path, const struct stat *st, struct bw_cfg_error *err),
+		    char **buf, size_t *len, struct bw_cfg_error *err);
 
 void bw_cfg_error_set(struct bw_cfg_error *err, const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

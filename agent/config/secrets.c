@@ -142,27 +142,32 @@ static const char *short_name(const char *path)
 	return prev ? prev + 1 : path;
 }
 
+static int check_owner_mode(const char *path, const struct stat *st, struct bw_cfg_error *err)
+{
+	if (st->st_mode & 077) {
+		bw_cfg_error_set(err, path, 0, "%.80s is %s by others; run chmod 600 %.120s",
+				 short_name(path), st->st_mode & 044 ? "readable" : "accessible", path);
+		return -1;
+	}
+	if (st->st_uid != 0 && st->st_uid != geteuid()) {
+		bw_cfg_error_set(err, path, 0, "%.80s belongs to uid %u, not root; run chown root "
+				 "%.120s", short_name(path), (unsigned)st->st_uid, path);
+		return -1;
+	}
+	return 0;
+}
+
 int bw_secrets_load(const char *path, struct bw_secrets *out, struct bw_cfg_error *err)
 {
-	struct stat st;
 	char *buf;
 	size_t len;
 	int rc;
 
-	/* O_NOFOLLOW and fstat on the same descriptor: what is checked is what is read. */
-	if (bw_kf_read_file(path, true, SECRETS_FILE_MAX, &buf, &len, &st, err) != 0)
+	/* O_NOFOLLOW, then fstat and read on the same descriptor: what is checked is what is
+	 * read, and a refused file is never read at all. */
+	if (bw_kf_read_file(path, true, SECRETS_FILE_MAX, check_owner_mode, &buf, &len, err) != 0)
 		return -1;
-	if (st.st_mode & 077) {
-		bw_cfg_error_set(err, path, 0, "%.80s is %s by others; run chmod 600 %.120s",
-				 short_name(path), st.st_mode & 044 ? "readable" : "accessible", path);
-		rc = -1;
-	} else if (st.st_uid != 0 && st.st_uid != geteuid()) {
-		bw_cfg_error_set(err, path, 0, "%.80s belongs to uid %u, not root; run chown root "
-				 "%.120s", short_name(path), (unsigned)st.st_uid, path);
-		rc = -1;
-	} else {
-		rc = bw_secrets_parse(path, buf, len, out, err);
-	}
+	rc = bw_secrets_parse(path, buf, len, out, err);
 	OPENSSL_cleanse(buf, len);
 	free(buf);
 	return rc;

@@ -149,7 +149,7 @@ static int id_body(enum bw_id_type type, const char *value, const struct sockadd
 		out[0] = ISAKMP_ID_IPV4_ADDR;
 		if (value[0]) {
 			if (inet_pton(AF_INET, value, &in) != 1) {
-				snprintf(err, errlen, "identifier %s is not an IPv4 address; set the id type", value);
+				snprintf(err, errlen, "identifier %.64s is not an IPv4 address; set the id type", value);
 				return -1;
 			}
 		} else {
@@ -314,10 +314,11 @@ void ike_p1_check_natd(struct bw_ike_conn *ike, const struct isakmp_payloads *pl
 		return;
 	}
 	ike->nat_remote = !remote_match;
+	ike_log(ike, BW_LOG_INFO, "NAT detection: %s in front of us, %s in front of the gateway%s",
+		ike->nat_local ? "NAT" : "no NAT", ike->nat_remote ? "NAT" : "no NAT",
+		ike->cfg.nat_traversal == BW_NATT_FORCE ? " (ESP in UDP forced)" : "");
 	if (ike->cfg.nat_traversal == BW_NATT_FORCE)
 		ike->nat_local = true;
-	ike_log(ike, BW_LOG_INFO, "NAT detection: %s in front of us, %s in front of the gateway",
-		ike->nat_local ? "NAT" : "no NAT", ike->nat_remote ? "NAT" : "no NAT");
 }
 
 void ike_p1_note_vids(struct bw_ike_conn *ike, const struct isakmp_payloads *pls)

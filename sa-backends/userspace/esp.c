@@ -2,7 +2,6 @@
  * RFC 4868), and AES-GCM (RFC 4106). Every SA keys its OpenSSL contexts once; packets reuse them. */
 #include "esp.h"
 
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +18,7 @@
 #define ESP_MAX_BLOCK 16
 #define ESP_MAX_KEY 32
 #define ESP_GCM_SALT_LEN 4
+#define ESP_MAX_PACKET 65535	/* no IP packet is longer; keeps lengths within int for EVP */
 #define ESP_NH_NONE 59		/* "no next header": dummy packet (RFC 4303 2.6) */
 /* Decap scratch for the part of the plaintext that does not fit in the caller's buffer;
  * anything larger than this cannot hold a payload that fits (padding is at most 255). */
@@ -347,7 +347,7 @@ int bw_esp_encap(struct bw_esp_sa *sa, const uint8_t *payload, size_t len, uint8
 	if (!sa || sa->dir != BW_ESP_OUT || !out || !out_len || (len > 0 && !payload) ||
 	    (len == 0 && next_header != ESP_NH_NONE))
 		return esp_out_fail(sa, BW_ESP_ERR_INVAL);
-	if (len > INT_MAX - 1024)
+	if (len > ESP_MAX_PACKET)
 		return esp_out_fail(sa, BW_ESP_ERR_SPACE);
 	hdr = bw_esp_sa_header_len(sa);
 	pad = esp_pad_len(sa, len);
@@ -472,6 +472,8 @@ int bw_esp_decap(struct bw_esp_sa *sa, const uint8_t *pkt, size_t len,
 	/* Bounds before anything is read: header, IV, one aligned unit, ICV. */
 	if (!pkt || len < hdr + a->block + a->icv_len)
 		return esp_in_fail(sa, BW_ESP_ERR_SHORT);
+	if (len > ESP_MAX_PACKET)
+		return esp_in_fail(sa, BW_ESP_ERR_INVAL);
 	ct_len = len - hdr - a->icv_len;
 	if (ct_len % a->block != 0)
 		return esp_in_fail(sa, BW_ESP_ERR_SHORT);

@@ -25,8 +25,9 @@ enum bw_esp_err {
 	BW_ESP_ERR_SPACE = -6,		/* output buffer too small */
 	BW_ESP_ERR_CRYPTO = -7,		/* OpenSSL failed */
 	BW_ESP_ERR_SEQ_EXHAUSTED = -8,	/* outbound sequence number would wrap: rekey */
-	BW_ESP_ERR_INVAL = -9,		/* wrong direction for this SA, or an empty payload
-					 * whose next header is not 59 (no next header) */
+	BW_ESP_ERR_INVAL = -9,		/* wrong direction for this SA, a packet longer than
+					 * 65535, or an empty payload whose next header is
+					 * not 59 (no next header) */
 };
 
 struct bw_esp_counters {

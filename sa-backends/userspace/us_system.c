@@ -308,7 +308,7 @@ int us_tun_open(const char *ifname, int *fd_out)
 
 int us_tun_remove_stale(const char *ifname)
 {
-	int fd, err;
+	int fd = -1, err;
 
 	if (if_nametoindex(ifname) == 0)
 		return -ENOENT;

@@ -312,6 +312,14 @@ static void test_spi_and_truncation(void)
 		   "a packet for another SPI is rejected as wrong SPI");
 	tap_is_int(bw_esp_peek_spi(pkt, n), 0x5000, "peek_spi reads the SPI");
 	tap_is_int(bw_esp_peek_spi(pkt, 3), 0, "peek_spi of 3 bytes is 0");
+	{
+		uint8_t *huge = calloc(1, 65536);
+
+		memcpy(huge, pkt, n);
+		tap_is_int(bw_esp_decap(in, huge, 65536, dec, sizeof(dec), &dn, &nh), BW_ESP_ERR_INVAL,
+			   "a packet longer than any IP packet is refused");
+		free(huge);
+	}
 	bw_esp_sa_free(other);
 	unpair(out, in);
 
