@@ -309,17 +309,9 @@ void bw_agent_shutdown(struct bw_agent *a)
 
 		bw_conn_stop(a->conns[i], "stopped", ign, sizeof(ign));
 	}
-	/* Give Informational deletes a moment to leave; the engine bounds this itself. */
-	for (int round = 0; round < 50; round++) {
-		bool busy = false;
-
-		for (size_t i = 0; i < a->n_conns; i++)
-			if (a->conns[i]->state == BW_CONN_STOPPING)
-				busy = true;
-		if (!busy)
-			break;
-		ev_run(a->loop, EVRUN_ONCE);
-	}
+	/* Stopping is synchronous (deletes are sent, the datapath undone); one more turn of the
+	 * loop lets the engine free what it tore down. */
+	ev_run(a->loop, EVRUN_NOWAIT);
 	ike_sockets_close();
 	bw_file_watch_close(a->watch);
 	bw_ctl_server_close(a->ctl);

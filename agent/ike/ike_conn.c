@@ -147,7 +147,7 @@ static void send_deletes(struct bw_ike_conn *ike)
 {
 	uint8_t cookies[16];
 
-	if (ike->p1 != P1_DONE)
+	if (ike->p1 != P1_DONE && !ike->p1_authenticated)
 		return;
 	for (size_t i = 0; i < ike->n_children; i++)
 		if (ike->children[i].state == QM_DONE)

@@ -20,7 +20,7 @@ struct bw_agent;
 #define IKE_NONCE_LEN 32
 #define IKE_PEER_NONCE_MAX 256
 #define IKE_ID_MAX 300
-#define IKE_RETRANSMITS 5		/* after the first send */
+#define IKE_RETRANSMITS 4		/* after the first send: gives up after 15.5 s */
 #define IKE_RETRANSMIT_FIRST_S 0.5
 #define IKE_KEEPALIVE_S 20.0
 #define IKE_STOP_WAIT_S 2.0
@@ -67,6 +67,7 @@ struct bw_ike_conn {
 
 	/* Phase 1 */
 	enum p1_state p1;
+	bool p1_authenticated;		/* the gateway proved the key: it holds an IKE SA to delete */
 	uint8_t icookie[8], rcookie[8];
 	struct bw_p1_proposal p1_alg;
 	uint32_t p1_lifetime_s;

@@ -17,7 +17,7 @@ static int send_info(struct bw_ike_conn *ike, const struct isakmp_notify *n, con
 	size_t off, len;
 	int rc = -1;
 
-	if (ike->p1 != P1_DONE)
+	if (ike->p1 != P1_DONE && !ike->p1_authenticated)
 		return -1;
 	do {
 		if (bw_random(&msgid, 4) != 0)
@@ -67,12 +67,15 @@ static void notify_failure(struct bw_ike_conn *ike, uint16_t type)
 	char err[160], exp[700], offered[400] = "", one[64];
 	bool p2 = ike->p1 == P1_DONE;
 
-	if (p2)
+	if (p2) {
 		for (size_t i = 0; i < ike->cfg.n_p2_proposals; i++) {
 			bw_p2_proposal_format(&ike->cfg.p2_proposals[i], one, sizeof(one));
 			snprintf(offered + strlen(offered), sizeof(offered) - strlen(offered), "%s%s", i ? ", " : "", one);
 		}
-	else
+		if (ike->cfg.pfs != BW_DH_NONE)
+			snprintf(offered + strlen(offered), sizeof(offered) - strlen(offered), "; PFS %s",
+				 bw_dh_group_name(ike->cfg.pfs));
+	} else
 		for (size_t i = 0; i < ike->cfg.n_p1_proposals; i++) {
 			bw_p1_proposal_format(&ike->cfg.p1_proposals[i], one, sizeof(one));
 			snprintf(offered + strlen(offered), sizeof(offered) - strlen(offered), "%s%s", i ? ", " : "", one);
@@ -141,20 +144,32 @@ void ike_info_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8
 	bool authentic = false;
 
 	if (h->flags & ISAKMP_FLAG_ENC) {
+		bool readable;
+
 		if (ike->p1 != P1_DONE && ike->p1 != P1_MM_SENT5)
 			return;
-		if (ike->p1 == P1_MM_SENT5)
-			return;	/* keys exist but phase 1 is not authenticated yet */
 		bw_ike_iv_msgid(ike->p1_alg.hash, ike->p1_iv, ike->block, h->msgid, iv);
-		if (ike_decrypt_msg(ike, msg, len, iv) != 0 ||
-		    isakmp_payloads_parse(h->np, msg + ISAKMP_HDR_LEN, len - ISAKMP_HDR_LEN, &pls) != 0 ||
-		    pls.n < 2 || pls.p[0].type != ISAKMP_PL_HASH || isakmp_parse_hash(&pls.p[0], &hb) != 0 ||
-		    hb.len != ike->prf_len)
+		readable = ike_decrypt_msg(ike, msg, len, iv) == 0 &&
+			   isakmp_payloads_parse(h->np, msg + ISAKMP_HDR_LEN, len - ISAKMP_HDR_LEN, &pls) == 0 &&
+			   pls.n >= 2 && pls.p[0].type == ISAKMP_PL_HASH && isakmp_parse_hash(&pls.p[0], &hb) == 0 &&
+			   hb.len == ike->prf_len;
+		if (readable) {
+			bw_ike_info_hash(ike->p1_alg.hash, ike->skeyid_a, h->msgid,
+					 msg + ISAKMP_HDR_LEN + pls.p[1].off, pls.used - pls.p[1].off, want);
+			readable = bw_crypto_equal(want, hb.data, ike->prf_len);
+		}
+		if (!readable && ike->p1 == P1_MM_SENT5) {
+			/* The gateway answers our identity message with a notification under its own
+			 * keys. When those are not ours, it derived them from another pre-shared key:
+			 * it could not read us either (strongSwan sends PAYLOAD-MALFORMED here). */
+			ike_fail(ike, "auth-failed", "the gateway could not read our authentication message",
+				 "The gateway could not decrypt our identity message, and we cannot decrypt its "
+				 "answer: the two sides derived different keys, which means the pre-shared key "
+				 "differs from the gateway's. Check the psk in secrets/NAME.secrets.");
 			return;
-		bw_ike_info_hash(ike->p1_alg.hash, ike->skeyid_a, h->msgid, msg + ISAKMP_HDR_LEN + pls.p[1].off,
-				 pls.used - pls.p[1].off, want);
-		if (!bw_crypto_equal(want, hb.data, ike->prf_len)) {
-			ike_log(ike, BW_LOG_WARN, "Informational message with a wrong hash ignored");
+		}
+		if (!readable) {
+			ike_log(ike, BW_LOG_WARN, "Informational message that does not decrypt or has a wrong hash ignored");
 			return;
 		}
 		authentic = true;

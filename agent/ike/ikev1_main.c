@@ -141,6 +141,7 @@ void ike_main_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8
 				 "secrets/NAME.secrets against the gateway's.");
 			return;
 		}
+		ike->p1_authenticated = true;
 		if (ike_p1_check_peer_id(ike, &pls.p[ii]) != 0)
 			return;
 		ike_phase1_done(ike);

@@ -56,4 +56,12 @@ ip -n "$NS_CLI" link show bw-office >/dev/null 2>&1
 ok $((! $?)) "the tunnel interface is gone after stop"
 like "$(bw events)" 'tunnel_up connection=office' "tunnel_up was emitted"
 like "$(bw events)" 'tunnel_down connection=office reason=stopped' "tunnel_down with reason stopped was emitted"
+burrow_stop
+grep -q 'burrowd stopped' "$LAB_DIR/burrowd.out"
+ok $? "burrowd shuts down cleanly on SIGTERM"
+if grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error' "$LAB_DIR/burrowd.out"; then
+	ok 1 "burrowd ran without sanitizer reports"; grep -E -A20 'Sanitizer|runtime error' "$LAB_DIR/burrowd.out" | diag
+else
+	ok 0 "burrowd ran without sanitizer reports"
+fi
 done_testing
