@@ -16,6 +16,7 @@
 #include "ike/ikev1.h"
 #include "sa-backends/sa_backend.h"
 #include "log.h"
+#include "lua/policy_host.h"
 #include "util.h"
 #include "watch/files.h"
 
@@ -195,6 +196,7 @@ void bw_agent_reload(struct bw_agent *a, const char *why)
 	bw_devices_free(&a->devices);
 	bw_devices_load_dir(a->opts.devices_dir, &a->devices, device_error, a);
 	load_connections(a);
+	bw_policy_host_reload(a->policies);
 	bw_events_emitf(&a->events, "reload", NULL);
 }
 
@@ -274,8 +276,10 @@ int bw_agent_init(struct bw_agent *a, struct ev_loop *loop, const struct bw_agen
 	bw_devices_load_dir(a->opts.devices_dir, &a->devices, device_error, a);
 	load_connections(a);
 	/* A previous run that crashed may have left interfaces and routes behind. */
-	for (size_t i = 0; i < a->n_conns; i++)
+	for (size_t i = 0; i < a->n_conns; i++) {
 		bw_sa_backend_userspace.cleanup_stale(a->conns[i]->name, a->opts.state_dir);
+		ike_dns_cleanup_stale(a->conns[i]->name, a->opts.state_dir);
+	}
 
 	rc = bw_ctl_server_open(a, a->opts.socket_path, &a->ctl);
 	if (rc != 0)
@@ -296,6 +300,14 @@ int bw_agent_init(struct bw_agent *a, struct ev_loop *loop, const struct bw_agen
 	a->stats_timer.data = a;
 	ev_timer_start(loop, &a->stats_timer);
 
+	{
+		char pdir[PATH_MAX + 16], defaults[PATH_MAX + 32];
+
+		/* The shipped defaults.lua sits beside the device profiles (share/burrow/). */
+		snprintf(pdir, sizeof(pdir), "%s/policies", a->opts.config_dir);
+		snprintf(defaults, sizeof(defaults), "%s/../policies/defaults.lua", a->opts.devices_dir);
+		a->policies = bw_policy_host_new(a, pdir, defaults);
+	}
 	bw_info("burrowd %s started: %zu connection(s), %zu device profile(s)", BURROW_VERSION,
 		a->n_conns, a->devices.n);
 	bw_events_emitf(&a->events, "start", NULL);
@@ -312,6 +324,8 @@ void bw_agent_shutdown(struct bw_agent *a)
 	/* Stopping is synchronous (deletes are sent, the datapath undone); one more turn of the
 	 * loop lets the engine free what it tore down. */
 	ev_run(a->loop, EVRUN_NOWAIT);
+	bw_policy_host_free(a->policies);
+	a->policies = NULL;
 	ike_sockets_close();
 	bw_file_watch_close(a->watch);
 	bw_ctl_server_close(a->ctl);

@@ -13,6 +13,7 @@
 
 struct bw_ctl_server;
 struct bw_file_watch;
+struct bw_policy_host;
 
 struct bw_agent_opts {
 	char config_dir[PATH_MAX];
@@ -34,6 +35,7 @@ struct bw_agent {
 	struct bw_events events;
 	struct bw_ctl_server *ctl;
 	struct bw_file_watch *watch;
+	struct bw_policy_host *policies;
 
 	ev_signal sig_term, sig_int, sig_hup;
 	ev_timer stats_timer;

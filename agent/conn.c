@@ -54,6 +54,7 @@ void bw_conn_free(struct bw_conn *c)
 		return;
 	for (size_t i = 0; i < c->log_count; i++)
 		free(c->log[(c->log_head + i) % BW_CONN_LOG_LINES].msg);
+	bw_secrets_wipe(&c->prompted);
 	free(c);
 }
 
@@ -213,6 +214,8 @@ json_t *bw_conn_to_json(const struct bw_conn *c, bool detail)
 	if (!detail)
 		return o;
 	json_object_set_new(o, "state_since", json_integer(c->state_since));
+	if (c->state == BW_CONN_NEEDS_SECRET && c->needs_secret[0])
+		json_object_set_new(o, "needs_secret", json_string(c->needs_secret));
 	if (c->up_since)
 		json_object_set_new(o, "uptime_s", json_integer(time(NULL) - c->up_since));
 	if (c->fail_code[0])

@@ -57,6 +57,8 @@ struct bw_conn {
 	size_t log_head, log_count;
 
 	struct bw_ike_conn *ike;		/* owned by the IKE engine while not down */
+	char needs_secret[32];			/* the secrets key that is missing, for the CLI's prompt */
+	struct bw_secrets prompted;		/* typed in at `burrow start`; wiped once phase 1 is up */
 
 	/* Speed figures for status, sampled by the agent once a second. */
 	uint64_t last_bytes_in, last_bytes_out;

@@ -171,7 +171,7 @@ static void wait_finish(struct ctl_client *cl, bool timed_out)
 {
 	struct bw_agent *a = cl->srv->agent;
 	json_t *res = json_array(), *v;
-	bool all_ok = !timed_out;
+	bool all_ok = !timed_out, needs_secret = false;
 	char first_err[1024] = "";
 	size_t i;
 
@@ -187,9 +187,10 @@ static void wait_finish(struct ctl_client *cl, bool timed_out)
 		    (cl->wait != WAIT_STOP && c->state != BW_CONN_UP)) {
 			all_ok = false;
 			if (!first_err[0]) {
-				if (c->state == BW_CONN_NEEDS_SECRET)
-					snprintf(first_err, sizeof(first_err),
-						 "%s needs a secret: %s", c->name, c->fail_error);
+				if (c->state == BW_CONN_NEEDS_SECRET) {
+					snprintf(first_err, sizeof(first_err), "%s", c->fail_error);
+					needs_secret = true;
+				}
 				else if (c->fail_error[0] && c->state == BW_CONN_FAILED)
 					snprintf(first_err, sizeof(first_err), "%s failed: %s", c->name,
 						 c->fail_error);
@@ -204,7 +205,7 @@ static void wait_finish(struct ctl_client *cl, bool timed_out)
 		reply_ok(cl, res);
 	else {
 		json_decref(res);
-		reply_err(cl, "failed", "%s", first_err);
+		reply_err(cl, needs_secret ? "needs-secret" : "failed", "%s", first_err);
 	}
 	json_decref(cl->wait_names);
 	cl->wait_names = NULL;
@@ -212,7 +213,8 @@ static void wait_finish(struct ctl_client *cl, bool timed_out)
 	ev_timer_stop(cl->srv->agent->loop, &cl->wait_timer);
 }
 
-static void start_names(struct ctl_client *cl, json_t *names, char *err, size_t errlen, bool *failed)
+/* Starts each connection; on failure err holds the reason and *failed the connection. */
+static void start_names(struct ctl_client *cl, json_t *names, char *err, size_t errlen, struct bw_conn **failed)
 {
 	json_t *v;
 	size_t i;
@@ -220,8 +222,8 @@ static void start_names(struct ctl_client *cl, json_t *names, char *err, size_t 
 	json_array_foreach(names, i, v) {
 		struct bw_conn *c = bw_agent_find(cl->srv->agent, json_string_value(v));
 
-		if (c && bw_conn_start(c, err, errlen) != 0)
-			*failed = true;
+		if (c && bw_conn_start(c, err, errlen) != 0 && !*failed)
+			*failed = c;
 	}
 }
 
@@ -272,7 +274,8 @@ static void handle_startstop(struct ctl_client *cl, const struct bw_ctl_request 
 	struct bw_agent *a = cl->srv->agent;
 	json_t *names = select_conns(cl, req), *v;
 	json_t *wait = bw_ctl_arg(req, "wait");
-	bool do_wait = !wait || json_is_true(wait), failed = false;
+	bool do_wait = !wait || json_is_true(wait);
+	struct bw_conn *failed = NULL;
 	char err[512] = "";
 	size_t i;
 
@@ -289,7 +292,7 @@ static void handle_startstop(struct ctl_client *cl, const struct bw_ctl_request 
 		}
 	}
 	if (failed) {
-		reply_err(cl, "failed", "%s", err);
+		reply_err(cl, failed->state == BW_CONN_NEEDS_SECRET ? "needs-secret" : "failed", "%s", err);
 		json_decref(names);
 		return;
 	}
@@ -370,6 +373,39 @@ static void handle_devices(struct ctl_client *cl, const struct bw_ctl_request *r
 		json_array_append_new(arr, json_pack("{s:s,s:s,s:s}", "id", d->items[i].id, "name",
 						     d->items[i].name, "vendor", d->items[i].vendor));
 	reply_ok(cl, arr);
+}
+
+/* A secret typed at `burrow start`: kept in memory for the next start only, never logged. */
+static void handle_secret(struct ctl_client *cl, const struct bw_ctl_request *req)
+{
+	const char *name = bw_ctl_arg_str(req, "name"), *key = bw_ctl_arg_str(req, "key");
+	const char *value = bw_ctl_arg_str(req, "value");
+	struct bw_conn *c = name ? bw_agent_find(cl->srv->agent, name) : NULL;
+	size_t n = value ? strlen(value) : 0;
+
+	if (!c || !key || !value) {
+		reply_err(cl, "usage", "a secret needs a connection name, a key and a value");
+		return;
+	}
+	if (n == 0 || n >= sizeof(c->prompted.psk)) {
+		reply_err(cl, "usage", "the secret must be 1 to %zu characters long", sizeof(c->prompted.psk) - 1);
+		return;
+	}
+	if (strcmp(key, "psk") == 0) {
+		memcpy(c->prompted.psk, value, n + 1);
+		c->prompted.psk_len = n;
+		c->prompted.has_psk = true;
+	} else if (strcmp(key, "xauth_password") == 0) {
+		memcpy(c->prompted.xauth_password, value, n + 1);
+		c->prompted.has_xauth_password = true;
+	} else {
+		reply_err(cl, "usage", "unknown secret %s; burrow asks for psk or xauth_password", key);
+		return;
+	}
+	if (c->state == BW_CONN_NEEDS_SECRET)
+		bw_conn_set_state(c, BW_CONN_DOWN, "secret entered");
+	bw_log(BW_LOG_INFO, c->name, "%s entered at the terminal (kept in memory for the next start only)", key);
+	reply_ok(cl, NULL);
 }
 
 static void dispatch(struct ctl_client *cl, struct bw_ctl_request *req)
@@ -454,8 +490,7 @@ static void dispatch(struct ctl_client *cl, struct bw_ctl_request *req)
 			  "locations are not available yet: they come with the policy host");
 		return;
 	case BW_CTL_SECRET:
-		reply_err(cl, "not-available",
-			  "entering secrets through burrow is not available yet; put them in secrets/NAME.secrets");
+		handle_secret(cl, req);
 		return;
 	case BW_CTL_N_CMDS:
 		break;

@@ -1,6 +1,9 @@
 /* burrow: the command line of the Burrow agent. One table of subcommands; each turns its
  * arguments into one control request and prints the reply for people or, with --json, as is. */
 #include <getopt.h>
+#include <termios.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +11,7 @@
 #include <time.h>
 
 #include "client.h"
+#include "policy_cmd.h"
 #include "ctl_proto.h"
 #include "util.h"
 
@@ -27,6 +31,9 @@ static int usage_err(const char *usage)
 	fprintf(stderr, "usage: burrow %s\n", usage);
 	return EXIT_USAGE;
 }
+
+static char last_code[32];	/* error code of the last failed call */
+static bool quiet_needs_secret;	/* do not print a needs-secret error: the caller prompts */
 
 /* Sends one request and returns the reply's result (new reference), or NULL after printing
  * the agent's one-sentence error. */
@@ -48,7 +55,9 @@ static json_t *call(struct bw_client *cl, const char *cmd, json_t *args, int *st
 		const char *e = json_string_value(json_object_get(reply, "error"));
 		const char *code = json_string_value(json_object_get(reply, "code"));
 
-		fprintf(stderr, "burrow: %s\n", e ? e : "burrowd refused the request");
+		bw_strlcpy(last_code, code ? code : "", sizeof(last_code));
+		if (!(quiet_needs_secret && code && strcmp(code, "needs-secret") == 0))
+			fprintf(stderr, "burrow: %s\n", e ? e : "burrowd refused the request");
 		*status = code && strcmp(code, "usage") == 0 ? EXIT_USAGE : 1;
 		json_decref(reply);
 		return NULL;
@@ -190,6 +199,17 @@ static int cmd_status(int argc, char **argv)
 	return simple("status", argc == 2 ? json_pack("{s:s}", "name", argv[1]) : NULL, print_status);
 }
 
+/* After start: the gateway's banner, as a desktop client shows it. */
+static void print_banner(json_t *res)
+{
+	size_t i;
+	json_t *c;
+
+	json_array_foreach(res, i, c)
+		if (str(c, "banner")[0])
+			printf("%s: %s\n", str(c, "name"), str(c, "banner"));
+}
+
 /* start/stop/restart share their arguments: NAME... | --group G [| --all for stop]. */
 static int startstop(const char *cmd, int argc, char **argv, bool allow_all)
 {
@@ -221,10 +241,81 @@ static int startstop(const char *cmd, int argc, char **argv, bool allow_all)
 		return usage_err(usage);
 	}
 	json_object_set_new(args, "wait", json_boolean(wait));
-	return simple(cmd, args, NULL);
+	return simple(cmd, args, strcmp(cmd, "start") == 0 ? print_banner : NULL);
 }
 
-static int cmd_start(int argc, char **argv) { return startstop("start", argc, argv, false); }
+/* Reads a secret from the terminal without echo. */
+static int prompt_secret(const char *what, const char *conn, char *buf, size_t len)
+{
+	struct termios old, noecho;
+	bool tty = tcgetattr(STDIN_FILENO, &old) == 0;
+	size_t n;
+
+	fprintf(stderr, "%s for %s: ", what, conn);
+	fflush(stderr);
+	if (tty) {
+		noecho = old;
+		noecho.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &noecho);
+	}
+	if (!fgets(buf, (int)len, stdin))
+		buf[0] = '\0';
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fputc('\n', stderr);
+	}
+	n = strlen(buf);
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	return n ? 0 : -1;
+}
+
+/* When the agent needs a secret and we have a terminal, ask for it and try again. */
+static int cmd_start(int argc, char **argv)
+{
+	int status = 1;
+
+	quiet_needs_secret = isatty(STDIN_FILENO);
+	for (int round = 0; round < 3; round++) {
+		struct bw_client cl = { .fd = -1 };
+		json_t *st, *key;
+		char secret[256];
+		int s2;
+
+		last_code[0] = '\0';
+		status = startstop("start", argc, argv, false);
+		if (status == 0 || strcmp(last_code, "needs-secret") != 0 || !quiet_needs_secret)
+			return status;
+		/* Which connection and which key: the first named connection that waits. */
+		for (int i = 1; i < argc; i++) {
+			if (argv[i][0] == '-')
+				continue;
+			st = call(&cl, "status", json_pack("{s:s}", "name", argv[i]), &s2);
+			bw_client_close(&cl);
+			key = st ? json_object_get(st, "needs_secret") : NULL;
+			if (key) {
+				const char *k = json_string_value(key);
+				int ok = prompt_secret(strcmp(k, "psk") == 0 ? "Pre-shared key" : "XAUTH password",
+						       argv[i], secret, sizeof(secret));
+
+				if (ok == 0) {
+					json_decref(call(&cl, "secret", json_pack("{s:s,s:s,s:s}", "name", argv[i],
+										 "key", k, "value", secret), &s2));
+					bw_client_close(&cl);
+				}
+				OPENSSL_cleanse(secret, sizeof(secret));
+				json_decref(st);
+				if (ok != 0) {
+					fprintf(stderr, "burrow: no secret entered; %s stays down\n", argv[i]);
+					return 1;
+				}
+				break;
+			}
+			json_decref(st);
+		}
+	}
+	return status;
+}
 static int cmd_stop(int argc, char **argv) { return startstop("stop", argc, argv, true); }
 static int cmd_restart(int argc, char **argv) { return startstop("restart", argc, argv, false); }
 
@@ -494,11 +585,6 @@ static int not_yet(const char *what, const char *usage, int argc)
 	return 1;
 }
 
-static int cmd_policy(int argc, char **argv)
-{
-	(void)argv;
-	return not_yet("burrow policy (check and test)", "policy check FILE... | policy test FILE... --events TRACE.jsonl", argc);
-}
 static int cmd_export(int argc, char **argv) { (void)argv; return not_yet("profile export", "export NAME... -o FILE [--lock]", argc); }
 static int cmd_import(int argc, char **argv) { (void)argv; return not_yet("profile import", "import FILE", argc); }
 static int cmd_report(int argc, char **argv) { (void)argv; return not_yet("the support report", "report -o FILE", argc); }
@@ -525,7 +611,7 @@ static const struct subcmd subcmds[] = {
 	{ "events", cmd_events, "events [--follow] [--json]" },
 	{ "emit", cmd_emit, "emit EVENT [key=value...]" },
 	{ "location", cmd_location, "location [NAME | --auto]" },
-	{ "policy", cmd_policy, "policy check FILE... | policy test FILE... --events TRACE.jsonl" },
+	{ "policy", bw_cli_policy, "policy check FILE... | policy test FILE... --events TRACE.jsonl" },
 	{ "reload", cmd_reload, "reload" },
 	{ "export", cmd_export, "export NAME... -o FILE [--lock] [--unlock-password] [--hide-settings]" },
 	{ "import", cmd_import, "import FILE" },

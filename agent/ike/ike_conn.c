@@ -107,6 +107,9 @@ static void teardown(struct bw_ike_conn *ike)
 	ev_timer_stop(loop, &ike->keepalive);
 	ev_timer_stop(loop, &ike->resolve_timer);
 	ev_timer_stop(loop, &ike->stop_timer);
+	ev_timer_stop(loop, &ike->cfg_timer);
+	if (ike->dns_applied)
+		ike_dns_revert(ike);
 	if (ike->p1 == P1_RESOLVING)
 		gai_cancel(&ike->gai);
 	if (ike->gai.ar_result) {
@@ -212,6 +215,10 @@ void ike_dispatch(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *
 	case ISAKMP_EXCH_INFO:
 		ike_info_process(ike, h, msg, len);
 		break;
+	case ISAKMP_EXCH_TRANSACTION:
+		if (ike->p1 == P1_DONE)
+			ike_cfg_process(ike, h, msg, len);
+		break;
 	default:
 		ike_log(ike, BW_LOG_DEBUG, "%s exchange is not supported yet; ignored",
 			isakmp_exchange_name(h->exchange));
@@ -253,6 +260,13 @@ static void set_children(struct bw_ike_conn *ike)
 					.local_ts = cfg->local_networks[l], .remote_ts = cfg->remote_networks[r] };
 		break;
 	case BW_TOPO_HOST_TO_NETWORK:
+		/* The gateway's split-include list wins over the connection's own networks. */
+		if (ike->mc.n_split) {
+			for (size_t r = 0; r < ike->mc.n_split; r++)
+				ike->children[ike->n_children++] = (struct ike_child){
+					.local_ts = local, .remote_ts = ike->mc.split[r] };
+			break;
+		}
 		for (size_t r = 0; r < cfg->n_remote_networks; r++)
 			ike->children[ike->n_children++] = (struct ike_child){
 				.local_ts = local, .remote_ts = cfg->remote_networks[r] };
@@ -270,15 +284,19 @@ void ike_phase1_done(struct bw_ike_conn *ike)
 		ev_timer_init(&ike->keepalive, on_keepalive, IKE_KEEPALIVE_S, IKE_KEEPALIVE_S);
 		ev_timer_start(ike->agent->loop, &ike->keepalive);
 	}
-	if (ike->cfg.xauth || ike->cfg.mode_config != BW_MODECFG_NO) {
-		ike_fail(ike, "not-available", "XAUTH and Mode Config are not available in this release",
-			 "This connection asks for XAUTH or Mode Config, which Burrow does not do yet. Set xauth = no "
-			 "and mode_config = no if the gateway allows it.");
-		return;
-	}
+	/* The key is proven; nothing else needs the typed-in secrets any more. */
+	if (ike->conn)
+		bw_secrets_wipe(&ike->conn->prompted);
+	ike_cfg_begin(ike);
+}
+
+void ike_start_children(struct bw_ike_conn *ike)
+{
 	set_children(ike);
 	if (ike->n_children == 0) {
-		ike_fail(ike, "config", "there are no networks to tunnel", "Set remote_networks.");
+		ike_fail(ike, "config", "there are no networks to tunnel",
+			 "Neither the connection (remote_networks) nor the gateway (split-include) names a "
+			 "network for the tunnel. Set remote_networks, or topology = host-to-everywhere.");
 		return;
 	}
 	ike_quick_start(ike);
@@ -298,6 +316,14 @@ void ike_children_done(struct bw_ike_conn *ike)
 
 		rc = ike->be->add_route(bc, &ike->children[i].remote_ts,
 					src.prefix == 32 ? &src : (ike->have_vip ? &ike->vip : NULL));
+	}
+	if (rc == 0) {
+		char err[300];
+
+		if (ike_dns_apply(ike, err, sizeof(err)) != 0) {
+			ike_fail(ike, "dns", err, err);
+			return;
+		}
 	}
 	if (rc != 0) {
 		char err[160];
@@ -413,20 +439,48 @@ int bw_ike_conn_start(struct bw_conn *c, char *err, size_t errlen)
 	ike->cfg = c->cfg;
 	ike->be = be;
 	rc = bw_agent_load_secrets(a, c->name, &ike->sec, &cerr);
-	if (rc < 0 || !ike->sec.has_psk) {
-		if (rc < 0)
-			snprintf(err, errlen, "%s:%d: %s", cerr.file, cerr.line, cerr.msg);
-		else
-			snprintf(err, errlen, "%s needs a pre-shared key: put psk = ... in %s/secrets/%s.secrets (mode 0600)",
-				 c->name, a->opts.config_dir, c->name);
+	if (rc < 0) {
+		snprintf(err, errlen, "%s:%d: %s", cerr.file, cerr.line, cerr.msg);
 		bw_secrets_wipe(&ike->sec);
 		free(ike);
-		if (rc >= 0) {
+		return -1;
+	}
+	/* Secrets typed in at `burrow start` fill what the file lacks. */
+	if (!ike->sec.has_psk && c->prompted.has_psk) {
+		memcpy(ike->sec.psk, c->prompted.psk, sizeof(ike->sec.psk));
+		ike->sec.psk_len = c->prompted.psk_len;
+		ike->sec.has_psk = true;
+	}
+	if (!ike->sec.has_xauth_password && c->prompted.has_xauth_password) {
+		memcpy(ike->sec.xauth_password, c->prompted.xauth_password, sizeof(ike->sec.xauth_password));
+		ike->sec.has_xauth_password = true;
+	}
+	{
+		const char *missing = !ike->sec.has_psk ? "psk" :
+				      c->cfg.xauth && !ike->sec.has_xauth_password ? "xauth_password" : NULL;
+
+		if (missing) {
+			snprintf(err, errlen, "%s needs %s: put %s = ... in %s/secrets/%s.secrets (mode 0600), "
+				 "or run burrow start on a terminal to type it", c->name,
+				 strcmp(missing, "psk") == 0 ? "a pre-shared key" : "the XAUTH password", missing,
+				 a->opts.config_dir, c->name);
+			bw_secrets_wipe(&ike->sec);
+			free(ike);
+			bw_strlcpy(c->needs_secret, missing, sizeof(c->needs_secret));
 			bw_strlcpy(c->fail_code, "needs-secret", sizeof(c->fail_code));
 			bw_strlcpy(c->fail_error, err, sizeof(c->fail_error));
 			bw_strlcpy(c->fail_explanation, err, sizeof(c->fail_explanation));
-			bw_conn_set_state(c, BW_CONN_NEEDS_SECRET, "no pre-shared key");
+			bw_conn_set_state(c, BW_CONN_NEEDS_SECRET, missing);
+			return -1;
 		}
+		c->needs_secret[0] = '\0';
+	}
+	if ((c->cfg.accept_dns || c->cfg.n_dns_servers) && c->cfg.dns_scope == BW_DNS_SPLIT &&
+	    !ike_dns_have_resolved()) {
+		snprintf(err, errlen, "%s: split DNS needs systemd-resolved, which is not running; start it or "
+			 "set scope = global in [dns]", c->name);
+		bw_secrets_wipe(&ike->sec);
+		free(ike);
 		return -1;
 	}
 	if (c->cfg.has_local_address) {
@@ -535,6 +589,19 @@ void bw_ike_conn_status(const struct bw_conn *c, json_t *st)
 							 ch->spi_in[3], ch->spi_out[0], ch->spi_out[1], ch->spi_out[2],
 							 ch->spi_out[3]));
 	}
+	if (ike && ike->mc.banner[0])
+		json_object_set_new(st, "banner", json_string(ike->mc.banner));
+	if (ike && ike->mc.domain[0])
+		json_object_set_new(st, "domain", json_string(ike->mc.domain));
+	if (ike && ike->mc.n_dns) {
+		json_t *d = json_array();
+
+		for (size_t i = 0; i < ike->mc.n_dns; i++) {
+			bw_cidr_format(&ike->mc.dns[i], a, sizeof(a));
+			json_array_append_new(d, json_string(a));
+		}
+		json_object_set_new(st, "gateway_dns", d);
+	}
 	json_object_set_new(st, "sas", sas);
 	json_object_set_new(st, "bytes_in", json_integer((json_int_t)cnt.bytes_in));
 	json_object_set_new(st, "bytes_out", json_integer((json_int_t)cnt.bytes_out));
@@ -557,7 +624,15 @@ json_t *bw_ike_conn_up_event(const struct bw_conn *c)
 		json_array_append_new(nets, json_string(buf));
 	}
 	json_object_set_new(o, "networks", nets);
-	json_object_set_new(o, "dns", json_array());
+	{
+		json_t *d = json_array();
+
+		for (size_t i = 0; ike && i < ike->mc.n_dns; i++) {
+			bw_cidr_format(&ike->mc.dns[i], buf, sizeof(buf));
+			json_array_append_new(d, json_string(buf));
+		}
+		json_object_set_new(o, "dns", d);
+	}
 	return o;
 }
 

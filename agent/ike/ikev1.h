@@ -35,7 +35,36 @@ enum p1_state {
 	P1_DONE,
 };
 
-enum qm_state { QM_IDLE, QM_SENT1, QM_WAIT_CONNECTED, QM_DONE };
+enum qm_state { QM_IDLE, QM_SENT1, QM_DONE };
+
+/* Transaction exchanges after phase 1: XAUTH (the gateway asks), then Mode Config. */
+enum cfg_state {
+	CFG_NONE,
+	CFG_XAUTH_WAIT,		/* waiting for the gateway's XAUTH REQUEST or its STATUS */
+	CFG_MC_SENT,		/* pull: our REQUEST is out */
+	CFG_MC_WAIT_SET,	/* push: waiting for the gateway's SET */
+	CFG_DONE,
+};
+
+#define IKE_MAX_DNS 4
+#define IKE_MAX_SPLIT_DNS 8
+#define IKE_CFG_WAIT_S 30.0
+
+/* What the gateway handed out through Mode Config. */
+struct ike_modecfg {
+	bool have_vip;
+	struct bw_cidr vip;
+	struct bw_cidr dns[IKE_MAX_DNS];
+	size_t n_dns;
+	struct bw_cidr nbns[2];
+	size_t n_nbns;
+	char banner[1024];
+	char domain[256];
+	char split_dns[IKE_MAX_SPLIT_DNS][256];
+	size_t n_split_dns;
+	struct bw_cidr split[BW_MAX_NETS];
+	size_t n_split;
+};
 
 /* One IPsec SA pair for one pair of traffic selectors (IKEv1 negotiates one per Quick Mode). */
 struct ike_child {
@@ -97,6 +126,15 @@ struct bw_ike_conn {
 	size_t qm_nr_len;
 	struct bw_dh *qm_dh;
 
+	/* Transaction exchange */
+	enum cfg_state cfg_state;
+	uint32_t tx_msgid;
+	uint8_t tx_iv[BW_IKE_BLOCK_MAX];
+	ev_timer cfg_timer;
+	struct ike_modecfg mc;
+	bool xauth_done;
+	bool dns_applied;
+
 	/* The last message we sent, resent with back-off until the answer comes. */
 	uint8_t *out_msg;
 	size_t out_len;
@@ -157,6 +195,18 @@ void ike_aggr_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8
 int ike_quick_start(struct bw_ike_conn *ike);
 void ike_quick_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len);
 void ike_info_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len);
+/* Transaction exchange (ikev1_modecfg.c) and XAUTH (ikev1_xauth.c). */
+void ike_cfg_begin(struct bw_ike_conn *ike);
+void ike_cfg_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len);
+int ike_cfg_send(struct bw_ike_conn *ike, uint32_t msgid, const struct isakmp_cfg *cfg, bool expect_reply);
+void ike_cfg_next(struct bw_ike_conn *ike);
+void ike_xauth_request(struct bw_ike_conn *ike, const struct isakmp_cfg *req);
+void ike_xauth_status(struct bw_ike_conn *ike, const struct isakmp_cfg *set);
+/* DNS from Mode Config or the connection (ike_dns.c); undone by ike_dns_revert. */
+int ike_dns_apply(struct bw_ike_conn *ike, char *err, size_t errlen);
+void ike_dns_revert(struct bw_ike_conn *ike);
+void ike_dns_cleanup_stale(const char *conn_name, const char *state_dir);
+bool ike_dns_have_resolved(void);
 int ike_info_send_delete(struct bw_ike_conn *ike, uint8_t proto, const uint8_t *spi, size_t spi_size);
 int ike_info_send_notify(struct bw_ike_conn *ike, uint16_t type, const uint8_t *spi, size_t spi_size,
 			 const uint8_t *data, size_t len);
@@ -167,6 +217,8 @@ void ike_dispatch(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *
 void ike_fail(struct bw_ike_conn *ike, const char *code, const char *error, const char *explanation);
 /* All children are up: install SAs and routes, report up. */
 void ike_children_done(struct bw_ike_conn *ike);
+/* Phase 1 and the transaction exchanges are done: negotiate the IPsec SAs. */
+void ike_start_children(struct bw_ike_conn *ike);
 void ike_peer_deleted(struct bw_ike_conn *ike, const char *what);
 struct bw_ike_conn *ike_find_by_cookie(const uint8_t icookie[8]);
 struct bw_ike_conn *ike_find_by_spi(uint32_t spi);

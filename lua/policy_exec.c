@@ -1,0 +1,293 @@
+/* Child processes for policy actions. Every child gets its own process group so that a
+ * timeout kills what it spawned too; the loop never waits for one. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "policy_exec.h"
+#include "policy_priv.h"
+#include "util.h"
+
+extern char **environ;
+
+struct bw_child {
+	struct ev_loop *loop;
+	pid_t pid;
+	int fd;				/* read end of the output pipe, -1 once closed */
+	ev_child cw;
+	ev_io rw;
+	ev_timer tw;
+	bool timed_out;
+	bw_child_done_cb cb;
+	void *ctx;
+	uint64_t token;
+	char *out;
+	size_t len;
+	struct bw_child *next;
+};
+
+static struct bw_child *children;
+
+int bw_child_find(const char *argv0, char *out, size_t outlen)
+{
+	const char *dir = BW_CHILD_PATH;
+
+	if (strchr(argv0, '/'))
+		return snprintf(out, outlen, "%s", argv0) < (int)outlen ? 0 : -1;
+	while (*dir) {
+		size_t n = strcspn(dir, ":");
+
+		if (snprintf(out, outlen, "%.*s/%s", (int)n, dir, argv0) < (int)outlen &&
+		    access(out, X_OK) == 0)
+			return 0;
+		dir += n + (dir[n] == ':');
+	}
+	return -1;
+}
+
+static void read_some(struct bw_child *c)
+{
+	char buf[4096];
+	ssize_t n;
+
+	while (c->fd >= 0) {
+		n = read(c->fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			ev_io_stop(c->loop, &c->rw);
+			close(c->fd);
+			c->fd = -1;
+			return;
+		}
+		/* Keep the first BW_POLICY_OUTPUT_MAX bytes; drain the rest so the child never blocks. */
+		if (c->len < BW_POLICY_OUTPUT_MAX) {
+			size_t take = (size_t)n < BW_POLICY_OUTPUT_MAX - c->len ? (size_t)n : BW_POLICY_OUTPUT_MAX - c->len;
+
+			memcpy(c->out + c->len, buf, take);
+			c->len += take;
+		}
+	}
+}
+
+static void unlink_child(struct bw_child *c)
+{
+	for (struct bw_child **pp = &children; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			return;
+		}
+	}
+}
+
+static void on_output(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	read_some(bw_container_of(w, struct bw_child, rw));
+}
+
+static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct bw_child *c = bw_container_of(w, struct bw_child, tw);
+
+	(void)loop;
+	(void)revents;
+	c->timed_out = true;
+	kill(-c->pid, SIGKILL);
+}
+
+static void on_exit_child(struct ev_loop *loop, ev_child *w, int revents)
+{
+	struct bw_child *c = bw_container_of(w, struct bw_child, cw);
+	int st = w->rstatus, status;
+	const char *reason;
+
+	(void)revents;
+	ev_child_stop(loop, &c->cw);
+	ev_timer_stop(loop, &c->tw);
+	/* What the child wrote before it exited is in the pipe; what its own children still
+	 * write later is not waited for. */
+	read_some(c);
+	if (c->fd >= 0) {
+		ev_io_stop(loop, &c->rw);
+		close(c->fd);
+	}
+	if (WIFEXITED(st)) {
+		status = WEXITSTATUS(st);
+		reason = "exited";
+	} else {
+		status = 128 + WTERMSIG(st);
+		reason = "signal";
+	}
+	if (c->timed_out)
+		reason = "timeout";
+	unlink_child(c);
+	if (c->cb)
+		c->cb(c->ctx, c->token, status, reason, c->out, c->len);
+	free(c->out);
+	free(c);
+}
+
+static char **build_env(char *const *env_add)
+{
+	size_t n = 0, k = 0;
+	char **env;
+
+	for (char **e = environ; e && *e; e++)
+		n++;
+	for (char *const *e = env_add; e && *e; e++)
+		n++;
+	env = calloc(n + 1, sizeof(*env));
+	if (!env)
+		return NULL;
+	for (char *const *e = env_add; e && *e; e++)
+		env[k++] = *e;
+	for (char **e = environ; e && *e; e++)
+		if (strncmp(*e, "BURROW_", 7) != 0)
+			env[k++] = *e;
+	env[k] = NULL;
+	return env;
+}
+
+static pid_t fork_exec(const char *path, char *const *argv, char **env, int out_fd)
+{
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	/* Child: only async-signal-safe calls from here. */
+	setpgid(0, 0);
+	{
+		int null = open("/dev/null", O_RDONLY);
+
+		if (null >= 0 && null != 0) {
+			dup2(null, 0);
+			close(null);
+		}
+	}
+	if (out_fd >= 0) {
+		dup2(out_fd, 1);
+		dup2(out_fd, 2);
+	}
+	{
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+	}
+	close_range(3, ~0U, 0);
+	execve(path, argv, env);
+	{
+		static const char msg[] = "burrow: cannot execute the program\n";
+
+		if (write(2, msg, sizeof(msg) - 1) < 0)
+			_exit(127);
+	}
+	_exit(127);
+}
+
+int bw_child_spawn(struct ev_loop *loop, char *const *argv, char *const *env_add, double timeout_s,
+		   bw_child_done_cb cb, void *ctx, uint64_t token, char *err, size_t errlen)
+{
+	struct bw_child *c;
+	char path[4096];
+	char **env;
+	int fds[2];
+
+	if (!argv || !argv[0] || bw_child_find(argv[0], path, sizeof(path)) != 0) {
+		snprintf(err, errlen, "cannot find the program %s in %s; give its full path",
+			 argv && argv[0] ? argv[0] : "(none)", BW_CHILD_PATH);
+		return -1;
+	}
+	if (access(path, X_OK) != 0) {
+		snprintf(err, errlen, "cannot execute %s: %s", path, strerror(errno));
+		return -1;
+	}
+	c = calloc(1, sizeof(*c));
+	env = build_env(env_add);
+	if (!c || !env || !(c->out = malloc(BW_POLICY_OUTPUT_MAX))) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	/* Only our end is non-blocking: a child must block on a full pipe, not fail. */
+	if (pipe2(fds, O_CLOEXEC) != 0 || fcntl(fds[0], F_SETFL, O_NONBLOCK) != 0) {
+		snprintf(err, errlen, "cannot create a pipe: %s", strerror(errno));
+		goto fail;
+	}
+	c->pid = fork_exec(path, argv, env, fds[1]);
+	close(fds[1]);
+	if (c->pid < 0) {
+		snprintf(err, errlen, "cannot fork: %s", strerror(errno));
+		close(fds[0]);
+		goto fail;
+	}
+	setpgid(c->pid, c->pid);	/* also here: no window in which a kill misses it */
+	free(env);
+	c->loop = loop;
+	c->fd = fds[0];
+	c->cb = cb;
+	c->ctx = ctx;
+	c->token = token;
+	ev_child_init(&c->cw, on_exit_child, c->pid, 0);
+	ev_child_start(loop, &c->cw);
+	ev_io_init(&c->rw, on_output, c->fd, EV_READ);
+	ev_io_start(loop, &c->rw);
+	ev_timer_init(&c->tw, on_timeout, timeout_s, 0);
+	ev_timer_start(loop, &c->tw);
+	c->next = children;
+	children = c;
+	return 0;
+fail:
+	free(env);
+	if (c)
+		free(c->out);
+	free(c);
+	return -1;
+}
+
+void bw_child_forget(void *ctx)
+{
+	for (struct bw_child *c = children; c; c = c->next)
+		if (c->ctx == ctx)
+			c->cb = NULL;
+}
+
+int bw_child_run_sync(char *const *argv, double timeout_s)
+{
+	char path[4096];
+	struct timespec pause = { 0, 50 * 1000 * 1000 };
+	pid_t pid;
+	int st;
+	char **env;
+
+	if (!argv || !argv[0] || bw_child_find(argv[0], path, sizeof(path)) != 0)
+		return -1;
+	env = build_env(NULL);
+	if (!env)
+		return -1;
+	pid = fork_exec(path, argv, env, -1);
+	free(env);
+	if (pid < 0)
+		return -1;
+	for (double waited = 0; waited < timeout_s; waited += 0.05) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+
+		if (r == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+		if (r < 0 && errno != EINTR)
+			return -1;
+		nanosleep(&pause, NULL);
+	}
+	kill(-pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return -1;
+}

@@ -1,0 +1,33 @@
+/* Child processes for policy actions: fork/execve without a shell, in their own process
+ * group, output captured through a pipe, a timeout that kills the group, reaped by libev. */
+#ifndef BURROW_POLICY_EXEC_H
+#define BURROW_POLICY_EXEC_H
+
+#include <ev.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* status: exit code; 128+N when killed by signal N. reason: "exited", "signal" or
+ * "timeout". out holds at most BW_POLICY_OUTPUT_MAX bytes of stdout and stderr. */
+typedef void (*bw_child_done_cb)(void *ctx, uint64_t token, int status, const char *reason,
+				 const char *out, size_t len);
+
+/* The directories searched when argv[0] has no slash (the agent's own PATH is not trusted). */
+#define BW_CHILD_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* Starts argv with the agent's environment plus env_add ("K=V", NULL-terminated; earlier
+ * BURROW_* variables are dropped). loop must be the default loop. cb runs later from
+ * the loop, never from this call. 0, or -1 with a reason in err (nothing started). */
+int bw_child_spawn(struct ev_loop *loop, char *const *argv, char *const *env_add, double timeout_s,
+		   bw_child_done_cb cb, void *ctx, uint64_t token, char *err, size_t errlen);
+
+/* Children started with ctx still run and are reaped, but their cb is not called. */
+void bw_child_forget(void *ctx);
+
+/* Runs argv and waits for it, killing it after timeout_s (shutdown only). Exit status or -1. */
+int bw_child_run_sync(char *const *argv, double timeout_s);
+
+/* Resolves argv0 against BW_CHILD_PATH into out; 0 or -1. */
+int bw_child_find(const char *argv0, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,740 @@
+/* The policy host: loads policy files into their own Lua states, queues events and
+ * callbacks and runs them outside the emitter, fires timers, enforces the error budget. */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "agent/events.h"
+#include "policy_host.h"
+#include "policy_priv.h"
+
+void bw_policy_hostf(struct bw_policy_host *h, enum bw_log_level level, const char *policy,
+		     const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	h->ops->log(h->ctx, level, policy, msg);
+}
+
+struct bw_policy_host *bw_policy_host_new_ops(const struct bw_policy_ops *ops, void *ctx)
+{
+	struct bw_policy_host *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->ops = ops;
+	h->ctx = ctx;
+	h->facts = json_object();
+	h->next_policy_id = h->next_timer_id = h->next_token = 1;
+	return h;
+}
+
+static struct bw_policy *find_policy(struct bw_policy_host *h, uint64_t id)
+{
+	for (size_t i = 0; i < h->n_policies; i++)
+		if (h->policies[i]->id == id)
+			return h->policies[i];
+	return NULL;
+}
+
+/* Forgets the timers and pending callbacks of one policy (all when p is NULL). The Lua
+ * references die with the state, so only the C records go. */
+static void drop_policy_records(struct bw_policy_host *h, uint64_t policy_id)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < h->n_timers; i++)
+		if (policy_id && h->timers[i].policy_id != policy_id)
+			h->timers[j++] = h->timers[i];
+	h->n_timers = j;
+	/* Pending children keep running; their completion finds no callback. */
+	for (size_t i = 0; i < h->n_pending; i++) {
+		if (!policy_id || h->pending[i].policy_id == policy_id) {
+			h->pending[i].policy_id = 0;
+			h->pending[i].ref = LUA_NOREF;
+		}
+	}
+}
+
+static void policy_free(struct bw_policy *p)
+{
+	if (!p)
+		return;
+	if (p->L)
+		lua_close(p->L);
+	for (size_t i = 0; i < p->n_handlers; i++)
+		free(p->handlers[i].event);
+	free(p->handlers);
+	json_decref(p->locations);
+	json_decref(p->loc_tmp);
+	json_decref(p->lint);
+	free(p);
+}
+
+static void policy_disable(struct bw_policy *p, const char *reason)
+{
+	struct bw_policy_host *h = p->host;
+
+	if (p->disabled)
+		return;
+	p->disabled = true;
+	bw_policy_hostf(h, BW_LOG_ERROR, p->name,
+			"disabled: %s; fix the policy and run burrow reload", reason);
+	h->ops->emit(h->ctx, "policy_disabled",
+		     json_pack("{s:s,s:s}", "policy", p->name, "reason", reason));
+	drop_policy_records(h, p->id);
+	for (size_t i = 0; i < p->n_handlers; i++)
+		free(p->handlers[i].event);
+	p->n_handlers = 0;
+	/* No call into this state is active here (calls never nest), so it can go now. */
+	lua_close(p->L);
+	p->L = NULL;
+}
+
+void bw_policy_error(struct bw_policy *p, const char *what, const char *msg)
+{
+	struct bw_policy_host *h = p->host;
+	double now = h->ops->now(h->ctx);
+	char first[1024];
+	const char *nl = strchr(msg, '\n');
+	size_t n_recent = 0;
+
+	snprintf(first, sizeof(first), "%.*s", nl ? (int)(nl - msg) : (int)strlen(msg), msg);
+	h->errors++;
+	bw_policy_hostf(h, BW_LOG_ERROR, p->name, "%s failed: %s", what, first);
+	if (nl)
+		bw_policy_hostf(h, BW_LOG_DEBUG, p->name, "%s", nl + 1);
+
+	p->err_times[p->n_err++ % BW_POLICY_ERR_MAX] = now;
+	for (size_t i = 0; i < BW_POLICY_ERR_MAX && i < p->n_err; i++)
+		if (now - p->err_times[i] < BW_POLICY_ERR_WINDOW_S)
+			n_recent++;
+	if (n_recent >= BW_POLICY_ERR_MAX) {
+		char reason[1200];
+
+		snprintf(reason, sizeof(reason), "%d errors within %.0f s, the last: %s", BW_POLICY_ERR_MAX,
+			 BW_POLICY_ERR_WINDOW_S, first);
+		policy_disable(p, reason);
+	}
+}
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
+int bw_policy_host_load_file(struct bw_policy_host *h, const char *path)
+{
+	struct bw_policy *p = calloc(1, sizeof(*p)), **n;
+	int rc;
+
+	if (!p || snprintf(p->path, sizeof(p->path), "%s", path) >= (int)sizeof(p->path)) {
+		free(p);
+		bw_policy_hostf(h, BW_LOG_ERROR, NULL, "%s: cannot load the policy (out of memory or path too long)", path);
+		return -1;
+	}
+	n = realloc(h->policies, (h->n_policies + 1) * sizeof(*n));
+	if (!n) {
+		free(p);
+		return -1;
+	}
+	h->policies = n;
+	p->host = h;
+	p->id = h->next_policy_id++;
+	p->name = base_name(p->path);
+	p->mem_cap = BW_POLICY_MEM_CAP;
+	p->next_handler_id = 1;
+	p->locations = json_array();
+	p->lint = json_array();
+	h->policies[h->n_policies++] = p;
+
+	p->L = bw_policy_state_new(p);
+	if (!p->L) {
+		bw_policy_hostf(h, BW_LOG_ERROR, p->name, "cannot create a Lua state (out of memory)");
+		p->disabled = true;
+		h->errors++;
+		return -1;
+	}
+	rc = luaL_loadfilex(p->L, path, "t");		/* chunk | message */
+	if (rc != LUA_OK) {
+		const char *msg = lua_tostring(p->L, -1);
+
+		/* A compile error already says file:line; an unreadable file says why. */
+		bw_policy_hostf(h, BW_LOG_ERROR, p->name, "not loaded: %s", msg ? msg : "cannot read the file");
+		h->errors++;
+		lua_close(p->L);
+		p->L = NULL;
+		p->disabled = true;
+		return -1;
+	}
+	p->cur_event = NULL;
+	if (bw_policy_call(p, 0, "loading the policy") != 0) {
+		/* A main chunk that raised leaves half a policy: keep none of it. */
+		if (p->L) {
+			drop_policy_records(h, p->id);
+			for (size_t i = 0; i < p->n_handlers; i++)
+				free(p->handlers[i].event);
+			p->n_handlers = 0;
+			lua_close(p->L);
+			p->L = NULL;
+		}
+		p->disabled = true;
+		return -1;
+	}
+	bw_policy_hostf(h, BW_LOG_DEBUG, p->name, "loaded (%zu handler(s), %zu KiB)", p->n_handlers,
+			p->mem_used >> 10);
+	return 0;
+}
+
+static int cmp_str(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+static void load_dir(struct bw_policy_host *h)
+{
+	char path[PATH_MAX], own_defaults[PATH_MAX];
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0;
+	DIR *d = h->dir ? opendir(h->dir) : NULL;
+	struct stat st;
+
+	if (h->dir && !d && errno != ENOENT)
+		bw_policy_hostf(h, BW_LOG_WARN, NULL, "cannot read %s: %s", h->dir, strerror(errno));
+	/* An admin's defaults.lua in the policies directory replaces the shipped one. */
+	if (h->dir && snprintf(own_defaults, sizeof(own_defaults), "%s/defaults.lua", h->dir) < (int)sizeof(own_defaults) &&
+	    stat(own_defaults, &st) == 0)
+		bw_policy_host_load_file(h, own_defaults);
+	else if (h->defaults && stat(h->defaults, &st) != 0)
+		bw_policy_hostf(h, BW_LOG_WARN, NULL, "the shipped %s is missing (%s): autostart and restarts after DPD are off until a defaults.lua is in %s",
+				h->defaults, strerror(errno), h->dir ? h->dir : "the policies directory");
+	else if (h->defaults)
+		bw_policy_host_load_file(h, h->defaults);
+	while (d && (de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		char **nn;
+
+		if (de->d_name[0] == '.' || len < 5 || strcmp(de->d_name + len - 4, ".lua") != 0 ||
+		    strcmp(de->d_name, "defaults.lua") == 0)
+			continue;
+		nn = realloc(names, (n + 1) * sizeof(*nn));
+		if (!nn || !(nn[n] = strdup(de->d_name))) {
+			names = nn ? nn : names;
+			break;
+		}
+		names = nn;
+		n++;
+	}
+	if (d)
+		closedir(d);
+	qsort(names, n, sizeof(*names), cmp_str);
+	for (size_t i = 0; i < n; i++) {
+		if (snprintf(path, sizeof(path), "%s/%s", h->dir, names[i]) < (int)sizeof(path))
+			bw_policy_host_load_file(h, path);
+		free(names[i]);
+	}
+	free(names);
+}
+
+void bw_policy_host_set_dir(struct bw_policy_host *h, const char *dir, const char *defaults)
+{
+	free(h->dir);
+	free(h->defaults);
+	h->dir = dir ? strdup(dir) : NULL;
+	h->defaults = defaults ? strdup(defaults) : NULL;
+}
+
+void bw_policy_host_unload(struct bw_policy_host *h)
+{
+	drop_policy_records(h, 0);
+	for (size_t i = 0; i < h->n_policies; i++)
+		policy_free(h->policies[i]);
+	free(h->policies);
+	h->policies = NULL;
+	h->n_policies = 0;
+	/* Queued callbacks belong to the old policies; queued events stay for the new ones. */
+	for (struct bw_policy_item *it = h->q_head; it; it = it->next)
+		it->policy_id = 0;
+}
+
+void bw_policy_host_reload(struct bw_policy_host *h)
+{
+	size_t ok = 0;
+
+	if (!h)
+		return;
+	bw_policy_host_unload(h);
+	load_dir(h);
+	for (size_t i = 0; i < h->n_policies; i++)
+		ok += !h->policies[i]->disabled;
+	bw_policy_hostf(h, BW_LOG_INFO, NULL, "%zu of %zu loaded", ok, h->n_policies);
+}
+
+static void item_free(struct bw_policy_item *it)
+{
+	json_decref(it->event);
+	free(it->reason);
+	free(it->output);
+	free(it);
+}
+
+void bw_policy_host_free_ops(struct bw_policy_host *h)
+{
+	if (!h)
+		return;
+	bw_policy_host_unload(h);
+	while (h->q_head) {
+		struct bw_policy_item *it = h->q_head;
+
+		h->q_head = it->next;
+		item_free(it);
+	}
+	/* What policies mounted goes with the agent (habit 7). */
+	for (size_t i = 0; i < h->n_mounts; i++) {
+		struct bw_policy_mount *m = &h->mounts[i];
+
+		if (h->ops->run_sync) {
+			char *argv[4];
+
+			argv[0] = strcmp(m->type, "sshfs") == 0 ? "fusermount3" : "umount";
+			argv[1] = strcmp(m->type, "sshfs") == 0 ? "-uz" : "-l";
+			argv[2] = m->target;
+			argv[3] = NULL;
+			h->ops->run_sync(h->ctx, argv, 5.0);
+		}
+		free(m->target);
+		free(m->type);
+		free(m->conn);
+	}
+	free(h->mounts);
+	for (size_t i = 0; i < h->n_pending; i++) {
+		free(h->pending[i].target);
+		free(h->pending[i].type);
+		free(h->pending[i].conn);
+	}
+	free(h->pending);
+	free(h->timers);
+	json_decref(h->facts);
+	free(h->dir);
+	free(h->defaults);
+	free(h);
+}
+
+static void enqueue(struct bw_policy_host *h, struct bw_policy_item *it)
+{
+	it->next = NULL;
+	if (h->q_tail)
+		h->q_tail->next = it;
+	else
+		h->q_head = it;
+	h->q_tail = it;
+	h->ops->arm(h->ctx, h->ops->now(h->ctx));
+}
+
+void bw_policy_host_push_event(struct bw_policy_host *h, json_t *event)
+{
+	struct bw_policy_item *it = calloc(1, sizeof(*it));
+
+	if (!it)
+		return;
+	it->event = json_incref(event);
+	enqueue(h, it);
+}
+
+int bw_policy_pending_add(struct bw_policy_host *h, struct bw_policy *p, int kind, int ref,
+			  const char *target, const char *type, const char *conn, uint64_t *token)
+{
+	struct bw_policy_pending *n = realloc(h->pending, (h->n_pending + 1) * sizeof(*n));
+
+	if (!n)
+		return -1;
+	h->pending = n;
+	n = &h->pending[h->n_pending++];
+	memset(n, 0, sizeof(*n));
+	n->token = h->next_token++;
+	n->policy_id = p->id;
+	n->ref = ref;
+	n->kind = kind;
+	n->target = target ? strdup(target) : NULL;
+	n->type = type ? strdup(type) : NULL;
+	n->conn = conn ? strdup(conn) : NULL;
+	*token = n->token;
+	return 0;
+}
+
+static void mount_record(struct bw_policy_host *h, struct bw_policy_pending *pd, bool add)
+{
+	for (size_t i = 0; i < h->n_mounts; i++) {
+		if (strcmp(h->mounts[i].target, pd->target) != 0)
+			continue;
+		free(h->mounts[i].target);
+		free(h->mounts[i].type);
+		free(h->mounts[i].conn);
+		h->mounts[i] = h->mounts[--h->n_mounts];
+		break;
+	}
+	if (add) {
+		struct bw_policy_mount *n = realloc(h->mounts, (h->n_mounts + 1) * sizeof(*n));
+
+		if (!n)
+			return;
+		h->mounts = n;
+		n[h->n_mounts].target = pd->target;
+		n[h->n_mounts].type = pd->type;
+		n[h->n_mounts].conn = pd->conn;
+		pd->target = pd->type = pd->conn = NULL;
+		h->n_mounts++;
+	}
+}
+
+void bw_policy_host_exec_done(struct bw_policy_host *h, uint64_t token, int status,
+			      const char *reason, const char *output, size_t len)
+{
+	struct bw_policy_pending pd;
+	struct bw_policy_item *it;
+	size_t i;
+
+	for (i = 0; i < h->n_pending && h->pending[i].token != token; i++)
+		;
+	if (i == h->n_pending)
+		return;
+	pd = h->pending[i];
+	h->pending[i] = h->pending[--h->n_pending];
+	if (pd.kind == BW_PENDING_MOUNT && status == 0)
+		mount_record(h, &pd, true);
+	else if (pd.kind == BW_PENDING_UNMOUNT && status == 0)
+		mount_record(h, &pd, false);
+	if ((pd.kind == BW_PENDING_MOUNT || pd.kind == BW_PENDING_UNMOUNT) && status != 0)
+		bw_policy_hostf(h, BW_LOG_WARN, NULL, "%s %s failed (%s %d): %.*s",
+				pd.kind == BW_PENDING_MOUNT ? "mount of" : "unmount of", pd.target ? pd.target : "?",
+				reason, status, (int)(len > 400 ? 400 : len), output ? output : "");
+	free(pd.target);
+	free(pd.type);
+	free(pd.conn);
+	if (!pd.policy_id || pd.ref == LUA_NOREF)
+		return;
+	it = calloc(1, sizeof(*it));
+	if (!it)
+		return;
+	it->policy_id = pd.policy_id;
+	it->ref = pd.ref;
+	it->status = status;
+	it->reason = strdup(reason ? reason : "exited");
+	it->output = malloc(len + 1);
+	if (it->output) {
+		memcpy(it->output, output, len);
+		it->output[len] = '\0';
+		it->output_len = len;
+	}
+	enqueue(h, it);
+}
+
+/* ssid/network/location events keep burrow.facts() current in both modes. */
+static void fold_facts(struct bw_policy_host *h, const json_t *ev)
+{
+	const char *name = json_string_value(json_object_get(ev, "name"));
+	json_t *v;
+
+	if (!name)
+		return;
+	if (strcmp(name, "ssid") == 0) {
+		static const char *const keys[] = { "ssid", "bssid" };
+
+		for (size_t i = 0; i < 2; i++) {
+			if ((v = json_object_get(ev, keys[i])) && !json_is_null(v))
+				json_object_set(h->facts, keys[i], v);
+			else
+				json_object_del(h->facts, keys[i]);
+		}
+	} else if (strcmp(name, "network") == 0 && (v = json_object_get(ev, "online")) && json_is_boolean(v)) {
+		json_object_set(h->facts, "online", v);
+	} else if (strcmp(name, "location") == 0) {
+		if ((v = json_object_get(ev, "location")) && json_is_string(v))
+			json_object_set(h->facts, "location", v);
+		else
+			json_object_del(h->facts, "location");
+	}
+}
+
+/* A connection that went down takes the mounts made for it along (habit 7). */
+static void unmount_for(struct bw_policy_host *h, const char *conn)
+{
+	for (size_t i = 0; i < h->n_mounts; i++) {
+		struct bw_policy_mount *m = &h->mounts[i];
+		char what[PATH_MAX + 64], err[256];
+		char *argv[4];
+		struct bw_policy_exec_req req = { 0 };
+		struct bw_policy_pending *pd;
+		bool sshfs = strcmp(m->type, "sshfs") == 0;
+
+		if (!m->conn || strcmp(m->conn, conn) != 0)
+			continue;
+		/* Skip it if an unmount of this target is already on its way. */
+		bool busy = false;
+
+		for (size_t j = 0; j < h->n_pending; j++)
+			if (h->pending[j].kind == BW_PENDING_UNMOUNT && h->pending[j].target &&
+			    strcmp(h->pending[j].target, m->target) == 0)
+				busy = true;
+		if (busy)
+			continue;
+		pd = realloc(h->pending, (h->n_pending + 1) * sizeof(*pd));
+		if (!pd)
+			return;
+		h->pending = pd;
+		pd = &h->pending[h->n_pending++];
+		memset(pd, 0, sizeof(*pd));
+		pd->token = h->next_token++;
+		pd->ref = LUA_NOREF;
+		pd->kind = BW_PENDING_UNMOUNT;
+		pd->target = strdup(m->target);
+		argv[0] = sshfs ? "fusermount3" : "umount";
+		argv[1] = sshfs ? "-uz" : "-l";
+		argv[2] = m->target;
+		argv[3] = NULL;
+		snprintf(what, sizeof(what), "unmount %s (the tunnel of %s went down)", m->target, conn);
+		req.policy = "host";
+		req.conn = conn;
+		req.what = what;
+		req.argv = argv;
+		req.env = (char *[]){ NULL };
+		req.timeout_s = 10;
+		req.token = pd->token;
+		if (h->ops->exec(h->ctx, &req, err, sizeof(err)) != 0) {
+			bw_policy_hostf(h, BW_LOG_WARN, NULL, "cannot unmount %s: %s", m->target, err);
+			free(pd->target);
+			h->n_pending--;
+		}
+	}
+}
+
+static void dispatch_event(struct bw_policy_host *h, json_t *ev)
+{
+	const char *name = json_string_value(json_object_get(ev, "name"));
+	char what[96];
+
+	if (!name)
+		return;
+	fold_facts(h, ev);
+	if (h->ops->dispatching)
+		h->ops->dispatching(h->ctx, ev);
+	snprintf(what, sizeof(what), "handler for %s", name);
+	for (size_t i = 0; i < h->n_policies; i++) {
+		struct bw_policy *p = h->policies[i];
+		int ids[64];
+		size_t n = 0;
+
+		/* Copy the matching handlers first: a handler may call burrow.on/off. */
+		for (size_t j = 0; j < p->n_handlers && n < sizeof(ids) / sizeof(ids[0]); j++)
+			if (strcmp(p->handlers[j].event, name) == 0)
+				ids[n++] = p->handlers[j].id;
+		for (size_t k = 0; k < n && p->L; k++) {
+			size_t j;
+
+			for (j = 0; j < p->n_handlers && p->handlers[j].id != ids[k]; j++)
+				;
+			if (j == p->n_handlers)
+				continue;			/* removed by an earlier handler */
+			lua_rawgeti(p->L, LUA_REGISTRYINDEX, p->handlers[j].ref);	/* fn */
+			bw_policy_push_json(p->L, ev, 0);				/* fn ev */
+			p->cur_event = ev;
+			bw_policy_call(p, 1, what);					/* (empty) */
+			p->cur_event = NULL;
+		}
+	}
+	if (strcmp(name, "tunnel_down") == 0 && json_is_string(json_object_get(ev, "connection")))
+		unmount_for(h, json_string_value(json_object_get(ev, "connection")));
+}
+
+static void run_exit(struct bw_policy_host *h, struct bw_policy_item *it)
+{
+	struct bw_policy *p = find_policy(h, it->policy_id);
+
+	if (!p || !p->L)
+		return;
+	lua_rawgeti(p->L, LUA_REGISTRYINDEX, it->ref);			/* fn */
+	lua_pushinteger(p->L, it->status);				/* fn status */
+	lua_pushlstring(p->L, it->output ? it->output : "", it->output ? it->output_len : 0);
+	lua_pushstring(p->L, it->reason);				/* fn status output reason */
+	bw_policy_call(p, 3, "on_exit callback");
+	if (p->L)
+		luaL_unref(p->L, LUA_REGISTRYINDEX, it->ref);
+}
+
+double bw_policy_host_next_due(const struct bw_policy_host *h)
+{
+	double due = INFINITY;
+
+	for (size_t i = 0; i < h->n_timers; i++)
+		if (h->timers[i].due < due)
+			due = h->timers[i].due;
+	return due;
+}
+
+bool bw_policy_host_busy(const struct bw_policy_host *h)
+{
+	return h->q_head != NULL;
+}
+
+static void drain(struct bw_policy_host *h)
+{
+	while (h->q_head) {
+		struct bw_policy_item *it = h->q_head;
+
+		h->q_head = it->next;
+		if (!h->q_head)
+			h->q_tail = NULL;
+		if (it->event)
+			dispatch_event(h, it->event);
+		else
+			run_exit(h, it);
+		item_free(it);
+	}
+}
+
+/* Fires the earliest due timer; false when none is due. */
+static bool fire_one_timer(struct bw_policy_host *h, double now)
+{
+	struct bw_policy_timer t;
+	struct bw_policy *p;
+	size_t best = h->n_timers;
+	json_t *ev;
+
+	for (size_t i = 0; i < h->n_timers; i++)
+		if (h->timers[i].due <= now && (best == h->n_timers || h->timers[i].due < h->timers[best].due))
+			best = i;
+	if (best == h->n_timers)
+		return false;
+	t = h->timers[best];
+	if (t.interval_s > 0) {
+		h->timers[best].due = t.due + t.interval_s > now ? t.due + t.interval_s : now + t.interval_s;
+	} else {
+		memmove(&h->timers[best], &h->timers[best + 1], (h->n_timers - best - 1) * sizeof(t));
+		h->n_timers--;
+	}
+	p = find_policy(h, t.policy_id);
+	if (!p || !p->L)
+		return true;
+	if (h->ops->timer_firing)
+		h->ops->timer_firing(h->ctx, p->name);
+	ev = json_pack("{s:s,s:f}", "name", "timer", "time", now);
+	lua_rawgeti(p->L, LUA_REGISTRYINDEX, t.ref);		/* fn */
+	bw_policy_push_json(p->L, ev, 0);			/* fn ev */
+	p->cur_event = ev;
+	bw_policy_call(p, 1, "timer callback");
+	p->cur_event = NULL;
+	json_decref(ev);
+	if (t.interval_s <= 0 && p->L)
+		luaL_unref(p->L, LUA_REGISTRYINDEX, t.ref);
+	return true;
+}
+
+void bw_policy_host_run(struct bw_policy_host *h)
+{
+	double now, due;
+
+	if (h->running)
+		return;			/* arm() promised a later call; never nest */
+	h->running = true;
+	now = h->ops->now(h->ctx);
+	drain(h);
+	/* Timers that came due by now, earliest first, each followed by what it queued.
+	 * A bound keeps a zero-interval loop from starving the agent. */
+	for (int i = 0; i < 1000 && fire_one_timer(h, now); i++)
+		drain(h);
+	h->running = false;
+	due = bw_policy_host_next_due(h);
+	if (h->q_head)
+		h->ops->arm(h->ctx, now);
+	else if (due < INFINITY)
+		h->ops->arm(h->ctx, due);
+}
+
+void bw_policy_host_set_facts(struct bw_policy_host *h, json_t *facts)
+{
+	if (!h || !json_is_object(facts))
+		return;
+	json_decref(h->facts);
+	h->facts = json_deep_copy(facts);
+}
+
+static bool value_matches(const char *key, const json_t *want, const json_t *have)
+{
+	bool mac = strcmp(key, "bssid") == 0 || strcmp(key, "gateway_mac") == 0;
+
+	if (json_is_array(want)) {
+		for (size_t i = 0; i < json_array_size(want); i++)
+			if (value_matches(key, json_array_get(want, i), have))
+				return true;
+		return false;
+	}
+	if (json_is_array(have)) {		/* interfaces, dns domains: any of them */
+		for (size_t i = 0; i < json_array_size(have); i++)
+			if (value_matches(key, want, json_array_get(have, i)))
+				return true;
+		return false;
+	}
+	if (!json_is_string(want) || !json_is_string(have))
+		return false;
+	return mac ? strcasecmp(json_string_value(want), json_string_value(have)) == 0
+		   : strcmp(json_string_value(want), json_string_value(have)) == 0;
+}
+
+static const json_t *fact_for(const json_t *facts, const char *key)
+{
+	const json_t *v = json_object_get(facts, key);
+
+	if (!v && strcmp(key, "interface") == 0)
+		v = json_object_get(facts, "interfaces");
+	if (!v && strcmp(key, "dns_domain") == 0)
+		v = json_object_get(facts, "dns_domains");
+	return v;
+}
+
+int bw_policy_host_match_location(struct bw_policy_host *h, const json_t *facts, char *out,
+				  size_t outlen)
+{
+	if (!h || !facts)
+		return 0;
+	for (size_t i = 0; i < h->n_policies; i++) {
+		const json_t *rules = h->policies[i]->locations, *r;
+		size_t k;
+
+		if (h->policies[i]->disabled)
+			continue;
+		json_array_foreach(rules, k, r) {
+			const json_t *rule = json_object_get(r, "rule"), *want;
+			const char *key;
+			bool all = json_object_size(rule) > 0;
+
+			json_object_foreach((json_t *)rule, key, want) {
+				const json_t *have = fact_for(facts, key);
+
+				if (!have || !value_matches(key, want, have)) {
+					all = false;
+					break;
+				}
+			}
+			if (all) {
+				snprintf(out, outlen, "%s", json_string_value(json_object_get(r, "name")));
+				return 1;
+			}
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,340 @@
+/* Replays traces through policies/defaults.lua, the example policies and test policies in
+ * the simulator and compares the transcripts line by line with what they must be. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lua/policy_sim.h"
+
+static char ptu_dir[] = "/tmp/burrow-policy-test-XXXXXX";
+
+static const char *ptu_write(const char *name, const char *text)
+{
+	static char path[8][512];
+	static int next;
+	char *p = path[next++ % 8];
+	FILE *f;
+
+	if (ptu_dir[sizeof(ptu_dir) - 2] == 'X' && !mkdtemp(ptu_dir))
+		abort();
+	snprintf(p, 512, "%s/%s", ptu_dir, name);
+	f = fopen(p, "w");
+	if (!f)
+		abort();
+	fputs(text, f);
+	fclose(f);
+	return p;
+}
+
+static void ptu_cleanup(void)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", ptu_dir);
+	if (ptu_dir[sizeof(ptu_dir) - 2] != 'X' && system(cmd) != 0)
+		fprintf(stderr, "# could not remove %s\n", ptu_dir);
+}
+
+/* The source tree: BURROW_SRC, else derived from this file's path. */
+static __attribute__((unused)) const char *ptu_src(void)
+{
+	static char buf[512];
+	const char *env = getenv("BURROW_SRC");
+	const char *f = __FILE__;
+	const char *end = strstr(f, "tests/policy/");
+
+	if (env)
+		return env;
+	if (!end || end == f)
+		return ".";
+	snprintf(buf, sizeof(buf), "%.*s", (int)(end - f - 1), f);
+	return buf;
+}
+
+struct ptu_run {
+	char *out;		/* the transcript (free it) */
+	unsigned errors;
+	int replay_rc;
+};
+
+/* Loads the policy files (NULL-terminated) and replays trace_text. */
+static struct ptu_run ptu_replay(const char *const *files, const char *trace_text)
+{
+	struct ptu_run r = { 0 };
+	size_t len;
+	FILE *out = open_memstream(&r.out, &len);
+	struct bw_policy_sim *s = bw_policy_sim_new(out);
+	FILE *trace = fmemopen((void *)trace_text, strlen(trace_text), "r");
+	char err[512] = "";
+
+	for (size_t i = 0; files[i]; i++)
+		bw_policy_sim_load(s, files[i]);
+	r.replay_rc = bw_policy_sim_replay(s, trace, "trace", err, sizeof(err));
+	if (r.replay_rc)
+		printf("# replay: %s\n", err);
+	r.errors = bw_policy_sim_errors(s);
+	bw_policy_sim_free(s);
+	fclose(trace);
+	fclose(out);
+	return r;
+}
+
+static struct ptu_run ptu_run1(const char *policy_text, const char *trace_text)
+{
+	const char *files[] = { ptu_write("policy.lua", policy_text), NULL };
+
+	return ptu_replay(files, trace_text);
+}
+
+static __attribute__((unused)) int ptu_has(const char *out, const char *needle)
+{
+	return out && strstr(out, needle) != NULL;
+}
+
+static __attribute__((unused)) int ptu_count(const char *out, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = out; p && (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+
+#include "tap.h"
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	long n;
+
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	buf = calloc(1, (size_t)n + 1);
+	if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	return buf;
+}
+
+static const char *src_path(const char *rel)
+{
+	static char buf[8][1024];
+	static int next;
+	char *p = buf[next++ % 8];
+
+	snprintf(p, 1024, "%s/%s", ptu_src(), rel);
+	return p;
+}
+
+/* Replays tests/policy/TRACE with the given policies and compares with want. */
+static void compare(const char *name, const char *const *files, const char *trace, const char *want)
+{
+	char *text = slurp(src_path(trace));
+	struct ptu_run r;
+
+	if (!text) {
+		tap_ok(0, "%s (cannot read %s)", name, trace);
+		return;
+	}
+	r = ptu_replay(files, text);
+	if (!tap_is_str(r.out, want, "%s", name))
+		tap_diag("transcript:\n%s", r.out);
+	tap_ok(r.errors == 0 && r.replay_rc == 0, "%s: no policy raised", name);
+	free(r.out);
+	free(text);
+}
+
+static void test_defaults(void)
+{
+	const char *defaults[] = { src_path("policies/defaults.lua"), NULL };
+
+	compare("defaults.lua: autostart=boot starts at start, login at each login, never stays down", defaults,
+		"tests/policy/defaults-autostart.jsonl",
+		"   0.0 event start\n"
+		"   0.0 start office\n"
+		"   0.0 state office up\n"
+		"   0.0 event tunnel_up connection=office\n"
+		"  10.0 event login user=alice tty=tty1\n"
+		"  10.0 start home\n"
+		"  10.0 state home up\n"
+		"  10.0 event tunnel_up connection=home\n"
+		"  20.0 event login user=bob tty=tty2\n"
+		"  20.0 start home\n");
+	compare("defaults.lua: DPD restarts after 5 s, a manual stop and a peer delete do not, a network loss waits for online",
+		defaults, "tests/policy/defaults-restart.jsonl",
+		"   0.0 event start\n"
+		"   0.0 start office\n"
+		"   0.0 state office up\n"
+		"   0.0 event tunnel_up connection=office\n"
+		"  60.0 event tunnel_down connection=office reason=dpd\n"
+		"  60.0 state office down\n"
+		"  65.0 timer defaults.lua\n"
+		"  65.0 start office\n"
+		"  65.0 state office up\n"
+		"  65.0 event tunnel_up connection=office\n"
+		" 100.0 event tunnel_down connection=office reason=stopped\n"
+		" 100.0 state office down\n"
+		" 110.0 event tunnel_up connection=home\n"
+		" 110.0 state home up\n"
+		" 120.0 event tunnel_down connection=home reason=deleted-by-peer\n"
+		" 120.0 state home down\n"
+		" 130.0 event tunnel_up connection=home\n"
+		" 130.0 state home up\n"
+		" 200.0 event network interface=eth0 change=link-down online=false\n"
+		" 201.0 event tunnel_down connection=home reason=network\n"
+		" 201.0 state home down\n"
+		" 240.0 event network interface=eth0 change=route online=true\n"
+		" 245.0 timer defaults.lua\n"
+		" 245.0 start home\n"
+		" 245.0 state home up\n"
+		" 245.0 event tunnel_up connection=home\n");
+}
+
+static void test_manual_stop_by_policy(void)
+{
+	const char *files[] = {
+		src_path("policies/defaults.lua"),
+		ptu_write("stopper.lua", "burrow.on('ssid', function() burrow.stop('office') end)\n"),
+		NULL,
+	};
+	struct ptu_run r = ptu_replay(files,
+		"{\"connections\": [{\"name\": \"office\", \"autostart\": \"boot\"}]}\n"
+		"{\"name\": \"start\", \"time\": 0}\n"
+		"{\"name\": \"ssid\", \"time\": 10, \"ssid\": \"x\"}\n");
+
+	tap_ok(ptu_has(r.out, "  10.0 stop office\n  10.0 state office down\n"
+			      "  10.0 event tunnel_stopping connection=office reason=stopped\n"
+			      "  10.0 event tunnel_down connection=office reason=stopped\n"),
+	       "a stop from a policy takes the simulated tunnel down with tunnel_stopping and tunnel_down");
+	tap_is_int(ptu_count(r.out, "start office"), 1, "defaults.lua does not restart a connection stopped on purpose");
+	free(r.out);
+}
+
+static void test_timers(void)
+{
+	const char *files[] = { src_path("tests/policy/timers.lua"), NULL };
+
+	compare("after fires once at its time, every repeats until cancelled, a cancelled after never fires", files,
+		"tests/policy/timers.jsonl",
+		"   0.0 event start\n"
+		"  10.0 timer timers.lua\n"
+		"  10.0 log timers.lua info: tick 1\n"
+		"  20.0 timer timers.lua\n"
+		"  20.0 log timers.lua info: tick 2\n"
+		"  25.0 event ssid ssid=CafeFree\n"
+		"  30.0 timer timers.lua\n"
+		"  30.0 log timers.lua info: after 30\n"
+		"  30.0 timer timers.lua\n"
+		"  30.0 log timers.lua info: tick 3\n");
+}
+
+static void test_examples(void)
+{
+	const char *files[] = {
+		src_path("policies/examples/untrusted-wifi.lua"),
+		src_path("policies/examples/office-share.lua"),
+		NULL,
+	};
+
+	compare("untrusted-wifi.lua starts the full tunnel on an untrusted or spoofed SSID; office-share.lua mounts and unmounts",
+		files, "tests/policy/wifi-share.jsonl",
+		"   0.0 event ssid interface=wlan0 ssid=HomeNet bssid=00:11:22:33:44:55\n"
+		"  60.0 event ssid interface=wlan0 ssid=CafeFree bssid=aa:bb:cc:00:00:01\n"
+		"  60.0 log untrusted-wifi.lua info: untrusted Wi-Fi CafeFree: bringing up everywhere\n"
+		"  60.0 start everywhere\n"
+		"  60.0 state everywhere up\n"
+		"  60.0 event tunnel_up connection=everywhere\n"
+		" 120.0 event ssid interface=wlan0 ssid=HomeNet bssid=66:66:66:66:66:66\n"
+		" 120.0 log untrusted-wifi.lua warn: HomeNet from an unknown access point 66:66:66:66:66:66: treated as untrusted\n"
+		" 180.0 event ssid interface=wlan0 ssid=HomeNet bssid=00:11:22:33:44:55\n"
+		" 180.0 stop everywhere\n"
+		" 180.0 state everywhere down\n"
+		" 180.0 event tunnel_stopping connection=everywhere reason=stopped\n"
+		" 180.0 event tunnel_down connection=everywhere reason=stopped\n"
+		" 200.0 event tunnel_up connection=office\n"
+		" 200.0 state office up\n"
+		" 200.0 mount alice@10.1.0.10:/srv/share /mnt/office (sshfs)\n"
+		" 300.0 event tunnel_stopping connection=office reason=stopped\n"
+		" 300.0 unmount /mnt/office\n"
+		" 300.0 event tunnel_down connection=office reason=stopped\n"
+		" 300.0 state office down\n");
+}
+
+static void test_locations_and_actions(void)
+{
+	const char *files[] = {
+		ptu_write("loc.lua",
+			  "burrow.locations{ {name='Office', gateway_mac='00:AA:BB:CC:DD:EE'},\n"
+			  "                  {name='Home', ssid={'HomeNet', 'HomeNet-5G'}} }\n"
+			  "burrow.on('location', function(ev) burrow.log('info', 'at ' .. tostring(burrow.location())) end)\n"
+			  "burrow.on('tunnel_up', function(ev)\n"
+			  "  burrow.exec{'/bin/echo', ev.connection, timeout=5, on_exit=function(st, out, why) burrow.log('info', 'exit ' .. st .. ' ' .. why) end}\n"
+			  "  burrow.notify('Up', ev.connection)\n"
+			  "end)\n"
+			  "burrow.on('ssid', function() burrow.restart('office') end)\n"),
+		NULL,
+	};
+	struct ptu_run r = ptu_replay(files,
+		"{\"connections\": [{\"name\": \"office\", \"state\": \"up\"}, {\"name\": \"broken\", \"fail\": \"no-proposal-chosen\"}]}\n"
+		"{\"name\": \"ssid\", \"time\": 5, \"ssid\": \"HomeNet-5G\"}\n"
+		"{\"name\": \"ssid\", \"time\": 9, \"ssid\": \"Elsewhere\"}\n");
+
+	tap_ok(ptu_has(r.out, "   5.0 event location location=Home reason=rules\n   5.0 log loc.lua info: at Home\n"),
+	       "a location rule with a list of SSIDs matches one of them and burrow.location() follows");
+	tap_ok(ptu_has(r.out, "   9.0 event location previous=Home reason=rules\n   9.0 log loc.lua info: at nil\n"),
+	       "leaving every rule emits a location event without a location");
+	tap_ok(ptu_has(r.out, "   5.0 restart office\n   5.0 state office down\n   5.0 state office up\n"),
+	       "restart takes the simulated connection down and up again");
+	tap_ok(ptu_has(r.out, "   5.0 exec /bin/echo office\n   5.0 notify Up: office\n"),
+	       "exec and notify from a handler appear in the transcript");
+	tap_ok(ptu_has(r.out, "   5.0 log loc.lua info: exit 0 exited\n"), "exec's on_exit runs afterwards with status and reason");
+	tap_is_int(r.errors, 0, "no policy raised");
+	free(r.out);
+
+	files[0] = ptu_write("loc2.lua", "burrow.locations{ Home = { sid = 'x' } }\n");
+	r = ptu_replay(files, "");
+	tap_ok(ptu_has(r.out, "loc2.lua:1: burrow.locations: rule Home: unknown key 'sid'"),
+	       "a location rule with an unknown key is refused with file:line");
+	free(r.out);
+
+	files[0] = ptu_write("fail.lua", "burrow.on('start', function() burrow.start('broken') burrow.start('nosuch') end)\n"
+					 "burrow.on('tunnel_failed', function(ev) burrow.log('info', ev.connection .. ' failed: ' .. ev.error) end)\n");
+	r = ptu_replay(files, "{\"connections\": [{\"name\": \"broken\", \"fail\": \"no-proposal-chosen\"}]}\n"
+			      "{\"name\": \"start\", \"time\": 0}\n");
+	tap_ok(ptu_has(r.out, "state broken failed") && ptu_has(r.out, "log fail.lua info: broken failed: no-proposal-chosen"),
+	       "a connection declared to fail goes to failed and emits tunnel_failed");
+	tap_ok(ptu_has(r.out, "log fail.lua warn: start nosuch: no connection named nosuch"),
+	       "starting an undeclared connection is logged as an error of the call, not a crash");
+	free(r.out);
+}
+
+static void test_bad_trace(void)
+{
+	struct ptu_run r = ptu_run1("", "{\"name\": \"start\", \"time\": 10}\n{\"name\": \"ssid\", \"time\": 5}\n");
+
+	tap_is_int(r.replay_rc, -1, "a trace whose time goes back is refused");
+	free(r.out);
+	r = ptu_run1("", "not json\n");
+	tap_is_int(r.replay_rc, -1, "a trace line that is not JSON is refused");
+	free(r.out);
+}
+
+int main(void)
+{
+	test_defaults();
+	test_manual_stop_by_policy();
+	test_timers();
+	test_examples();
+	test_locations_and_actions();
+	test_bad_trace();
+	ptu_cleanup();
+	return tap_done_testing();
+}
