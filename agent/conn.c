@@ -8,6 +8,7 @@
 
 #include "agent.h"
 #include "ike/ike_conn.h"
+#include "killswitch.h"
 #include "util.h"
 
 static const char *const state_names[] = {
@@ -184,14 +185,18 @@ int bw_conn_stop(struct bw_conn *c, const char *reason, char *err, size_t errlen
 	case BW_CONN_UP:
 	case BW_CONN_REKEYING:
 		bw_ike_conn_stop(c, reason);
-		return 0;
+		break;
 	case BW_CONN_FAILED:
 	case BW_CONN_NEEDS_SECRET:
 		bw_conn_set_state(c, BW_CONN_DOWN, reason);
-		return 0;
+		break;
 	default:
-		return 0;	/* down, stopping or invalid: nothing to do */
+		break;	/* down, stopping or invalid: nothing to do */
 	}
+	/* The kill switch outlives failures and reconnects; only a stop lifts it. */
+	if (c->valid && c->cfg.kill_switch)
+		bw_killswitch_off(c->name);
+	return 0;
 }
 
 json_t *bw_conn_to_json(const struct bw_conn *c, bool detail)

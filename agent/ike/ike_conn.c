@@ -13,12 +13,15 @@
 
 #include "agent.h"
 #include "conn.h"
+#include "killswitch.h"
 #include "ike/ikev1.h"
 #include "log.h"
 #include "sa-backends/userspace/userspace.h"
 #include "util.h"
 
 static struct bw_ike_conn *engine_list;
+
+static int set_ip_forward(bool on);
 
 void ike_register(struct bw_ike_conn *ike)
 {
@@ -110,6 +113,10 @@ static void teardown(struct bw_ike_conn *ike)
 	ev_timer_stop(loop, &ike->cfg_timer);
 	if (ike->dns_applied)
 		ike_dns_revert(ike);
+	if (ike->forwarding_enabled) {
+		set_ip_forward(false);
+		ike->forwarding_enabled = false;
+	}
 	if (ike->p1 == P1_RESOLVING)
 		gai_cancel(&ike->gai);
 	if (ike->gai.ar_result) {
@@ -144,6 +151,24 @@ static void teardown(struct bw_ike_conn *ike)
 	ev_timer_init(reaper, reap, 0.0, 0.0);
 	reaper->data = ike;
 	ev_timer_start(loop, reaper);
+}
+
+/* network-to-network: the client forwards for its LAN; what we turn on we turn off again. */
+static int set_ip_forward(bool on)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_forward", "r+");
+	int cur = -1;
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%d", &cur) != 1)
+		cur = -1;
+	if (cur >= 0 && cur != (on ? 1 : 0)) {
+		rewind(f);
+		fprintf(f, "%d\n", on ? 1 : 0);
+	}
+	fclose(f);
+	return cur;
 }
 
 static void send_deletes(struct bw_ike_conn *ike)
@@ -317,6 +342,10 @@ void ike_children_done(struct bw_ike_conn *ike)
 		rc = ike->be->add_route(bc, &ike->children[i].remote_ts,
 					src.prefix == 32 ? &src : (ike->have_vip ? &ike->vip : NULL));
 	}
+	if (rc == 0 && ike->cfg.topology == BW_TOPO_NETWORK_TO_NETWORK && set_ip_forward(true) == 0) {
+		ike->forwarding_enabled = true;
+		ike_log(ike, BW_LOG_INFO, "IPv4 forwarding turned on for the local networks (off again on stop)");
+	}
 	if (rc == 0) {
 		char err[300];
 
@@ -370,6 +399,11 @@ static int begin_exchange(struct bw_ike_conn *ike)
 		return -1;
 	}
 	ike->p1 = P1_IDLE + 1;	/* leaves IDLE so that failures from here on are reported */
+	if (ike->cfg.kill_switch &&
+	    bw_killswitch_on(ike->cfg.name, ike->be->ifname(ike->be_conn), &peer->sin_addr, err, sizeof(err)) != 0) {
+		ike_fail(ike, "kill-switch", err, err);
+		return -1;
+	}
 	return ike->cfg.exchange == BW_EXCHANGE_MAIN ? ike_main_start(ike) : ike_aggr_start(ike);
 }
 

@@ -134,6 +134,7 @@ struct bw_ike_conn {
 	struct ike_modecfg mc;
 	bool xauth_done;
 	bool dns_applied;
+	bool forwarding_enabled;		/* we turned on IPv4 forwarding for network-to-network */
 
 	/* The last message we sent, resent with back-off until the answer comes. */
 	uint8_t *out_msg;
