@@ -54,16 +54,147 @@ static uint32_t spi_host(const uint8_t s[4])
 struct bw_ike_conn *ike_find_by_spi(uint32_t spi)
 {
 	for (struct bw_ike_conn *ike = engine_list; ike; ike = ike->next)
-		for (size_t i = 0; i < ike->n_children; i++)
-			if (ike->children[i].installed && spi_host(ike->children[i].spi_in) == spi)
+		for (size_t i = 0; i < ike->n_children; i++) {
+			const struct ike_child *ch = &ike->children[i];
+
+			if ((ch->installed && spi_host(ch->spi_in) == spi) ||
+			    (ch->old_in_valid && spi_host(ch->old_spi_in) == spi))
 				return ike;
+		}
 	return NULL;
 }
 
 void ike_esp_input(struct bw_ike_conn *ike, const uint8_t *pkt, size_t len)
 {
+	/* Traffic that decrypts is proof of life: DPD stays quiet while it flows. */
+	if (ike->be_conn && ike->be->input(ike->be_conn, pkt, len) == 0)
+		ike->last_rx = ev_now(ike->agent->loop);
+}
+
+void ike_seen_peer(struct bw_ike_conn *ike)
+{
+	ike->last_rx = ev_now(ike->agent->loop);
+	ike->dpd_outstanding = 0;
+}
+
+void ike_dpd_ack(struct bw_ike_conn *ike, uint32_t seq)
+{
+	if (seq == ike->dpd_seq) {
+		ike_log(ike, BW_LOG_DEBUG, "DPD: the gateway answered R-U-THERE %u", seq);
+		ike_seen_peer(ike);
+	}
+}
+
+static void dpd_dead(struct bw_ike_conn *ike);
+
+/* Probes only when the gateway has been quiet for a whole interval (RFC 3706 "worry metric"),
+ * then every half interval; three unanswered probes declare it dead. */
+static void on_dpd(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, dpd_timer);
+	uint8_t cookies[16], seq[4];
+
+	(void)revents;
+	if (ike->dpd_outstanding == 0 && ev_now(loop) - ike->last_rx < ike->cfg.dpd_s)
+		return;
+	if (ike->dpd_outstanding >= IKE_DPD_MAX_PROBES) {
+		dpd_dead(ike);
+		return;
+	}
+	ike->dpd_seq++;
+	seq[0] = (uint8_t)(ike->dpd_seq >> 24);
+	seq[1] = (uint8_t)(ike->dpd_seq >> 16);
+	seq[2] = (uint8_t)(ike->dpd_seq >> 8);
+	seq[3] = (uint8_t)ike->dpd_seq;
+	memcpy(cookies, ike->icookie, 8);
+	memcpy(cookies + 8, ike->rcookie, 8);
+	ike->dpd_outstanding++;
+	ike_log(ike, BW_LOG_DEBUG, "DPD: gateway quiet for %.0fs; R-U-THERE %u (%d of %d)",
+		ev_now(loop) - ike->last_rx, ike->dpd_seq, ike->dpd_outstanding, IKE_DPD_MAX_PROBES);
+	ike_info_send_notify(ike, ISAKMP_N_DPD_R_U_THERE, cookies, 16, seq, 4);
+}
+
+static void schedule_rekey(struct bw_ike_conn *ike);
+
+static void start_rekey(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, rekey_timer);
+
+	(void)revents;
+	for (size_t i = 0; i < ike->n_children; i++) {
+		struct ike_child *ch = &ike->children[i];
+
+		if (ch->state == QM_DONE && ch->rekey_at <= ev_now(loop) + 0.5) {
+			for (size_t k = 0; k < ike->n_children; k++)
+				if (ike->children[k].state == QM_SENT1)
+					return;	/* one Quick Mode at a time; the next tick comes */
+			ike_log(ike, BW_LOG_INFO, "rekeying the IPsec SA before its lifetime ends");
+			ch->rekeying = true;
+			ike->qm_child = i;
+			bw_conn_set_state(ike->conn, BW_CONN_REKEYING, NULL);
+			ike_quick_start(ike);
+			return;
+		}
+	}
+	schedule_rekey(ike);
+}
+
+/* Rekey at 80-90% of the lifetime, randomised so that both ends do not rekey at once. */
+static void set_rekey_time(struct bw_ike_conn *ike, struct ike_child *ch)
+{
+	uint16_t r = 0;
+
+	bw_random(&r, sizeof(r));
+	ch->rekey_at = ev_now(ike->agent->loop) + ch->lifetime_s * (0.80 + 0.10 * (r / 65535.0));
+}
+
+static void schedule_rekey(struct bw_ike_conn *ike)
+{
+	double first = 0;
+
+	for (size_t i = 0; i < ike->n_children; i++)
+		if (ike->children[i].state == QM_DONE && (first == 0 || ike->children[i].rekey_at < first))
+			first = ike->children[i].rekey_at;
+	ev_timer_stop(ike->agent->loop, &ike->rekey_timer);
+	if (first == 0)
+		return;
+	ev_timer_set(&ike->rekey_timer, first - ev_now(ike->agent->loop) > 0.1 ? first - ev_now(ike->agent->loop) : 0.1, 0.0);
+	ev_timer_start(ike->agent->loop, &ike->rekey_timer);
+}
+
+static void on_old_sas(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, old_sa_timer);
+
+	(void)loop;
+	(void)revents;
+	for (size_t i = 0; i < ike->n_children; i++) {
+		struct ike_child *ch = &ike->children[i];
+
+		if (ch->old_in_valid && ike->be_conn) {
+			ike->be->del_sa(ike->be_conn, spi_host(ch->old_spi_in), BW_SA_IN);
+			ch->old_in_valid = false;
+		}
+	}
+}
+
+void ike_rekey_done(struct bw_ike_conn *ike, struct ike_child *ch)
+{
+	/* The new pair carries traffic now: the old outbound SA goes at once, the old inbound one
+	 * after a grace period for packets already on their way, and the gateway hears of both. */
 	if (ike->be_conn)
-		ike->be->input(ike->be_conn, pkt, len);
+		ike->be->del_sa(ike->be_conn, spi_host(ch->old_spi_out), BW_SA_OUT);
+	ike_info_send_delete(ike, ISAKMP_PROTO_ESP, ch->old_spi_in, 4);
+	ch->old_in_valid = true;
+	ch->rekeying = false;
+	ev_timer_stop(ike->agent->loop, &ike->old_sa_timer);
+	ev_timer_init(&ike->old_sa_timer, on_old_sas, IKE_OLD_SA_GRACE_S, 0.0);
+	ev_timer_start(ike->agent->loop, &ike->old_sa_timer);
+	set_rekey_time(ike, ch);
+	ike_log(ike, BW_LOG_INFO, "rekeyed: the new SAs carry the traffic, the old ones are deleted");
+	if (ike->conn->state == BW_CONN_REKEYING)
+		bw_conn_set_state(ike->conn, BW_CONN_UP, NULL);
+	schedule_rekey(ike);
 }
 
 int ike_send_esp(struct bw_ike_conn *ike, const uint8_t *pkt, size_t len);
@@ -111,6 +242,9 @@ static void teardown(struct bw_ike_conn *ike)
 	ev_timer_stop(loop, &ike->resolve_timer);
 	ev_timer_stop(loop, &ike->stop_timer);
 	ev_timer_stop(loop, &ike->cfg_timer);
+	ev_timer_stop(loop, &ike->dpd_timer);
+	ev_timer_stop(loop, &ike->rekey_timer);
+	ev_timer_stop(loop, &ike->old_sa_timer);
 	if (ike->dns_applied)
 		ike_dns_revert(ike);
 	if (ike->forwarding_enabled) {
@@ -129,6 +263,8 @@ static void teardown(struct bw_ike_conn *ike)
 	ike->be_conn = NULL;
 	free(ike->out_msg);
 	ike->out_msg = NULL;
+	free(ike->final_msg);
+	ike->final_msg = NULL;
 	free(ike->sai_b);
 	ike->sai_b = NULL;
 	bw_dh_free(ike->dh);
@@ -196,6 +332,24 @@ void ike_fail(struct bw_ike_conn *ike, const char *code, const char *error, cons
 	bw_conn_fail(c, code, error, explanation ? explanation : error);
 }
 
+static void dpd_dead(struct bw_ike_conn *ike)
+{
+	struct bw_conn *c = ike->conn;
+	char exp[400];
+
+	ike_log(ike, BW_LOG_WARN, "DPD: the gateway did not answer %d probes; declaring it dead", IKE_DPD_MAX_PROBES);
+	teardown(ike);
+	snprintf(exp, sizeof(exp), "The gateway stopped answering (dead peer detection, %d probes over about %us). It "
+		 "may have restarted or the network path is broken; the tunnel was taken down. Policies "
+		 "(defaults.lua) restart it; check the gateway if it keeps happening.", IKE_DPD_MAX_PROBES,
+		 (unsigned)(c->cfg.dpd_s * 2));
+	bw_strlcpy(c->fail_code, "dpd", sizeof(c->fail_code));
+	bw_strlcpy(c->fail_error, "the gateway stopped answering (DPD timeout)", sizeof(c->fail_error));
+	bw_strlcpy(c->fail_explanation, exp, sizeof(c->fail_explanation));
+	c->fail_time = time(NULL);
+	bw_conn_set_state(c, BW_CONN_DOWN, "dpd");
+}
+
 void ike_peer_deleted(struct bw_ike_conn *ike, const char *what)
 {
 	struct bw_conn *c = ike->conn;
@@ -226,6 +380,13 @@ void ike_dispatch(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *
 		h->flags & ISAKMP_FLAG_ENC ? " (encrypted)" : "");
 	if (ike->p1 != P1_MM_SENT1 && ike->p1 != P1_AM_SENT1 && memcmp(h->rcookie, ike->rcookie, 8) != 0)
 		return;
+	/* The gateway repeats its message when our final one was lost: send that again. */
+	if (ike->final_msg && h->exchange == ike->final_exchange && h->msgid == ike->final_msgid) {
+		ike_log(ike, BW_LOG_DEBUG, "the gateway repeated its %s message; resending our last one",
+			isakmp_exchange_name(h->exchange));
+		ike_send_raw(ike, ike->final_msg, ike->final_len);
+		return;
+	}
 	switch (h->exchange) {
 	case ISAKMP_EXCH_MAIN:
 		ike_main_process(ike, h, msg, len);
@@ -363,6 +524,15 @@ void ike_children_done(struct bw_ike_conn *ike)
 		return;
 	}
 	bw_conn_set_state(ike->conn, BW_CONN_UP, NULL);
+	ike_seen_peer(ike);
+	if (ike->cfg.dpd_s && ike->peer_dpd) {
+		ev_timer_init(&ike->dpd_timer, on_dpd, ike->cfg.dpd_s / 2.0, ike->cfg.dpd_s / 2.0);
+		ev_timer_start(ike->agent->loop, &ike->dpd_timer);
+	}
+	for (size_t i = 0; i < ike->n_children; i++)
+		set_rekey_time(ike, &ike->children[i]);
+	ev_init(&ike->rekey_timer, start_rekey);
+	schedule_rekey(ike);
 }
 
 static int begin_exchange(struct bw_ike_conn *ike)
@@ -543,6 +713,10 @@ int bw_ike_conn_start(struct bw_conn *c, char *err, size_t errlen)
 	ev_init(&ike->rexmit, NULL);
 	ev_init(&ike->keepalive, NULL);
 	ev_init(&ike->stop_timer, NULL);
+	ev_init(&ike->dpd_timer, NULL);
+	ev_init(&ike->rekey_timer, start_rekey);
+	ev_init(&ike->old_sa_timer, NULL);
+	ev_init(&ike->cfg_timer, NULL);
 	ev_timer_init(&ike->resolve_timer, on_resolve_poll, 0.05, 0.05);
 	if (inet_pton(AF_INET, c->cfg.gateway, &in) == 1) {
 		struct sockaddr_in *sin = (struct sockaddr_in *)&ike->peer;

@@ -183,6 +183,8 @@ int ike_send_keepalive(struct bw_ike_conn *ike)
 	return sendto(socks[1].fd, &ka, 1, 0, (struct sockaddr *)&to, sizeof(to)) < 0 ? -errno : 0;
 }
 
+static const double schedule[IKE_RETRANSMITS + 1] = IKE_RETRANSMIT_SCHEDULE;
+
 static void on_rexmit(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, rexmit);
@@ -217,7 +219,7 @@ static void on_rexmit(struct ev_loop *loop, ev_timer *w, int revents)
 	ike_log(ike, BW_LOG_DEBUG, "no answer yet while %s: retransmitting (%d of %d)", ike->last_step,
 		ike->out_tries, IKE_RETRANSMITS);
 	ike_send_raw(ike, ike->out_msg, ike->out_len);
-	w->repeat = IKE_RETRANSMIT_FIRST_S * (double)(1 << ike->out_tries);
+	w->repeat = schedule[ike->out_tries];
 	ev_timer_again(loop, w);
 }
 
@@ -228,9 +230,23 @@ int ike_send(struct bw_ike_conn *ike, uint8_t *msg, size_t len)
 	ike->out_len = len;
 	ike->out_tries = 0;
 	ev_timer_stop(ike->agent->loop, &ike->rexmit);
-	ev_timer_init(&ike->rexmit, on_rexmit, 0.0, IKE_RETRANSMIT_FIRST_S);
+	ev_timer_init(&ike->rexmit, on_rexmit, 0.0, schedule[0]);
 	ev_timer_again(ike->agent->loop, &ike->rexmit);
 	return ike_send_raw(ike, msg, len);
+}
+
+void ike_keep_final(struct bw_ike_conn *ike, uint8_t exchange, uint32_t msgid, const uint8_t *msg, size_t len)
+{
+	uint8_t *copy = malloc(len);
+
+	if (!copy)
+		return;
+	memcpy(copy, msg, len);
+	free(ike->final_msg);
+	ike->final_msg = copy;
+	ike->final_len = len;
+	ike->final_exchange = exchange;
+	ike->final_msgid = msgid;
 }
 
 void ike_rexmit_stop(struct bw_ike_conn *ike)

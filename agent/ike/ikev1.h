@@ -20,10 +20,14 @@ struct bw_agent;
 #define IKE_NONCE_LEN 32
 #define IKE_PEER_NONCE_MAX 256
 #define IKE_ID_MAX 300
-#define IKE_RETRANSMITS 4		/* after the first send: gives up after 15.5 s */
-#define IKE_RETRANSMIT_FIRST_S 0.5
+/* Back-off of retransmissions (seconds after each send): 8 resends, giving up after 15.5 s;
+ * enough for an exchange to survive 30% loss in each direction. */
+#define IKE_RETRANSMIT_SCHEDULE { 0.5, 0.5, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 2.5 }
+#define IKE_RETRANSMITS 8
 #define IKE_KEEPALIVE_S 20.0
 #define IKE_STOP_WAIT_S 2.0
+#define IKE_DPD_MAX_PROBES 3
+#define IKE_OLD_SA_GRACE_S 5.0
 
 enum p1_state {
 	P1_IDLE,
@@ -74,6 +78,11 @@ struct ike_child {
 	struct bw_p2_proposal alg;
 	uint32_t lifetime_s;
 	bool installed;
+	/* Rekeying (make-before-break): the SPIs being replaced stay until the new pair is in. */
+	bool rekeying;
+	uint8_t old_spi_in[4], old_spi_out[4];
+	bool old_in_valid;		/* late packets on the old inbound SA are still accepted */
+	double rekey_at;		/* ev_now() time of the next rekey */
 };
 
 struct bw_ike_conn {
@@ -136,6 +145,13 @@ struct bw_ike_conn {
 	bool dns_applied;
 	bool forwarding_enabled;		/* we turned on IPv4 forwarding for network-to-network */
 
+	/* Our last message of an exchange the gateway closes on its side only when it arrives
+	 * (Aggressive Mode 3, Quick Mode 3): resent when the gateway repeats its message. */
+	uint8_t *final_msg;
+	size_t final_len;
+	uint8_t final_exchange;
+	uint32_t final_msgid;
+
 	/* The last message we sent, resent with back-off until the answer comes. */
 	uint8_t *out_msg;
 	size_t out_len;
@@ -144,6 +160,14 @@ struct bw_ike_conn {
 
 	ev_timer keepalive;
 	ev_timer stop_timer;
+
+	/* Dead peer detection (RFC 3706) and phase-2 rekeying. */
+	ev_timer dpd_timer;
+	double last_rx;			/* ev_now() of the last authentic packet from the gateway */
+	uint32_t dpd_seq;
+	int dpd_outstanding;		/* probes sent without an answer */
+	ev_timer rekey_timer;
+	ev_timer old_sa_timer;		/* removes replaced inbound SAs after a grace period */
 
 	/* Datapath */
 	const struct bw_sa_backend_ops *be;
@@ -162,6 +186,8 @@ int ike_send_raw(struct bw_ike_conn *ike, const uint8_t *msg, size_t len);
 /* Sends and keeps the message for retransmission until ike_rexmit_stop(). */
 int ike_send(struct bw_ike_conn *ike, uint8_t *msg, size_t len);
 void ike_rexmit_stop(struct bw_ike_conn *ike);
+/* Keeps a copy of msg as the final message of an exchange (see final_msg). */
+void ike_keep_final(struct bw_ike_conn *ike, uint8_t exchange, uint32_t msgid, const uint8_t *msg, size_t len);
 void ike_register(struct bw_ike_conn *ike);
 void ike_unregister(struct bw_ike_conn *ike);
 
@@ -211,6 +237,11 @@ bool ike_dns_have_resolved(void);
 int ike_info_send_delete(struct bw_ike_conn *ike, uint8_t proto, const uint8_t *spi, size_t spi_size);
 int ike_info_send_notify(struct bw_ike_conn *ike, uint16_t type, const uint8_t *spi, size_t spi_size,
 			 const uint8_t *data, size_t len);
+
+/* Liveness and rekeying (ike_conn.c). */
+void ike_seen_peer(struct bw_ike_conn *ike);
+void ike_dpd_ack(struct bw_ike_conn *ike, uint32_t seq);
+void ike_rekey_done(struct bw_ike_conn *ike, struct ike_child *ch);
 
 /* Engine (ike_conn.c). */
 void ike_dispatch(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len);

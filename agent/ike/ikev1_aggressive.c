@@ -89,6 +89,7 @@ void ike_aggr_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8
 	}
 	ike_log(ike, BW_LOG_DEBUG, "Aggressive Mode 3: sending HASH_I");
 	ike_send_raw(ike, isakmp_b_buf(&b), isakmp_b_len(&b));
+	ike_keep_final(ike, ISAKMP_EXCH_AGGRESSIVE, 0, isakmp_b_buf(&b), isakmp_b_len(&b));
 	isakmp_b_free(&b);
 	ike_phase1_done(ike);
 }

@@ -132,6 +132,12 @@ static void handle_notify(struct bw_ike_conn *ike, const struct isakmp_notify *n
 			ike_info_send_notify(ike, ISAKMP_N_DPD_R_U_THERE_ACK, n->spi, n->spi_size, n->data, 4);
 		return;
 	}
+	if (n->type == ISAKMP_N_DPD_R_U_THERE_ACK && authentic) {
+		if (n->len == 4)
+			ike_dpd_ack(ike, (uint32_t)n->data[0] << 24 | (uint32_t)n->data[1] << 16 |
+					 (uint32_t)n->data[2] << 8 | n->data[3]);
+		return;
+	}
 	if (n->type < 8192 && ike->p1 != P1_IDLE)
 		notify_failure(ike, n->type);
 }
@@ -173,6 +179,7 @@ void ike_info_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8
 			return;
 		}
 		authentic = true;
+		ike_seen_peer(ike);
 	} else {
 		/* Unprotected: believable only while phase 1 is still being negotiated. */
 		if (ike->p1 == P1_DONE || ike->p1 == P1_IDLE ||

@@ -74,6 +74,10 @@ int ike_quick_start(struct bw_ike_conn *ike)
 		if (bw_random(&ike->qm_msgid, 4) != 0)
 			return -1;
 	} while (ike->qm_msgid == 0);
+	if (ch->rekeying) {
+		memcpy(ch->old_spi_in, ch->spi_in, 4);
+		memcpy(ch->old_spi_out, ch->spi_out, 4);
+	}
 	do {
 		if (bw_random(ch->spi_in, 4) != 0)
 			return -1;
@@ -143,6 +147,7 @@ int ike_quick_start(struct bw_ike_conn *ike)
 		return -1;
 	}
 	ch->state = QM_SENT1;
+	ch->installed = ch->rekeying;	/* while rekeying, the old pair keeps carrying traffic */
 	ts_text(&ch->local_ts, l, sizeof(l));
 	ts_text(&ch->remote_ts, r, sizeof(r));
 	snprintf(ike->last_step, sizeof(ike->last_step), "waiting for Quick Mode for %s", r);
@@ -237,8 +242,10 @@ static void send_hash3(struct bw_ike_conn *ike)
 			ike->qm_nr_len, hash);
 	ike_hdr_init(ike, &h, ISAKMP_EXCH_QUICK, ike->qm_msgid, ISAKMP_FLAG_ENC);
 	if (isakmp_b_init(&b, &h) == 0 && isakmp_b_hash(&b, hash, ike->prf_len) == 0 &&
-	    ike_encrypt_msg(ike, &b, ike->qm_iv) == 0)
+	    ike_encrypt_msg(ike, &b, ike->qm_iv) == 0) {
 		ike_send_raw(ike, isakmp_b_buf(&b), isakmp_b_len(&b));
+		ike_keep_final(ike, ISAKMP_EXCH_QUICK, ike->qm_msgid, isakmp_b_buf(&b), isakmp_b_len(&b));
+	}
 	isakmp_b_free(&b);
 }
 
@@ -271,6 +278,7 @@ void ike_quick_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint
 		return;
 	}
 	ike_rexmit_stop(ike);
+	ike_seen_peer(ike);
 	memcpy(ike->qm_iv, iv, sizeof(iv));
 	ts_text(&ch->remote_ts, r, sizeof(r));
 
@@ -330,6 +338,10 @@ void ike_quick_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint
 			"lifetime %us%s", r, alg, ch->spi_in[0], ch->spi_in[1], ch->spi_in[2], ch->spi_in[3],
 			ch->spi_out[0], ch->spi_out[1], ch->spi_out[2], ch->spi_out[3], ch->lifetime_s,
 			ike->floated ? ", ESP in UDP" : "");
+	}
+	if (ch->rekeying) {
+		ike_rekey_done(ike, ch);
+		return;
 	}
 	if (++ike->qm_child < ike->n_children) {
 		ike_quick_start(ike);
