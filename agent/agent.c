@@ -15,10 +15,12 @@
 #include "ike/ike_conn.h"
 #include "ike/ikev1.h"
 #include "sa-backends/sa_backend.h"
+#include "sa-backends/xfrm/xfrm.h"
 #include "log.h"
 #include "lua/policy_host.h"
 #include "util.h"
 #include "watch/files.h"
+#include "watch/watch.h"
 
 static void log_sink(void *ctx, enum bw_log_level level, const char *conn, const char *msg)
 {
@@ -169,7 +171,8 @@ static void load_connections(struct bw_agent *a)
 		memmove(&a->conns[i], &a->conns[i + 1], (a->n_conns - i - 1) * sizeof(a->conns[0]));
 		a->n_conns--;
 	}
-	qsort(a->conns, a->n_conns, sizeof(a->conns[0]), cmp_conn);
+	if (a->n_conns)
+		qsort(a->conns, a->n_conns, sizeof(a->conns[0]), cmp_conn);
 }
 
 static void load_agent_config(struct bw_agent *a)
@@ -237,6 +240,28 @@ static void on_stats(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 }
 
+static void on_net_check(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct bw_agent *a = w->data;
+
+	(void)loop;
+	(void)revents;
+	for (size_t i = 0; i < a->n_conns; i++)
+		bw_ike_conn_network_changed(a->conns[i]);
+}
+
+/* Network events are checked against the tunnels from the loop, not inside the emit. */
+static void on_event(void *ctx, json_t *ev)
+{
+	struct bw_agent *a = ctx;
+	const char *name = json_string_value(json_object_get(ev, "name"));
+
+	if (name && strcmp(name, "network") == 0 && !ev_is_active(&a->net_timer)) {
+		ev_timer_set(&a->net_timer, 0.05, 0.0);
+		ev_timer_start(a->loop, &a->net_timer);
+	}
+}
+
 static int mkdir_p(const char *path, mode_t mode)
 {
 	char buf[PATH_MAX];
@@ -278,6 +303,7 @@ int bw_agent_init(struct bw_agent *a, struct ev_loop *loop, const struct bw_agen
 	/* A previous run that crashed may have left interfaces and routes behind. */
 	for (size_t i = 0; i < a->n_conns; i++) {
 		bw_sa_backend_userspace.cleanup_stale(a->conns[i]->name, a->opts.state_dir);
+		bw_sa_backend_xfrm.cleanup_stale(a->conns[i]->name, a->opts.state_dir);
 		ike_dns_cleanup_stale(a->conns[i]->name, a->opts.state_dir);
 	}
 
@@ -296,6 +322,9 @@ int bw_agent_init(struct bw_agent *a, struct ev_loop *loop, const struct bw_agen
 	ev_signal_start(loop, &a->sig_term);
 	ev_signal_start(loop, &a->sig_int);
 	ev_signal_start(loop, &a->sig_hup);
+	ev_timer_init(&a->net_timer, on_net_check, 0.05, 0.0);
+	a->net_timer.data = a;
+	bw_events_subscribe(&a->events, on_event, a);
 	ev_timer_init(&a->stats_timer, on_stats, 1.0, 1.0);
 	a->stats_timer.data = a;
 	ev_timer_start(loop, &a->stats_timer);
@@ -308,6 +337,8 @@ int bw_agent_init(struct bw_agent *a, struct ev_loop *loop, const struct bw_agen
 		snprintf(defaults, sizeof(defaults), "%s/../policies/defaults.lua", a->opts.devices_dir);
 		a->policies = bw_policy_host_new(a, pdir, defaults);
 	}
+	/* After the policy host: the location rules live in the policies. */
+	a->sources = bw_watch_open(a);
 	bw_info("burrowd %s started: %zu connection(s), %zu device profile(s)", BURROW_VERSION,
 		a->n_conns, a->devices.n);
 	bw_events_emitf(&a->events, "start", NULL);
@@ -324,6 +355,8 @@ void bw_agent_shutdown(struct bw_agent *a)
 	/* Stopping is synchronous (deletes are sent, the datapath undone); one more turn of the
 	 * loop lets the engine free what it tore down. */
 	ev_run(a->loop, EVRUN_NOWAIT);
+	bw_watch_close(a->sources);
+	a->sources = NULL;
 	bw_policy_host_free(a->policies);
 	a->policies = NULL;
 	ike_sockets_close();
@@ -342,5 +375,6 @@ void bw_agent_shutdown(struct bw_agent *a)
 	ev_signal_stop(a->loop, &a->sig_int);
 	ev_signal_stop(a->loop, &a->sig_hup);
 	ev_timer_stop(a->loop, &a->stats_timer);
+	ev_timer_stop(a->loop, &a->net_timer);
 	bw_info("burrowd stopped");
 }

@@ -14,6 +14,7 @@
 struct bw_ctl_server;
 struct bw_file_watch;
 struct bw_policy_host;
+struct bw_watch;
 
 struct bw_agent_opts {
 	char config_dir[PATH_MAX];
@@ -36,9 +37,11 @@ struct bw_agent {
 	struct bw_ctl_server *ctl;
 	struct bw_file_watch *watch;
 	struct bw_policy_host *policies;
+	struct bw_watch *sources;	/* network, ssid, logins, location (watch/watch.h) */
 
 	ev_signal sig_term, sig_int, sig_hup;
 	ev_timer stats_timer;
+	ev_timer net_timer;		/* checks tunnels shortly after a network event */
 	bool stopping;
 	time_t started;
 };

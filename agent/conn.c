@@ -55,6 +55,7 @@ void bw_conn_free(struct bw_conn *c)
 		return;
 	for (size_t i = 0; i < c->log_count; i++)
 		free(c->log[(c->log_head + i) % BW_CONN_LOG_LINES].msg);
+	free(c->log);
 	bw_secrets_wipe(&c->prompted);
 	free(c);
 }
@@ -63,6 +64,9 @@ void bw_conn_log_append(struct bw_conn *c, enum bw_log_level level, const char *
 {
 	struct bw_conn_log_line *l;
 
+	/* Most connections of a large configuration never log: no ring until they do. */
+	if (!c->log && !(c->log = calloc(BW_CONN_LOG_LINES, sizeof(*c->log))))
+		return;
 	if (c->log_count == BW_CONN_LOG_LINES) {
 		free(c->log[c->log_head].msg);
 		c->log_head = (c->log_head + 1) % BW_CONN_LOG_LINES;

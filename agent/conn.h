@@ -53,10 +53,11 @@ struct bw_conn {
 	char fail_explanation[768];
 	time_t fail_time;
 
-	struct bw_conn_log_line log[BW_CONN_LOG_LINES];
+	struct bw_conn_log_line *log;		/* BW_CONN_LOG_LINES slots, allocated at the first line */
 	size_t log_head, log_count;
 
 	struct bw_ike_conn *ike;		/* owned by the IKE engine while not down */
+	char stop_reason[32];			/* carried from tunnel_stopping to tunnel_down */
 	char needs_secret[32];			/* the secrets key that is missing, for the CLI's prompt */
 	struct bw_secrets prompted;		/* typed in at `burrow start`; wiped once phase 1 is up */
 

@@ -34,6 +34,8 @@ static const struct cmd_spec cmds[BW_CTL_N_CMDS] = {
 	[BW_CTL_RELOAD] = { "reload", { { NULL, 0 } } },
 	[BW_CTL_DEVICES] = { "devices", { { "id", A_STR }, { NULL, 0 } } },
 	[BW_CTL_SECRET] = { "secret", { { "name", A_STR }, { "key", A_STR }, { "value", A_STR }, { NULL, 0 } } },
+	[BW_CTL_DOCTOR] = { "doctor", { { "name", A_STR }, { NULL, 0 } } },
+	[BW_CTL_REPORT] = { "report", { { "path", A_STR }, { NULL, 0 } } },
 	[BW_CTL_VERSION_CMD] = { "version", { { NULL, 0 } } },
 };
 

@@ -17,7 +17,10 @@
 
 #include "agent.h"
 #include "ctl_proto.h"
+#include "diag/doctor.h"
+#include "diag/report.h"
 #include "util.h"
+#include "watch/watch.h"
 
 #define WAIT_LIMIT_S 180.0
 
@@ -485,13 +488,56 @@ static void dispatch(struct ctl_client *cl, struct bw_ctl_request *req)
 	case BW_CTL_VERSION_CMD:
 		reply_ok(cl, json_pack("{s:s,s:i}", "version", BURROW_VERSION, "protocol", BW_CTL_VERSION));
 		return;
-	case BW_CTL_LOCATION:
-		reply_err(cl, "not-available",
-			  "locations are not available yet: they come with the policy host");
+	case BW_CTL_LOCATION: {
+		const char *set = bw_ctl_arg_str(req, "set"), *loc;
+		char err[256];
+
+		if (!a->sources) {
+			reply_err(cl, "not-available", "locations are off: the event sources did not start; see the log");
+			return;
+		}
+		if ((set || bw_ctl_arg_bool(req, "auto")) &&
+		    bw_watch_set_location(a->sources, set, err, sizeof(err)) != 0) {
+			reply_err(cl, "usage", "%s", err);
+			return;
+		}
+		loc = bw_watch_location(a->sources);
+		reply_ok(cl, json_pack("{s:o,s:b,s:o}", "location", loc ? json_string(loc) : json_null(),
+				       "manual", bw_watch_location_manual(a->sources), "facts",
+				       bw_watch_facts(a->sources)));
 		return;
+	}
 	case BW_CTL_SECRET:
 		handle_secret(cl, req);
 		return;
+	case BW_CTL_DOCTOR: {
+		char err[512];
+		json_t *res = bw_doctor_request(a, bw_ctl_arg_str(req, "name"), err, sizeof(err));
+
+		if (res)
+			reply_ok(cl, res);
+		else
+			reply_err(cl, "unknown-connection", "%s", err);
+		return;
+	}
+	case BW_CTL_REPORT: {
+		struct ucred cr;
+		socklen_t crlen = sizeof(cr);
+		char err[1024];
+		json_t *res;
+
+		/* The file is created with the asker's rights, so that it is theirs. */
+		if (getsockopt(cl->fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) != 0) {
+			reply_err(cl, "internal", "cannot tell who asked for the report");
+			return;
+		}
+		res = bw_report_request_as(a, bw_ctl_arg_str(req, "path"), cr.uid, cr.gid, err, sizeof(err));
+		if (res)
+			reply_ok(cl, res);
+		else
+			reply_err(cl, "failed", "%s", err);
+		return;
+	}
 	case BW_CTL_N_CMDS:
 		break;
 	}

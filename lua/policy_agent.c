@@ -150,6 +150,14 @@ static json_t *a_connections(void *ctx)
 	return arr;
 }
 
+static json_t *a_connection(void *ctx, const char *name)
+{
+	struct agent_ctx *x = ctx;
+	struct bw_conn *c = bw_agent_find(x->a, name);
+
+	return c ? bw_conn_to_json(c, false) : NULL;
+}
+
 static void child_done(void *ctx, uint64_t token, int status, const char *reason, const char *out,
 		       size_t len)
 {
@@ -198,11 +206,45 @@ static void a_emit(void *ctx, const char *name, json_t *fields)
 	bw_events_emitf(&x->a->events, name, fields);
 }
 
-static void a_run_sync(void *ctx, char **argv, double timeout_s)
+static int a_run_sync(void *ctx, char **argv, double timeout_s)
 {
 	(void)ctx;
 	bw_info("policies: shutdown: %s %s %s", argv[0], argv[1] ? argv[1] : "", argv[1] && argv[2] ? argv[2] : "");
-	bw_child_run_sync(argv, timeout_s);
+	return bw_child_run_sync(argv, timeout_s);
+}
+
+/* A mount point in /proc/self/mountinfo (field 5, with \ooo escapes)? */
+static bool a_is_mounted(void *ctx, const char *target)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	char line[8192], mp[4096];
+	bool found = false;
+
+	(void)ctx;
+	if (!f)
+		return true;		/* cannot tell: try to unmount */
+	while (!found && fgets(line, sizeof(line), f)) {
+		const char *s = line;
+		size_t n = 0;
+
+		for (int field = 0; field < 4 && s; field++)
+			if ((s = strchr(s, ' ')))
+				s++;
+		if (!s)
+			continue;
+		while (*s && *s != ' ' && n + 1 < sizeof(mp)) {
+			if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] && s[3]) {
+				mp[n++] = (char)(((s[1] - '0') << 6) | ((s[2] - '0') << 3) | (s[3] - '0'));
+				s += 4;
+			} else {
+				mp[n++] = *s++;
+			}
+		}
+		mp[n] = '\0';
+		found = strcmp(mp, target) == 0;
+	}
+	fclose(f);
+	return found;
 }
 
 static const struct bw_policy_ops agent_ops = {
@@ -212,11 +254,13 @@ static const struct bw_policy_ops agent_ops = {
 	.stop = a_stop,
 	.restart = a_restart,
 	.connections = a_connections,
+	.connection = a_connection,
 	.exec = a_exec,
 	.notify = a_notify,
 	.log = a_log,
 	.emit = a_emit,
 	.run_sync = a_run_sync,
+	.is_mounted = a_is_mounted,
 };
 
 /* The bus calls this synchronously from whoever emitted: only queue here. */
@@ -248,6 +292,12 @@ struct bw_policy_host *bw_policy_host_new(struct bw_agent *a, const char *polici
 	x->restart_poll.data = x;
 	bw_policy_host_set_dir(x->h, policies_dir, system_defaults);
 	bw_policy_host_reload(x->h);
+	if (a->opts.state_dir[0]) {
+		char path[PATH_MAX + 16];
+
+		snprintf(path, sizeof(path), "%s/mounts.json", a->opts.state_dir);
+		bw_policy_host_mounts_file(x->h, path);
+	}
 	if (bw_events_subscribe(&a->events, on_event, x) != 0)
 		bw_err("policies: cannot subscribe to the event bus (too many subscribers); policies will see no events");
 	/* Created after the agent said "start": the policies still get to see it once. */
@@ -260,6 +310,41 @@ struct bw_policy_host *bw_policy_host_new(struct bw_agent *a, const char *polici
 	}
 	json_decref(recent);
 	return x->h;
+}
+
+struct await_once {
+	void (*done)(void *ctx);
+	void *ctx;
+};
+
+static void await_once_cb(int revents, void *arg)
+{
+	struct await_once o = *(struct await_once *)arg;
+
+	(void)revents;
+	free(arg);
+	o.done(o.ctx);
+}
+
+void bw_policy_host_await_stopping(struct bw_policy_host *h, const char *conn, double timeout_s,
+				   void (*done)(void *ctx), void *ctx)
+{
+	struct await_once *o;
+
+	if (h) {
+		bw_policy_host_await(h, conn, timeout_s, done, ctx);
+		return;
+	}
+	/* No host: nothing to wait for, but still not from inside this call. The agent's loop
+	 * is the default loop (policy children need it). */
+	o = malloc(sizeof(*o));
+	if (!o) {
+		done(ctx);
+		return;
+	}
+	o->done = done;
+	o->ctx = ctx;
+	ev_once(ev_default_loop(0), -1, 0, 0, await_once_cb, o);
 }
 
 void bw_policy_host_free(struct bw_policy_host *h)

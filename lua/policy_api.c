@@ -139,9 +139,20 @@ static int l_connection(lua_State *L)
 {
 	struct bw_policy_host *h = bw_policy_of(L)->host;
 	const char *name = arg_string(L, 1, "burrow.connection", "a connection name");
-	json_t *a = h->ops->connections(h->ctx), *c;
+	json_t *a, *c;
 	size_t i;
 
+	if (h->ops->connection) {
+		/* One lookup, not a JSON object for every connection (bench/policy.c). */
+		c = h->ops->connection(h->ctx, name);
+		if (c)
+			bw_policy_push_json(L, c, 0);
+		else
+			lua_pushnil(L);
+		json_decref(c);
+		return 1;
+	}
+	a = h->ops->connections(h->ctx);
 	lua_pushnil(L);
 	json_array_foreach(a, i, c) {
 		const char *n = json_string_value(json_object_get(c, "name"));
@@ -436,7 +447,7 @@ static int spawn(lua_State *L, int kind, char **argv, double timeout_s, int ref,
 	int rc;
 
 	event_env(p, env, 15);
-	if (bw_policy_pending_add(h, p, kind, ref, target, type, conn, &token) != 0) {
+	if (bw_policy_pending_add(h, p, kind, ref, target, type, conn, what, &token) != 0) {
 		free_strv(env);
 		if (ref != LUA_NOREF)
 			luaL_unref(L, LUA_REGISTRYINDEX, ref);

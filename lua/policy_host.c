@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -15,6 +16,8 @@
 #include "agent/events.h"
 #include "policy_host.h"
 #include "policy_priv.h"
+
+static void mounts_save(struct bw_policy_host *h);
 
 void bw_policy_hostf(struct bw_policy_host *h, enum bw_log_level level, const char *policy,
 		     const char *fmt, ...)
@@ -242,7 +245,8 @@ static void load_dir(struct bw_policy_host *h)
 	}
 	if (d)
 		closedir(d);
-	qsort(names, n, sizeof(*names), cmp_str);
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_str);
 	for (size_t i = 0; i < n; i++) {
 		if (snprintf(path, sizeof(path), "%s/%s", h->dir, names[i]) < (int)sizeof(path))
 			bw_policy_host_load_file(h, path);
@@ -288,6 +292,7 @@ void bw_policy_host_reload(struct bw_policy_host *h)
 static void item_free(struct bw_policy_item *it)
 {
 	json_decref(it->event);
+	free(it->stop_conn);
 	free(it->reason);
 	free(it->output);
 	free(it);
@@ -298,36 +303,57 @@ void bw_policy_host_free_ops(struct bw_policy_host *h)
 	if (!h)
 		return;
 	bw_policy_host_unload(h);
+	/* Whoever waits for a tunnel_stopping must not wait forever: tell them now. */
+	while (h->n_awaits) {
+		struct bw_policy_await w = h->awaits[--h->n_awaits];
+
+		free(w.conn);
+		w.done(w.ctx);
+	}
+	free(h->awaits);
 	while (h->q_head) {
 		struct bw_policy_item *it = h->q_head;
 
 		h->q_head = it->next;
 		item_free(it);
 	}
-	/* What policies mounted goes with the agent (habit 7). */
-	for (size_t i = 0; i < h->n_mounts; i++) {
-		struct bw_policy_mount *m = &h->mounts[i];
+	/* What policies mounted goes with the agent (habit 7); a record whose unmount failed
+	 * stays in the file for the next start. */
+	{
+		size_t kept = 0;
 
-		if (h->ops->run_sync) {
-			char *argv[4];
+		for (size_t i = 0; i < h->n_mounts; i++) {
+			struct bw_policy_mount *m = &h->mounts[i];
+			bool sshfs = strcmp(m->type, "sshfs") == 0;
+			char *argv[] = { sshfs ? "fusermount3" : "umount", sshfs ? "-uz" : "-l", m->target, NULL };
 
-			argv[0] = strcmp(m->type, "sshfs") == 0 ? "fusermount3" : "umount";
-			argv[1] = strcmp(m->type, "sshfs") == 0 ? "-uz" : "-l";
-			argv[2] = m->target;
-			argv[3] = NULL;
-			h->ops->run_sync(h->ctx, argv, 5.0);
+			if (h->ops->run_sync && h->ops->run_sync(h->ctx, argv, 5.0) != 0 &&
+			    (!h->ops->is_mounted || h->ops->is_mounted(h->ctx, m->target))) {
+				h->mounts[kept++] = *m;
+				continue;
+			}
+			free(m->target);
+			free(m->type);
+			free(m->conn);
 		}
-		free(m->target);
-		free(m->type);
-		free(m->conn);
+		h->n_mounts = kept;
+	}
+	mounts_save(h);
+	for (size_t i = 0; i < h->n_mounts; i++) {
+		free(h->mounts[i].target);
+		free(h->mounts[i].type);
+		free(h->mounts[i].conn);
 	}
 	free(h->mounts);
 	for (size_t i = 0; i < h->n_pending; i++) {
 		free(h->pending[i].target);
 		free(h->pending[i].type);
 		free(h->pending[i].conn);
+		free(h->pending[i].what);
+		free(h->pending[i].stop_conn);
 	}
 	free(h->pending);
+	free(h->mounts_path);
 	free(h->timers);
 	json_decref(h->facts);
 	free(h->dir);
@@ -337,6 +363,7 @@ void bw_policy_host_free_ops(struct bw_policy_host *h)
 
 static void enqueue(struct bw_policy_host *h, struct bw_policy_item *it)
 {
+	it->seq = ++h->next_seq;
 	it->next = NULL;
 	if (h->q_tail)
 		h->q_tail->next = it;
@@ -357,7 +384,8 @@ void bw_policy_host_push_event(struct bw_policy_host *h, json_t *event)
 }
 
 int bw_policy_pending_add(struct bw_policy_host *h, struct bw_policy *p, int kind, int ref,
-			  const char *target, const char *type, const char *conn, uint64_t *token)
+			  const char *target, const char *type, const char *conn, const char *what,
+			  uint64_t *token)
 {
 	struct bw_policy_pending *n = realloc(h->pending, (h->n_pending + 1) * sizeof(*n));
 
@@ -367,14 +395,40 @@ int bw_policy_pending_add(struct bw_policy_host *h, struct bw_policy *p, int kin
 	n = &h->pending[h->n_pending++];
 	memset(n, 0, sizeof(*n));
 	n->token = h->next_token++;
-	n->policy_id = p->id;
+	n->policy_id = p ? p->id : 0;
 	n->ref = ref;
 	n->kind = kind;
 	n->target = target ? strdup(target) : NULL;
 	n->type = type ? strdup(type) : NULL;
 	n->conn = conn ? strdup(conn) : NULL;
+	n->what = what ? strdup(what) : NULL;
+	n->stop_conn = h->cur_stop_conn ? strdup(h->cur_stop_conn) : NULL;
 	*token = n->token;
 	return 0;
+}
+
+/* The records as JSON in h->mounts_path, replaced atomically (habit 7: a restarted agent
+ * undoes what a crashed one mounted). */
+static void mounts_save(struct bw_policy_host *h)
+{
+	char tmp[PATH_MAX + 8];
+	json_t *a, *o;
+
+	if (!h->mounts_path)
+		return;
+	a = json_array();
+	for (size_t i = 0; i < h->n_mounts; i++) {
+		o = json_pack("{s:s,s:s}", "target", h->mounts[i].target, "type", h->mounts[i].type);
+		if (h->mounts[i].conn)
+			json_object_set_new(o, "connection", json_string(h->mounts[i].conn));
+		json_array_append_new(a, o);
+	}
+	o = json_pack("{s:o}", "mounts", a);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", h->mounts_path);
+	if (json_dump_file(o, tmp, JSON_INDENT(1)) != 0 || rename(tmp, h->mounts_path) != 0)
+		bw_policy_hostf(h, BW_LOG_WARN, NULL, "cannot record mounts in %s: %s; a crash would leave them mounted",
+				h->mounts_path, strerror(errno));
+	json_decref(o);
 }
 
 static void mount_record(struct bw_policy_host *h, struct bw_policy_pending *pd, bool add)
@@ -400,6 +454,7 @@ static void mount_record(struct bw_policy_host *h, struct bw_policy_pending *pd,
 		pd->target = pd->type = pd->conn = NULL;
 		h->n_mounts++;
 	}
+	mounts_save(h);
 }
 
 void bw_policy_host_exec_done(struct bw_policy_host *h, uint64_t token, int status,
@@ -426,11 +481,15 @@ void bw_policy_host_exec_done(struct bw_policy_host *h, uint64_t token, int stat
 	free(pd.target);
 	free(pd.type);
 	free(pd.conn);
-	if (!pd.policy_id || pd.ref == LUA_NOREF)
+	free(pd.what);
+	if (!pd.policy_id || pd.ref == LUA_NOREF || !(it = calloc(1, sizeof(*it)))) {
+		free(pd.stop_conn);
+		/* The last action of an awaited tunnel_stopping may have just finished. */
+		if (h->n_awaits)
+			h->ops->arm(h->ctx, h->ops->now(h->ctx));
 		return;
-	it = calloc(1, sizeof(*it));
-	if (!it)
-		return;
+	}
+	it->stop_conn = pd.stop_conn;
 	it->policy_id = pd.policy_id;
 	it->ref = pd.ref;
 	it->status = status;
@@ -471,54 +530,44 @@ static void fold_facts(struct bw_policy_host *h, const json_t *ev)
 	}
 }
 
-/* A connection that went down takes the mounts made for it along (habit 7). */
-static void unmount_for(struct bw_policy_host *h, const char *conn)
+/* Unmounts what policies mounted for conn (every record when conn is NULL), unless an
+ * unmount of that target is already on its way (habit 7). */
+static void unmount_for(struct bw_policy_host *h, const char *conn, const char *why)
 {
 	for (size_t i = 0; i < h->n_mounts; i++) {
 		struct bw_policy_mount *m = &h->mounts[i];
-		char what[PATH_MAX + 64], err[256];
+		char what[PATH_MAX + 128], err[256];
 		char *argv[4];
 		struct bw_policy_exec_req req = { 0 };
-		struct bw_policy_pending *pd;
-		bool sshfs = strcmp(m->type, "sshfs") == 0;
+		bool sshfs = strcmp(m->type, "sshfs") == 0, busy = false;
+		uint64_t token;
 
-		if (!m->conn || strcmp(m->conn, conn) != 0)
+		if (conn && (!m->conn || strcmp(m->conn, conn) != 0))
 			continue;
-		/* Skip it if an unmount of this target is already on its way. */
-		bool busy = false;
-
 		for (size_t j = 0; j < h->n_pending; j++)
 			if (h->pending[j].kind == BW_PENDING_UNMOUNT && h->pending[j].target &&
 			    strcmp(h->pending[j].target, m->target) == 0)
 				busy = true;
 		if (busy)
 			continue;
-		pd = realloc(h->pending, (h->n_pending + 1) * sizeof(*pd));
-		if (!pd)
-			return;
-		h->pending = pd;
-		pd = &h->pending[h->n_pending++];
-		memset(pd, 0, sizeof(*pd));
-		pd->token = h->next_token++;
-		pd->ref = LUA_NOREF;
-		pd->kind = BW_PENDING_UNMOUNT;
-		pd->target = strdup(m->target);
 		argv[0] = sshfs ? "fusermount3" : "umount";
 		argv[1] = sshfs ? "-uz" : "-l";
 		argv[2] = m->target;
 		argv[3] = NULL;
-		snprintf(what, sizeof(what), "unmount %s (the tunnel of %s went down)", m->target, conn);
+		snprintf(what, sizeof(what), "unmount %s (%s)", m->target, why);
+		if (bw_policy_pending_add(h, NULL, BW_PENDING_UNMOUNT, LUA_NOREF, m->target, m->type, m->conn,
+					  what, &token) != 0)
+			return;
 		req.policy = "host";
-		req.conn = conn;
+		req.conn = m->conn;
 		req.what = what;
 		req.argv = argv;
 		req.env = (char *[]){ NULL };
 		req.timeout_s = 10;
-		req.token = pd->token;
+		req.token = token;
 		if (h->ops->exec(h->ctx, &req, err, sizeof(err)) != 0) {
 			bw_policy_hostf(h, BW_LOG_WARN, NULL, "cannot unmount %s: %s", m->target, err);
-			free(pd->target);
-			h->n_pending--;
+			bw_policy_host_exec_done(h, token, -1, "error", err, strlen(err));
 		}
 	}
 }
@@ -526,11 +575,14 @@ static void unmount_for(struct bw_policy_host *h, const char *conn)
 static void dispatch_event(struct bw_policy_host *h, json_t *ev)
 {
 	const char *name = json_string_value(json_object_get(ev, "name"));
+	const char *conn = json_string_value(json_object_get(ev, "connection"));
 	char what[96];
 
 	if (!name)
 		return;
 	fold_facts(h, ev);
+	/* Actions started for a tunnel_stopping are tagged with it: an await waits for them. */
+	h->cur_stop_conn = conn && strcmp(name, "tunnel_stopping") == 0 ? conn : NULL;
 	if (h->ops->dispatching)
 		h->ops->dispatching(h->ctx, ev);
 	snprintf(what, sizeof(what), "handler for %s", name);
@@ -557,8 +609,14 @@ static void dispatch_event(struct bw_policy_host *h, json_t *ev)
 			p->cur_event = NULL;
 		}
 	}
-	if (strcmp(name, "tunnel_down") == 0 && json_is_string(json_object_get(ev, "connection")))
-		unmount_for(h, json_string_value(json_object_get(ev, "connection")));
+	/* What the handlers left mounted for a stopping tunnel goes now, awaited like the
+	 * handlers' own actions; after a tunnel_down (DPD, peer delete) it is too late to be
+	 * clean, but not too late to unmount. */
+	if (conn && strcmp(name, "tunnel_stopping") == 0)
+		unmount_for(h, conn, "its tunnel is stopping");
+	else if (conn && strcmp(name, "tunnel_down") == 0)
+		unmount_for(h, conn, "its tunnel went down");
+	h->cur_stop_conn = NULL;
 }
 
 static void run_exit(struct bw_policy_host *h, struct bw_policy_item *it)
@@ -571,7 +629,9 @@ static void run_exit(struct bw_policy_host *h, struct bw_policy_item *it)
 	lua_pushinteger(p->L, it->status);				/* fn status */
 	lua_pushlstring(p->L, it->output ? it->output : "", it->output ? it->output_len : 0);
 	lua_pushstring(p->L, it->reason);				/* fn status output reason */
+	h->cur_stop_conn = it->stop_conn;	/* what on_exit starts is awaited like its parent */
 	bw_policy_call(p, 3, "on_exit callback");
+	h->cur_stop_conn = NULL;
 	if (p->L)
 		luaL_unref(p->L, LUA_REGISTRYINDEX, it->ref);
 }
@@ -583,7 +643,100 @@ double bw_policy_host_next_due(const struct bw_policy_host *h)
 	for (size_t i = 0; i < h->n_timers; i++)
 		if (h->timers[i].due < due)
 			due = h->timers[i].due;
+	for (size_t i = 0; i < h->n_awaits; i++)
+		if (h->awaits[i].deadline < due)
+			due = h->awaits[i].deadline;
 	return due;
+}
+
+static bool tagged(const char *stop_conn, const char *conn)
+{
+	return stop_conn && strcmp(stop_conn, conn) == 0;
+}
+
+/* Whether w is still waiting for something other than its deadline. */
+static bool await_busy(const struct bw_policy_host *h, const struct bw_policy_await *w)
+{
+	if (w->wait_seq > h->done_seq)
+		return true;			/* the event has not been dispatched yet */
+	for (size_t i = 0; i < h->n_pending; i++)
+		if (tagged(h->pending[i].stop_conn, w->conn))
+			return true;
+	for (const struct bw_policy_item *it = h->q_head; it; it = it->next)
+		if (!it->event && tagged(it->stop_conn, w->conn))
+			return true;		/* an on_exit still to run (it may start more) */
+	return false;
+}
+
+/* Calls done for every await that is complete or past its deadline; how many. */
+static size_t finish_awaits(struct bw_policy_host *h, double now)
+{
+	size_t n_done = 0;
+
+	for (size_t i = 0; i < h->n_awaits;) {
+		struct bw_policy_await w = h->awaits[i];
+		bool busy = await_busy(h, &w);
+
+		if (busy && now < w.deadline) {
+			i++;
+			continue;
+		}
+		if (busy) {
+			char list[1024] = "";
+			size_t len = 0;
+
+			for (size_t j = 0; j < h->n_pending && len < sizeof(list); j++)
+				if (tagged(h->pending[j].stop_conn, w.conn))
+					len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", len ? "; " : "",
+								h->pending[j].what ? h->pending[j].what : "an action");
+			bw_policy_hostf(h, BW_LOG_WARN, NULL,
+					"%s: stopping goes on without the tunnel_stopping actions still running: %s",
+					w.conn, len ? list : w.wait_seq > h->done_seq ? "(the event was not handled in time)"
+						    : "(their on_exit callbacks)");
+		} else {
+			bw_policy_hostf(h, BW_LOG_DEBUG, NULL, "%s: the tunnel_stopping actions are done", w.conn);
+		}
+		/* Out of the list before the callback: done may start another await. */
+		h->awaits[i] = h->awaits[--h->n_awaits];
+		free(w.conn);
+		w.done(w.ctx);
+		n_done++;
+	}
+	return n_done;
+}
+
+void bw_policy_host_await(struct bw_policy_host *h, const char *conn, double timeout_s,
+			  void (*done)(void *ctx), void *ctx)
+{
+	struct bw_policy_await *n = realloc(h->awaits, (h->n_awaits + 1) * sizeof(*n));
+	char *name = n ? strdup(conn) : NULL;
+	uint64_t seq = 0;
+
+	for (const struct bw_policy_item *it = h->q_head; it; it = it->next) {
+		const json_t *e = it->event;
+
+		if (e && tagged(json_string_value(json_object_get(e, "name")), "tunnel_stopping") &&
+		    tagged(json_string_value(json_object_get(e, "connection")), conn))
+			seq = it->seq;		/* the latest one */
+	}
+
+	if (n)
+		h->awaits = n;
+	if (!name) {
+		/* Cannot keep the record; the one case where done runs from this call, so that the
+		 * caller is never held up by the host. */
+		bw_policy_hostf(h, BW_LOG_WARN, NULL, "out of memory: not waiting for the tunnel_stopping actions of %s", conn);
+		done(ctx);
+		return;
+	}
+	n = &h->awaits[h->n_awaits++];
+	n->conn = name;
+	n->wait_seq = seq;
+	n->deadline = h->ops->now(h->ctx) + (timeout_s > 0 ? timeout_s : 0);
+	n->done = done;
+	n->ctx = ctx;
+	/* Run soon even with nothing queued: done is never called from here. */
+	h->ops->arm(h->ctx, h->ops->now(h->ctx));
 }
 
 bool bw_policy_host_busy(const struct bw_policy_host *h)
@@ -603,7 +756,19 @@ static void drain(struct bw_policy_host *h)
 			dispatch_event(h, it->event);
 		else
 			run_exit(h, it);
+		h->done_seq = it->seq;
 		item_free(it);
+	}
+}
+
+/* Drains the queue and completes awaits until neither has more to do (a done callback
+ * may emit, e.g. tunnel_down). */
+static void settle(struct bw_policy_host *h, double now)
+{
+	for (int i = 0; i < 1000; i++) {
+		drain(h);
+		if (!finish_awaits(h, now) && !h->q_head)
+			break;
 	}
 }
 
@@ -652,11 +817,11 @@ void bw_policy_host_run(struct bw_policy_host *h)
 		return;			/* arm() promised a later call; never nest */
 	h->running = true;
 	now = h->ops->now(h->ctx);
-	drain(h);
+	settle(h, now);
 	/* Timers that came due by now, earliest first, each followed by what it queued.
 	 * A bound keeps a zero-interval loop from starving the agent. */
 	for (int i = 0; i < 1000 && fire_one_timer(h, now); i++)
-		drain(h);
+		settle(h, now);
 	h->running = false;
 	due = bw_policy_host_next_due(h);
 	if (h->q_head)
@@ -737,4 +902,58 @@ int bw_policy_host_match_location(struct bw_policy_host *h, const json_t *facts,
 		}
 	}
 	return 0;
+}
+
+void bw_policy_host_mounts_file(struct bw_policy_host *h, const char *path)
+{
+	json_t *o, *m;
+	json_error_t jerr;
+	size_t i, n_left = 0;
+
+	free(h->mounts_path);
+	h->mounts_path = path ? strdup(path) : NULL;
+	if (!path)
+		return;
+	o = json_load_file(path, 0, &jerr);
+	if (!o && access(path, F_OK) == 0)
+		bw_policy_hostf(h, BW_LOG_WARN, NULL, "%s: %s; ignoring the mount records of the last run",
+				path, jerr.text);
+	json_array_foreach(json_object_get(o, "mounts"), i, m) {
+		const char *target = json_string_value(json_object_get(m, "target"));
+		const char *type = json_string_value(json_object_get(m, "type"));
+		const char *conn = json_string_value(json_object_get(m, "connection"));
+		struct bw_policy_pending pd = { 0 };
+
+		if (!target || target[0] != '/' || !type)
+			continue;
+		if (h->ops->is_mounted && !h->ops->is_mounted(h->ctx, target)) {
+			bw_policy_hostf(h, BW_LOG_DEBUG, NULL, "%s: recorded by the last run, no longer mounted", target);
+			continue;
+		}
+		bw_policy_hostf(h, BW_LOG_INFO, NULL, "%s (%s) is still mounted from the last run: unmounting it",
+				target, type);
+		pd.target = strdup(target);
+		pd.type = strdup(type);
+		pd.conn = conn ? strdup(conn) : NULL;
+		if (pd.target && pd.type) {
+			mount_record(h, &pd, true);
+			n_left++;
+		}
+		free(pd.target);
+		free(pd.type);
+		free(pd.conn);
+	}
+	json_decref(o);
+	mounts_save(h);
+	if (n_left)
+		unmount_for(h, NULL, "left mounted by an earlier run");
+}
+
+size_t bw_policy_host_memory(const struct bw_policy_host *h)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; h && i < h->n_policies; i++)
+		n += h->policies[i]->L ? h->policies[i]->mem_used : 0;
+	return n;
 }

@@ -138,6 +138,47 @@ static int sandbox_collectgarbage(lua_State *L)
 	return luaL_error(L, "collectgarbage: option '%s' is not allowed in a policy", opt);
 }
 
+/* os.time() and os.date() without a time read the host's wall clock (virtual in the
+ * simulator, where dates are UTC so that transcripts do not depend on the machine). */
+static int sandbox_os_time(lua_State *L)
+{
+	struct bw_policy_host *h = bw_policy_of(L)->host;
+
+	if (!h->ops->wall || !lua_isnoneornil(L, 1)) {
+		lua_pushvalue(L, lua_upvalueindex(1));
+		lua_insert(L, 1);
+		lua_call(L, lua_gettop(L) - 1, 1);
+		return 1;
+	}
+	lua_pushinteger(L, (lua_Integer)h->ops->wall(h->ctx));
+	return 1;
+}
+
+static int sandbox_os_date(lua_State *L)
+{
+	struct bw_policy_host *h = bw_policy_of(L)->host;
+	const char *fmt = luaL_optstring(L, 1, "%c");
+
+	lua_settop(L, 2);
+	if (h->ops->wall) {
+		if (fmt[0] != '!')
+			lua_pushfstring(L, "!%s", fmt);
+		else
+			lua_pushstring(L, fmt);
+		lua_replace(L, 1);
+		if (lua_isnil(L, 2)) {
+			lua_pushinteger(L, (lua_Integer)h->ops->wall(h->ctx));
+			lua_replace(L, 2);
+		}
+	}
+	lua_pushvalue(L, lua_upvalueindex(1));		/* fmt time date */
+	lua_insert(L, 1);				/* date fmt time */
+	if (lua_isnil(L, 3))
+		lua_pop(L, 1);
+	lua_call(L, lua_gettop(L) - 1, 1);
+	return 1;
+}
+
 static int sandbox_require(lua_State *L)
 {
 	const char *name = luaL_checkstring(L, 1);
@@ -185,13 +226,23 @@ lua_State *bw_policy_state_new(struct bw_policy *p)
 	open_lib(L, LUA_TABLIBNAME, luaopen_table);
 	open_lib(L, LUA_MATHLIBNAME, luaopen_math);
 	open_lib(L, LUA_UTF8LIBNAME, luaopen_utf8);
+	if (p->host && p->host->ops->wall) {
+		/* The simulator: the same "random" jitter on every run, so transcripts compare. */
+		lua_getglobal(L, "math");			/* math */
+		lua_getfield(L, -1, "randomseed");		/* math randomseed */
+		lua_pushinteger(L, 4);				/* math randomseed 4 */
+		lua_call(L, 1, 0);				/* math */
+		lua_pop(L, 1);					/* (empty) */
+	}
 
 	/* os: only the clock and the calendar. */
 	luaL_requiref(L, LUA_OSLIBNAME, luaopen_os, 0);	/* os */
 	lua_createtable(L, 0, 3);			/* os safe */
 	lua_getfield(L, -2, "time");
+	lua_pushcclosure(L, sandbox_os_time, 1);
 	lua_setfield(L, -2, "time");
 	lua_getfield(L, -2, "date");
+	lua_pushcclosure(L, sandbox_os_date, 1);
 	lua_setfield(L, -2, "date");
 	lua_getfield(L, -2, "clock");
 	lua_setfield(L, -2, "clock");

@@ -42,6 +42,8 @@ struct bw_policy_ops {
 	int (*stop)(void *ctx, const char *policy, const char *name, char *err, size_t errlen);
 	int (*restart)(void *ctx, const char *policy, const char *name, char *err, size_t errlen);
 	json_t *(*connections)(void *ctx);	/* new array of bw_conn_to_json-shaped objects */
+	/* One of those, new, or NULL when there is none; may be NULL (connections is searched). */
+	json_t *(*connection)(void *ctx, const char *name);
 	int (*exec)(void *ctx, const struct bw_policy_exec_req *req, char *err, size_t errlen);
 	void (*notify)(void *ctx, const char *policy, const char *title, const char *body);
 	/* Log lines of the host and of burrow.log(); policy may be NULL. */
@@ -51,8 +53,13 @@ struct bw_policy_ops {
 	/* Observers for the transcript; may be NULL. */
 	void (*dispatching)(void *ctx, const json_t *event);
 	void (*timer_firing)(void *ctx, const char *policy);
-	/* Runs argv to completion now (shutdown unmounts); may be NULL. */
-	void (*run_sync)(void *ctx, char **argv, double timeout_s);
+	/* Runs argv to completion now (shutdown unmounts): exit status or -1; may be NULL. */
+	int (*run_sync)(void *ctx, char **argv, double timeout_s);
+	/* Whether target is a mount point now (stale records); may be NULL: assume it is. */
+	bool (*is_mounted)(void *ctx, const char *target);
+	/* The wall clock os.time()/os.date() see (the simulator's virtual one, dates in UTC);
+	 * NULL: the real clock and local time. */
+	double (*wall)(void *ctx);
 };
 
 struct bw_policy_handler {
@@ -100,6 +107,8 @@ struct bw_policy_pending {
 	int ref;			/* on_exit or LUA_NOREF */
 	int kind;			/* PENDING_EXEC, _MOUNT, _UNMOUNT */
 	char *target, *type, *conn;	/* mount bookkeeping */
+	char *what;			/* for the log of an await that timed out */
+	char *stop_conn;		/* started for the tunnel_stopping of this connection */
 };
 
 struct bw_policy_mount {
@@ -107,12 +116,23 @@ struct bw_policy_mount {
 };
 
 struct bw_policy_item {			/* the run queue */
+	uint64_t seq;			/* in queue order; h->done_seq says how far the host got */
 	json_t *event;			/* an event, or NULL for an exit */
+	char *stop_conn;		/* an exit: the pending record's stop_conn */
 	uint64_t policy_id;
 	int ref, status;
 	char *reason, *output;
 	size_t output_len;
 	struct bw_policy_item *next;
+};
+
+/* Someone (the connection manager) waits for the tunnel_stopping of conn to be handled. */
+struct bw_policy_await {
+	char *conn;
+	uint64_t wait_seq;		/* the queued tunnel_stopping item; 0: none was queued */
+	double deadline;
+	void (*done)(void *ctx);
+	void *ctx;
 };
 
 struct bw_policy_host {
@@ -133,7 +153,12 @@ struct bw_policy_host {
 	struct bw_policy_mount *mounts;
 	size_t n_mounts;
 	struct bw_policy_item *q_head, *q_tail;
+	uint64_t next_seq, done_seq;
 	bool running;
+	const char *cur_stop_conn;	/* tag for what the running call starts, or NULL */
+	struct bw_policy_await *awaits;
+	size_t n_awaits;
+	char *mounts_path;		/* where the mount records live (the agent), or NULL */
 
 	json_t *facts;
 	unsigned errors;		/* every error of every policy, for `policy test` */
@@ -155,6 +180,14 @@ double bw_policy_host_next_due(const struct bw_policy_host *h);
 bool bw_policy_host_busy(const struct bw_policy_host *h);
 void bw_policy_host_exec_done(struct bw_policy_host *h, uint64_t token, int status,
 			      const char *reason, const char *output, size_t len);
+/* The core of bw_policy_host_await_stopping (h != NULL): done runs from bw_policy_host_run
+ * once the queued tunnel_stopping of conn has been dispatched and every action tagged with
+ * it has finished (its on_exit too), or at now + timeout_s. */
+void bw_policy_host_await(struct bw_policy_host *h, const char *conn, double timeout_s,
+			  void (*done)(void *ctx), void *ctx);
+/* Mount records: kept in path (JSON) from now on; the records found there (an earlier run
+ * that crashed) are unmounted now when still mounted. */
+void bw_policy_host_mounts_file(struct bw_policy_host *h, const char *path);
 /* Reports a failed call (what failed, Lua's message), counts it against the error budget
  * and disables the policy when the budget is spent. */
 void bw_policy_error(struct bw_policy *p, const char *what, const char *msg);
@@ -175,7 +208,8 @@ static inline struct bw_policy *bw_policy_of(lua_State *L)
 /* policy_api.c: the burrow module */
 void bw_policy_open_burrow(lua_State *L);
 int bw_policy_pending_add(struct bw_policy_host *h, struct bw_policy *p, int kind, int ref,
-			  const char *target, const char *type, const char *conn, uint64_t *token);
+			  const char *target, const char *type, const char *conn, const char *what,
+			  uint64_t *token);
 enum { BW_PENDING_EXEC, BW_PENDING_MOUNT, BW_PENDING_UNMOUNT };
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "config/config.h"
 #include "policy_priv.h"
@@ -17,38 +18,87 @@
 #define SIM_TAIL_S 60.0		/* virtual time that passes after the last event */
 #define SIM_LINE_MAX 65536
 
+#define SIM_STOP_TIMEOUT_S BW_POLICY_STOPPING_TIMEOUT_S
+#define SIM_EPOCH 1704067200.0	/* Monday 2024-01-01 00:00:00 UTC */
+
 struct sim_conn {
 	char name[BW_NAME_MAX];
 	char group[BW_NAME_MAX];
 	char autostart[16];
 	char state[16];
 	char fail[64];		/* start fails with this code when set */
+	long fail_times;	/* that many more starts fail; -1: all of them */
+	double delay;		/* connecting takes this long (virtual seconds) */
+	bool restart;		/* start again once stopped */
+};
+
+/* Something the simulated agent finishes later in virtual time. */
+struct sim_job {
+	double due;
+	uint64_t token;		/* a child: bw_policy_host_exec_done(token) */
+	char conn[BW_NAME_MAX];	/* else: conn finished connecting */
+	int status;
+	char *what, *output;
+};
+
+/* How exec/mount/unmount actions whose line contains match end (trace "sim" lines). */
+struct sim_rule {
+	char *match, *output;
+	int status;
+	double duration;
 };
 
 struct bw_policy_sim {
 	struct bw_policy_host *h;
 	FILE *out;
+	bool json;
 	double now;
+	double epoch;		/* the wall clock at virtual time 0 */
 	struct sim_conn *conns;
 	size_t n_conns;
 	bool declared;		/* connections were declared: unknown names are errors */
 	json_t *messages;
+	json_t *from_trace;	/* events of the trace not dispatched yet (by identity) */
+	struct sim_job *jobs;
+	size_t n_jobs;
+	struct sim_rule *rules;
+	size_t n_rules;
 };
 
-static void line(struct bw_policy_sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* One transcript line: text after the virtual time, or with --json the object o (consumed)
+ * with "time" and "text" added. */
+static void line(struct bw_policy_sim *s, json_t *o, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-static void line(struct bw_policy_sim *s, const char *fmt, ...)
+static void line(struct bw_policy_sim *s, json_t *o, const char *fmt, ...)
 {
+	char text[4096];
 	va_list ap;
 
-	if (!s->out)
+	if (!s->out) {
+		json_decref(o);
 		return;
-	fprintf(s->out, "%6.1f ", s->now);
+	}
 	va_start(ap, fmt);
-	vfprintf(s->out, fmt, ap);
+	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	fputc('\n', s->out);
+	if (s->json) {
+		char *str;
+
+		if (!o)
+			o = json_object();
+		json_object_set_new(o, "time", json_real(s->now));
+		json_object_set_new(o, "text", json_string(text));
+		str = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		if (str)
+			fprintf(s->out, "%s\n", str);
+		free(str);
+		json_decref(o);
+		return;
+	}
+	json_decref(o);
+	fprintf(s->out, "%6.1f %s\n", s->now, text);
 }
+
 
 static struct sim_conn *sim_find(struct bw_policy_sim *s, const char *name, bool create)
 {
@@ -76,7 +126,8 @@ static void set_state(struct bw_policy_sim *s, struct sim_conn *c, const char *s
 	if (strcmp(c->state, state) == 0)
 		return;
 	snprintf(c->state, sizeof(c->state), "%s", state);
-	line(s, "state %s %s", c->name, state);
+	line(s, json_pack("{s:s,s:s,s:s}", "type", "state", "connection", c->name, "state", state),
+	     "state %s %s", c->name, state);
 }
 
 static void push(struct bw_policy_sim *s, json_t *ev)
@@ -97,25 +148,99 @@ static struct sim_conn *lookup(struct bw_policy_sim *s, const char *name, char *
 
 static void go_up(struct bw_policy_sim *s, struct sim_conn *c)
 {
-	if (c->fail[0]) {
+	if (c->fail[0] && c->fail_times != 0) {
+		if (c->fail_times > 0)
+			c->fail_times--;
 		set_state(s, c, "failed");
 		push(s, json_pack("{s:s,s:s,s:s,s:s}", "name", "tunnel_failed", "connection", c->name,
 				  "error", c->fail, "explanation", "simulated failure"));
+		if (c->fail_times == 0)
+			c->fail[0] = '\0';
 		return;
 	}
 	set_state(s, c, "up");
 	push(s, json_pack("{s:s,s:s}", "name", "tunnel_up", "connection", c->name));
 }
 
+static struct sim_job *add_job(struct bw_policy_sim *s, double due)
+{
+	struct sim_job *n = realloc(s->jobs, (s->n_jobs + 1) * sizeof(*n));
+
+	if (!n)
+		return NULL;
+	s->jobs = n;
+	n = &s->jobs[s->n_jobs++];
+	memset(n, 0, sizeof(*n));
+	n->due = due;
+	return n;
+}
+
+static void begin_start(struct bw_policy_sim *s, struct sim_conn *c)
+{
+	struct sim_job *j;
+
+	if (strcmp(c->state, "up") == 0 || strcmp(c->state, "connecting") == 0 ||
+	    strcmp(c->state, "stopping") == 0)
+		return;
+	if (c->delay <= 0 || !(j = add_job(s, s->now + c->delay))) {
+		go_up(s, c);
+		return;
+	}
+	set_state(s, c, "connecting");
+	snprintf(j->conn, sizeof(j->conn), "%s", c->name);
+}
+
+struct stop_ctx {
+	struct bw_policy_sim *s;
+	char name[BW_NAME_MAX];
+};
+
+/* The host is done with tunnel_stopping (or gave up waiting): the SAs go now. */
+static void stopped(void *arg)
+{
+	struct stop_ctx *x = arg;
+	struct bw_policy_sim *s = x->s;
+	struct sim_conn *c = sim_find(s, x->name, false);
+
+	free(x);
+	if (!c || strcmp(c->state, "stopping") != 0)
+		return;
+	set_state(s, c, "down");
+	push(s, json_pack("{s:s,s:s,s:s}", "name", "tunnel_down", "connection", c->name, "reason", "stopped"));
+	if (c->restart) {
+		c->restart = false;
+		begin_start(s, c);
+	}
+}
+
+/* As the agent: an up tunnel goes through stopping, its tunnel_stopping actions are
+ * awaited (bounded), then it is down; a connecting one is simply abandoned. */
 static void go_down(struct bw_policy_sim *s, struct sim_conn *c)
 {
-	bool was_up = strcmp(c->state, "up") == 0;
+	struct stop_ctx *x;
 
-	set_state(s, c, "down");
-	if (!was_up)
+	if (strcmp(c->state, "connecting") == 0) {
+		for (size_t i = 0; i < s->n_jobs; i++)
+			if (!s->jobs[i].token && strcmp(s->jobs[i].conn, c->name) == 0)
+				s->jobs[i].conn[0] = '\0';	/* cancelled */
+		set_state(s, c, "down");
 		return;
+	}
+	if (strcmp(c->state, "up") != 0) {
+		if (strcmp(c->state, "stopping") != 0)
+			set_state(s, c, "down");
+		return;
+	}
+	set_state(s, c, "stopping");
 	push(s, json_pack("{s:s,s:s,s:s}", "name", "tunnel_stopping", "connection", c->name, "reason", "stopped"));
-	push(s, json_pack("{s:s,s:s,s:s}", "name", "tunnel_down", "connection", c->name, "reason", "stopped"));
+	x = calloc(1, sizeof(*x));
+	if (!x) {
+		set_state(s, c, "down");
+		return;
+	}
+	x->s = s;
+	snprintf(x->name, sizeof(x->name), "%s", c->name);
+	bw_policy_host_await(s->h, c->name, SIM_STOP_TIMEOUT_S, stopped, x);
 }
 
 static double s_now(void *ctx)
@@ -134,16 +259,18 @@ static int s_start(void *ctx, const char *policy, const char *name, char *err, s
 	struct bw_policy_sim *s = ctx;
 	struct sim_conn *c;
 
-	(void)policy;
-	line(s, "start %s", name);
+	line(s, json_pack("{s:s,s:s,s:s}", "type", "start", "connection", name, "policy", policy), "start %s", name);
 	if (!(c = lookup(s, name, err, errlen)))
 		return -1;
 	if (strcmp(c->state, "invalid") == 0) {
 		snprintf(err, errlen, "connection %s is invalid; fix the file and run burrow reload", name);
 		return -1;
 	}
-	if (strcmp(c->state, "up") != 0)
-		go_up(s, c);
+	if (strcmp(c->state, "stopping") == 0) {
+		snprintf(err, errlen, "connection %s is stopping; start it again once it is down", name);
+		return -1;
+	}
+	begin_start(s, c);
 	return 0;
 }
 
@@ -152,10 +279,10 @@ static int s_stop(void *ctx, const char *policy, const char *name, char *err, si
 	struct bw_policy_sim *s = ctx;
 	struct sim_conn *c;
 
-	(void)policy;
-	line(s, "stop %s", name);
+	line(s, json_pack("{s:s,s:s,s:s}", "type", "stop", "connection", name, "policy", policy), "stop %s", name);
 	if (!(c = lookup(s, name, err, errlen)))
 		return -1;
+	c->restart = false;
 	if (strcmp(c->state, "invalid") != 0)
 		go_down(s, c);
 	return 0;
@@ -166,16 +293,20 @@ static int s_restart(void *ctx, const char *policy, const char *name, char *err,
 	struct bw_policy_sim *s = ctx;
 	struct sim_conn *c;
 
-	(void)policy;
-	line(s, "restart %s", name);
+	line(s, json_pack("{s:s,s:s,s:s}", "type", "restart", "connection", name, "policy", policy), "restart %s", name);
 	if (!(c = lookup(s, name, err, errlen)))
 		return -1;
 	if (strcmp(c->state, "invalid") == 0) {
 		snprintf(err, errlen, "connection %s is invalid; fix the file and run burrow reload", name);
 		return -1;
 	}
-	go_down(s, c);
-	go_up(s, c);
+	if (strcmp(c->state, "up") == 0 || strcmp(c->state, "stopping") == 0) {
+		c->restart = true;	/* started again once down */
+		go_down(s, c);
+	} else {
+		go_down(s, c);
+		begin_start(s, c);
+	}
 	return 0;
 }
 
@@ -191,22 +322,89 @@ static json_t *s_connections(void *ctx)
 	return a;
 }
 
-/* Every child succeeds at once, with no output; its callback still runs later. */
+/* Every child succeeds at once with no output (its callback still runs later), unless a
+ * "sim" line of the trace gave actions like it another status, output or duration. */
 static int s_exec(void *ctx, const struct bw_policy_exec_req *req, char *err, size_t errlen)
 {
 	struct bw_policy_sim *s = ctx;
+	const struct sim_rule *r = NULL;
+	json_t *o = json_object(), *argv = json_array();
+	struct sim_job *j;
 
 	(void)err;
 	(void)errlen;
-	line(s, "%s", req->what);
-	bw_policy_host_exec_done(s->h, req->token, 0, "exited", "", 0);
+	for (size_t i = 0; req->argv[i]; i++)
+		json_array_append_new(argv, json_string(req->argv[i]));
+	json_object_set_new(o, "type", json_stringn(req->what, strcspn(req->what, " ")));
+	json_object_set_new(o, "policy", json_string(req->policy));
+	if (req->conn)
+		json_object_set_new(o, "connection", json_string(req->conn));
+	json_object_set_new(o, "argv", argv);
+	line(s, o, "%s", req->what);
+	for (size_t i = s->n_rules; i-- > 0 && !r;)
+		if (strstr(req->what, s->rules[i].match))
+			r = &s->rules[i];
+	if (!r) {
+		bw_policy_host_exec_done(s->h, req->token, 0, "exited", "", 0);
+		return 0;
+	}
+	if (!(j = add_job(s, s->now + r->duration))) {
+		bw_policy_host_exec_done(s->h, req->token, r->status, "exited", r->output, strlen(r->output));
+		return 0;
+	}
+	j->token = req->token;
+	j->status = r->status;
+	j->what = strdup(req->what);
+	j->output = strdup(r->output);
 	return 0;
+}
+
+/* Finishes the jobs due by now, in order of due time. */
+static void run_jobs(struct bw_policy_sim *s)
+{
+	for (;;) {
+		struct sim_job j;
+		size_t best = s->n_jobs;
+		struct sim_conn *c;
+
+		for (size_t i = 0; i < s->n_jobs; i++)
+			if (s->jobs[i].due <= s->now && (best == s->n_jobs || s->jobs[i].due < s->jobs[best].due))
+				best = i;
+		if (best == s->n_jobs)
+			return;
+		j = s->jobs[best];
+		memmove(&s->jobs[best], &s->jobs[best + 1], (s->n_jobs - best - 1) * sizeof(j));
+		s->n_jobs--;
+		if (j.token) {
+			const char *out = j.output ? j.output : "";
+
+			line(s, json_pack("{s:s,s:s,s:i,s:s}", "type", "done", "what", j.what ? j.what : "?", "status",
+					  j.status, "output", out),
+			     "done %s: status %d%s%s", j.what ? j.what : "?", j.status, *out ? ": " : "", out);
+			bw_policy_host_exec_done(s->h, j.token, j.status, "exited", out, strlen(out));
+		} else if (j.conn[0] && (c = sim_find(s, j.conn, false)) && strcmp(c->state, "connecting") == 0) {
+			go_up(s, c);
+		}
+		free(j.what);
+		free(j.output);
+		bw_policy_host_run(s->h);
+	}
+}
+
+static double jobs_next_due(const struct bw_policy_sim *s)
+{
+	double due = INFINITY;
+
+	for (size_t i = 0; i < s->n_jobs; i++)
+		if (s->jobs[i].due < due)
+			due = s->jobs[i].due;
+	return due;
 }
 
 static void s_notify(void *ctx, const char *policy, const char *title, const char *body)
 {
-	(void)policy;
-	line(ctx, "notify %s: %s", title, body);
+	line(ctx, json_pack("{s:s,s:s,s:s,s:s}", "type", "notify", "policy", policy, "title", title, "body", body),
+	     "notify %s: %s", title, body);
 }
 
 static void s_log(void *ctx, enum bw_log_level level, const char *policy, const char *msg)
@@ -217,7 +415,9 @@ static void s_log(void *ctx, enum bw_log_level level, const char *policy, const 
 		return;
 	if (level == BW_LOG_ERROR)
 		json_array_append_new(s->messages, json_string(msg));
-	line(s, "log %s %s: %s", policy ? policy : "host", bw_log_level_name(level), msg);
+	line(s, json_pack("{s:s,s:s,s:s,s:s}", "type", "log", "policy", policy ? policy : "host", "level",
+			  bw_log_level_name(level), "message", msg),
+	     "log %s %s: %s", policy ? policy : "host", bw_log_level_name(level), msg);
 }
 
 static void s_emit(void *ctx, const char *name, json_t *fields)
@@ -246,7 +446,7 @@ static void print_event(struct bw_policy_sim *s, const json_t *ev)
 		n += (size_t)snprintf(buf + n, sizeof(buf) - n, " %s=%s", key, str ? str : "?");
 		free(str);
 	}
-	line(s, "%s", buf);
+	line(s, json_pack("{s:s,s:O}", "type", "event", "event", ev), "%s", buf);
 }
 
 /* The location rules are matched after every change of facts, as the agent will. */
@@ -275,11 +475,23 @@ static void s_dispatching(void *ctx, const json_t *ev)
 	const char *conn = json_string_value(json_object_get(ev, "connection"));
 	struct sim_conn *c;
 
+	bool traced = false;
+
 	print_event(s, ev);
-	/* Tunnel events from the trace move the simulated connection too. */
-	if (conn && strncmp(name, "tunnel_", 7) == 0 && (c = sim_find(s, conn, !s->declared))) {
+	for (size_t i = 0; i < json_array_size(s->from_trace); i++) {
+		if (json_array_get(s->from_trace, i) == ev) {
+			json_array_remove(s->from_trace, i);
+			traced = true;
+			break;
+		}
+	}
+	/* Tunnel events from the trace move the simulated connection too (those of the
+	 * simulated agent itself follow its state). */
+	if (traced && conn && strncmp(name, "tunnel_", 7) == 0 && (c = sim_find(s, conn, !s->declared))) {
 		if (strcmp(name, "tunnel_up") == 0)
 			set_state(s, c, "up");
+		else if (strcmp(name, "tunnel_stopping") == 0)
+			set_state(s, c, "stopping");
 		else if (strcmp(name, "tunnel_down") == 0)
 			set_state(s, c, "down");
 		else if (strcmp(name, "tunnel_failed") == 0)
@@ -289,9 +501,16 @@ static void s_dispatching(void *ctx, const json_t *ev)
 		relocate(s);
 }
 
+static double s_wall(void *ctx)
+{
+	struct bw_policy_sim *s = ctx;
+
+	return s->epoch + s->now;
+}
+
 static void s_timer_firing(void *ctx, const char *policy)
 {
-	line(ctx, "timer %s", policy);
+	line(ctx, json_pack("{s:s,s:s}", "type", "timer", "policy", policy), "timer %s", policy);
 }
 
 static const struct bw_policy_ops sim_ops = {
@@ -307,6 +526,7 @@ static const struct bw_policy_ops sim_ops = {
 	.emit = s_emit,
 	.dispatching = s_dispatching,
 	.timer_firing = s_timer_firing,
+	.wall = s_wall,
 };
 
 struct bw_policy_sim *bw_policy_sim_new(FILE *out)
@@ -316,10 +536,13 @@ struct bw_policy_sim *bw_policy_sim_new(FILE *out)
 	if (!s)
 		return NULL;
 	s->out = out;
+	s->epoch = SIM_EPOCH;
 	s->messages = json_array();
+	s->from_trace = json_array();
 	s->h = bw_policy_host_new_ops(&sim_ops, s);
 	if (!s->h) {
 		json_decref(s->messages);
+		json_decref(s->from_trace);
 		free(s);
 		return NULL;
 	}
@@ -332,7 +555,18 @@ void bw_policy_sim_free(struct bw_policy_sim *s)
 		return;
 	bw_policy_host_free_ops(s->h);
 	json_decref(s->messages);
+	json_decref(s->from_trace);
 	free(s->conns);
+	for (size_t i = 0; i < s->n_jobs; i++) {
+		free(s->jobs[i].what);
+		free(s->jobs[i].output);
+	}
+	free(s->jobs);
+	for (size_t i = 0; i < s->n_rules; i++) {
+		free(s->rules[i].match);
+		free(s->rules[i].output);
+	}
+	free(s->rules);
 	free(s);
 }
 
@@ -355,6 +589,9 @@ int bw_policy_sim_add_connection(struct bw_policy_sim *s, const json_t *conn)
 	copy_field(c->autostart, sizeof(c->autostart), conn, "autostart", "never");
 	copy_field(c->state, sizeof(c->state), conn, "state", "down");
 	copy_field(c->fail, sizeof(c->fail), conn, "fail", "");
+	c->fail_times = json_is_integer(json_object_get(conn, "fail_times")) ?
+			json_integer_value(json_object_get(conn, "fail_times")) : -1;
+	c->delay = json_is_number(json_object_get(conn, "delay")) ? json_number_value(json_object_get(conn, "delay")) : 0;
 	return 0;
 }
 
@@ -408,15 +645,112 @@ void bw_policy_sim_advance(struct bw_policy_sim *s, double t)
 	double due;
 
 	bw_policy_host_run(s->h);
+	run_jobs(s);
 	/* Bounded: a policy may keep re-arming a timer forever. */
-	for (int i = 0; i < 100000 && (due = bw_policy_host_next_due(s->h)) <= t; i++) {
+	for (int i = 0; i < 100000; i++) {
+		due = bw_policy_host_next_due(s->h);
+		if (jobs_next_due(s) < due)
+			due = jobs_next_due(s);
+		if (due > t)
+			break;
 		if (due > s->now)
 			s->now = due;
+		run_jobs(s);
 		bw_policy_host_run(s->h);
 	}
 	if (t > s->now)
 		s->now = t;
 	bw_policy_host_run(s->h);
+	run_jobs(s);
+}
+
+void bw_policy_sim_set_json(struct bw_policy_sim *s, bool json)
+{
+	s->json = json;
+}
+
+json_t *bw_policy_sim_connection_names(const struct bw_policy_sim *s)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < s->n_conns; i++)
+		json_array_append_new(a, json_string(s->conns[i].name));
+	return a;
+}
+
+/* A "sim" line of the trace: changes how the simulated agent behaves from now on. */
+static int sim_directive(struct bw_policy_sim *s, const json_t *o, char *err, size_t errlen)
+{
+	const char *fail = json_string_value(json_object_get(o, "fail"));
+	const char *conn = json_string_value(json_object_get(o, "connection"));
+	const char *action = json_string_value(json_object_get(o, "action"));
+	const char *clock = json_string_value(json_object_get(o, "clock"));
+	const json_t *v;
+	struct sim_conn *c;
+
+	const json_t *facts = json_object_get(o, "facts");
+	const char *start = json_string_value(json_object_get(o, "start"));
+	const char *stop = json_string_value(json_object_get(o, "stop"));
+
+	if (!fail && !action && !clock && !start && !stop && !json_is_object(facts) &&
+	    !(conn && json_object_get(o, "delay"))) {
+		snprintf(err, errlen, "a \"sim\" line needs \"fail\", \"action\", \"clock\", \"facts\", \"start\", \"stop\", or \"connection\" with \"delay\"");
+		return -1;
+	}
+	/* burrow start/stop typed by a user: through the same simulated agent as a policy's. */
+	if (stop && s_stop(s, "user", stop, err, errlen) != 0)
+		return -1;
+	if (start && s_start(s, "user", start, err, errlen) != 0)
+		return -1;
+	if (json_is_object(facts)) {
+		/* What the agent learns besides events (gateway MAC, DNS domain...): location rules
+		 * are matched again, as the agent does. */
+		json_object_update(s->h->facts, (json_t *)facts);
+		relocate(s);
+	}
+	if (clock) {
+		struct tm tm = { 0 };
+		const char *end = strptime(clock, "%Y-%m-%dT%H:%M:%S", &tm);
+
+		if (!end || (*end && strcmp(end, "Z") != 0)) {
+			snprintf(err, errlen, "\"clock\" must look like 2024-03-04T07:55:00Z (UTC)");
+			return -1;
+		}
+		s->epoch = (double)timegm(&tm) - s->now;
+	}
+	if (fail) {
+		v = json_object_get(o, "error");
+		if (!(c = sim_find(s, fail, !s->declared))) {
+			snprintf(err, errlen, "\"fail\": no connection named %s", fail);
+			return -1;
+		}
+		snprintf(c->fail, sizeof(c->fail), "%s", json_is_string(v) ? json_string_value(v) : v && json_is_null(v) ? "" : "no-answer");
+		v = json_object_get(o, "times");
+		c->fail_times = json_is_integer(v) ? json_integer_value(v) : -1;
+	}
+	if (conn && (v = json_object_get(o, "delay"))) {
+		if (!json_is_number(v) || json_number_value(v) < 0 || !(c = sim_find(s, conn, !s->declared))) {
+			snprintf(err, errlen, "\"delay\" needs a known connection and seconds >= 0");
+			return -1;
+		}
+		c->delay = json_number_value(v);
+	}
+	if (action) {
+		struct sim_rule *n = realloc(s->rules, (s->n_rules + 1) * sizeof(*n));
+		const char *out = json_string_value(json_object_get(o, "output"));
+
+		if (!n)
+			return -1;
+		s->rules = n;
+		n = &s->rules[s->n_rules++];
+		n->match = strdup(action);
+		n->output = strdup(out ? out : "");
+		n->status = (int)json_integer_value(json_object_get(o, "status"));
+		n->duration = json_is_number(json_object_get(o, "duration")) ? json_number_value(json_object_get(o, "duration")) : 0;
+		if (n->duration < 0)
+			n->duration = 0;
+	}
+	return 0;
 }
 
 void bw_policy_sim_event(struct bw_policy_sim *s, double t, const json_t *event)
@@ -425,6 +759,7 @@ void bw_policy_sim_event(struct bw_policy_sim *s, double t, const json_t *event)
 
 	bw_policy_sim_advance(s, t);
 	json_object_set_new(e, "time", json_real(s->now));
+	json_array_append(s->from_trace, e);
 	bw_policy_host_push_event(s->h, e);
 	json_decref(e);
 	bw_policy_host_run(s->h);
@@ -493,6 +828,19 @@ int bw_policy_sim_replay(struct bw_policy_sim *s, FILE *trace, const char *trace
 		}
 		if (t)
 			last = json_number_value(t);
+		if (strcmp(json_string_value(json_object_get(o, "name")), "sim") == 0) {
+			char why[256];
+
+			bw_policy_sim_advance(s, last);
+			if (sim_directive(s, o, why, sizeof(why)) != 0) {
+				snprintf(err, errlen, "%s:%d: %s", trace_name, lineno, why);
+				json_decref(o);
+				rc = -1;
+				break;
+			}
+			json_decref(o);
+			continue;
+		}
 		bw_policy_sim_event(s, last, o);
 		json_decref(o);
 	}

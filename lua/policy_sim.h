@@ -3,6 +3,7 @@
 #ifndef BURROW_POLICY_SIM_H
 #define BURROW_POLICY_SIM_H
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <jansson.h>
 
@@ -11,6 +12,10 @@ struct bw_policy_sim;
 /* out receives the transcript (may be NULL). */
 struct bw_policy_sim *bw_policy_sim_new(FILE *out);
 void bw_policy_sim_free(struct bw_policy_sim *s);
+/* With json, every transcript line is one JSON object (see docs/policies.md). */
+void bw_policy_sim_set_json(struct bw_policy_sim *s, bool json);
+/* Names of the simulated connections declared so far, new array of strings. */
+json_t *bw_policy_sim_connection_names(const struct bw_policy_sim *s);
 
 /* Declares a simulated connection: {"name": "office", "autostart": "boot", "group": "Work",
  * "fail": "no-proposal-chosen"}; only name is required. With none declared, any name a
@@ -38,5 +43,11 @@ unsigned bw_policy_sim_errors(const struct bw_policy_sim *s);
 const json_t *bw_policy_sim_messages(const struct bw_policy_sim *s);
 /* Lint findings of the loaded policies ("FILE:LINE: ..."), new array. */
 json_t *bw_policy_sim_lint(const struct bw_policy_sim *s);
+
+/* policy_lint.c: reads the policy's text (it is not run) for burrow.on("unknown event")
+ * and, when conns (array of names) is given, burrow.start/stop/restart of a name that is
+ * not among them; the name may be a literal or a constant (NAME = "x" on a line of its
+ * own). New array of "PATH:LINE: message". */
+json_t *bw_policy_lint_text(const char *path, const json_t *conns, const char *config_dir);
 
 #endif

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "client.h"
+#include "diag_cmd.h"
 #include "policy_cmd.h"
 #include "ctl_proto.h"
 #include "util.h"
@@ -521,6 +522,18 @@ static int cmd_emit(int argc, char **argv)
 	return simple("emit", json_pack("{s:o}", "event", ev), NULL);
 }
 
+static void print_location(json_t *res)
+{
+	const char *loc = json_string_value(json_object_get(res, "location"));
+
+	if (!loc)
+		printf("no location: no rule matches (burrow location NAME sets one by hand)\n");
+	else if (json_is_true(json_object_get(res, "manual")))
+		printf("%s (set by hand; burrow location --auto hands it back to the rules)\n", loc);
+	else
+		printf("%s\n", loc);
+}
+
 static int cmd_location(int argc, char **argv)
 {
 	json_t *args = NULL;
@@ -530,7 +543,7 @@ static int cmd_location(int argc, char **argv)
 	if (argc == 2)
 		args = strcmp(argv[1], "--auto") == 0 ? json_pack("{s:b}", "auto", 1)
 						      : json_pack("{s:s}", "set", argv[1]);
-	return simple("location", args, NULL);
+	return simple("location", args, print_location);
 }
 
 static void print_reload(json_t *res)
@@ -587,8 +600,8 @@ static int not_yet(const char *what, const char *usage, int argc)
 
 static int cmd_export(int argc, char **argv) { (void)argv; return not_yet("profile export", "export NAME... -o FILE [--lock]", argc); }
 static int cmd_import(int argc, char **argv) { (void)argv; return not_yet("profile import", "import FILE", argc); }
-static int cmd_report(int argc, char **argv) { (void)argv; return not_yet("the support report", "report -o FILE", argc); }
-static int cmd_doctor(int argc, char **argv) { (void)argv; return not_yet("the environment check", "doctor [NAME]", argc); }
+static int cmd_report(int argc, char **argv) { return bw_cli_report(argc, argv, socket_path); }
+static int cmd_doctor(int argc, char **argv) { return bw_cli_doctor(argc, argv, socket_path, json_out); }
 
 static int cmd_version(int argc, char **argv)
 {
@@ -616,7 +629,7 @@ static const struct subcmd subcmds[] = {
 	{ "export", cmd_export, "export NAME... -o FILE [--lock] [--unlock-password] [--hide-settings]" },
 	{ "import", cmd_import, "import FILE" },
 	{ "report", cmd_report, "report -o FILE" },
-	{ "doctor", cmd_doctor, "doctor [NAME]" },
+	{ "doctor", cmd_doctor, "doctor [NAME] [--json]" },
 	{ "devices", cmd_devices, "devices [ID] [--json]" },
 	{ "version", cmd_version, "version" },
 	{ "help", cmd_help, "help" },
@@ -661,6 +674,7 @@ int main(int argc, char **argv)
 		cmd_help(0, NULL);
 		return EXIT_USAGE;
 	}
+	bw_cli_policy_set_json(json_out);
 	for (size_t i = 0; i < BW_ARRAY_SIZE(subcmds); i++)
 		if (strcmp(args[0], subcmds[i].name) == 0)
 			return subcmds[i].fn(n, args);

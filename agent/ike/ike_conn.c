@@ -14,9 +14,11 @@
 #include "agent.h"
 #include "conn.h"
 #include "killswitch.h"
+#include "lua/policy_host.h"
 #include "ike/ikev1.h"
 #include "log.h"
 #include "sa-backends/userspace/userspace.h"
+#include "sa-backends/xfrm/xfrm.h"
 #include "util.h"
 
 static struct bw_ike_conn *engine_list;
@@ -200,14 +202,22 @@ void ike_rekey_done(struct bw_ike_conn *ike, struct ike_child *ch)
 int ike_send_esp(struct bw_ike_conn *ike, const uint8_t *pkt, size_t len);
 int ike_send_keepalive(struct bw_ike_conn *ike);
 
+/* The datapath outlives engine instances (re-authentication hands it over), so its callbacks
+ * find the current instance through the connection. */
 static int cb_send_esp(void *ctx, const uint8_t *pkt, size_t len)
 {
-	return ike_send_esp(ctx, pkt, len);
+	struct bw_conn *c = ctx;
+
+	return c->ike ? ike_send_esp(c->ike, pkt, len) : -ENOTCONN;
 }
 
 static void cb_expired(void *ctx, uint32_t spi, enum bw_sa_dir dir, bool hard)
 {
-	struct bw_ike_conn *ike = ctx;
+	struct bw_conn *c = ctx;
+	struct bw_ike_conn *ike = c->ike;
+
+	if (!ike)
+		return;
 
 	ike_log(ike, BW_LOG_WARN, "%s SA %08x expired%s", dir == BW_SA_IN ? "inbound" : "outbound", spi,
 		hard ? "" : " (soft)");
@@ -235,7 +245,7 @@ static void teardown(struct bw_ike_conn *ike)
 	static size_t reaper_next;
 	ev_timer *reaper;
 
-	if (ike->p1 == P1_IDLE && !ike->conn)
+	if (ike->p1 == P1_IDLE && !ike->conn && !ike->be_conn)
 		return;
 	ev_timer_stop(loop, &ike->rexmit);
 	ev_timer_stop(loop, &ike->keepalive);
@@ -257,8 +267,19 @@ static void teardown(struct bw_ike_conn *ike)
 		freeaddrinfo(ike->gai.ar_result);
 		ike->gai.ar_result = NULL;
 	}
+	ev_timer_stop(loop, &ike->reauth_timer);
+	if (ike->reauth_new) {
+		struct bw_ike_conn *n = ike->reauth_new;
+
+		ike->reauth_new = NULL;
+		n->reauth_of = NULL;
+		n->conn = NULL;
+		teardown(n);	/* it shares our datapath: it goes first */
+	}
+	if (ike->reauth_of)
+		ike->reauth_of->reauth_new = NULL;
 	ike_unregister(ike);
-	if (ike->be_conn)
+	if (ike->be_conn && !ike->be_shared)
 		ike->be->conn_close(ike->be_conn);
 	ike->be_conn = NULL;
 	free(ike->out_msg);
@@ -277,7 +298,7 @@ static void teardown(struct bw_ike_conn *ike)
 	OPENSSL_cleanse(ike->skeyid_e, sizeof(ike->skeyid_e));
 	OPENSSL_cleanse(ike->enc_key, sizeof(ike->enc_key));
 	ike->p1 = P1_IDLE;
-	if (ike->conn)
+	if (ike->conn && ike->conn->ike == ike)
 		ike->conn->ike = NULL;
 	ike->conn = NULL;
 	/* A small ring of reapers: at most one teardown per connection per loop turn. */
@@ -321,12 +342,20 @@ static void send_deletes(struct bw_ike_conn *ike)
 	ike_info_send_delete(ike, ISAKMP_PROTO_ISAKMP, cookies, 16);
 }
 
+static void reauth_abandon(struct bw_ike_conn *ike, const char *why);
+
 void ike_fail(struct bw_ike_conn *ike, const char *code, const char *error, const char *explanation)
 {
 	struct bw_conn *c = ike->conn;
 
 	if (!c)
 		return;
+	if (ike->reauth_of) {
+		(void)code;
+		(void)explanation;
+		reauth_abandon(ike, error);
+		return;
+	}
 	send_deletes(ike);
 	teardown(ike);
 	bw_conn_fail(c, code, error, explanation ? explanation : error);
@@ -337,6 +366,10 @@ static void dpd_dead(struct bw_ike_conn *ike)
 	struct bw_conn *c = ike->conn;
 	char exp[400];
 
+	if (ike->reauth_of) {
+		reauth_abandon(ike, "the gateway stopped answering");
+		return;
+	}
 	ike_log(ike, BW_LOG_WARN, "DPD: the gateway did not answer %d probes; declaring it dead", IKE_DPD_MAX_PROBES);
 	teardown(ike);
 	snprintf(exp, sizeof(exp), "The gateway stopped answering (dead peer detection, %d probes over about %us). It "
@@ -356,6 +389,10 @@ void ike_peer_deleted(struct bw_ike_conn *ike, const char *what)
 
 	if (!c)
 		return;
+	if (ike->reauth_of) {
+		reauth_abandon(ike, "the gateway deleted the new SA");
+		return;
+	}
 	ike_log(ike, BW_LOG_WARN, "the gateway deleted %s; the tunnel is down", what);
 	send_deletes(ike);
 	teardown(ike);
@@ -488,15 +525,24 @@ void ike_start_children(struct bw_ike_conn *ike)
 	ike_quick_start(ike);
 }
 
+static void reauth_switch(struct bw_ike_conn *ike);
+static void start_liveness(struct bw_ike_conn *ike);
+
 void ike_children_done(struct bw_ike_conn *ike)
 {
 	struct bw_sa_conn *bc = ike->be_conn;
 	int rc = 0;
 
+	if (ike->reauth_of) {
+		reauth_switch(ike);
+		return;
+	}
+
 	if (ike->have_vip)
 		rc = ike->be->set_address(bc, &ike->vip);
-	if (rc == 0 && ike->cfg.topology == BW_TOPO_HOST_TO_EVERYWHERE && ike->be == &bw_sa_backend_userspace)
-		rc = bw_us_route_exception(bc, (const struct sockaddr *)&ike->peer);
+	if (rc == 0 && ike->cfg.topology == BW_TOPO_HOST_TO_EVERYWHERE)
+		rc = ike->be == &bw_sa_backend_userspace ? bw_us_route_exception(bc, (const struct sockaddr *)&ike->peer)
+							  : bw_xfrm_route_exception(bc, (const struct sockaddr *)&ike->peer);
 	for (size_t i = 0; rc == 0 && i < ike->n_children; i++) {
 		struct bw_cidr src = ike->children[i].local_ts;
 
@@ -524,6 +570,16 @@ void ike_children_done(struct bw_ike_conn *ike)
 		return;
 	}
 	bw_conn_set_state(ike->conn, BW_CONN_UP, NULL);
+	start_liveness(ike);
+}
+
+static void on_reauth(struct ev_loop *loop, ev_timer *w, int revents);
+
+/* DPD, rekeying of each IPsec SA and re-authentication of the IKE SA, from "up" on. */
+static void start_liveness(struct bw_ike_conn *ike)
+{
+	uint16_t r = 0;
+
 	ike_seen_peer(ike);
 	if (ike->cfg.dpd_s && ike->peer_dpd) {
 		ev_timer_init(&ike->dpd_timer, on_dpd, ike->cfg.dpd_s / 2.0, ike->cfg.dpd_s / 2.0);
@@ -533,6 +589,9 @@ void ike_children_done(struct bw_ike_conn *ike)
 		set_rekey_time(ike, &ike->children[i]);
 	ev_init(&ike->rekey_timer, start_rekey);
 	schedule_rekey(ike);
+	bw_random(&r, sizeof(r));
+	ev_timer_init(&ike->reauth_timer, on_reauth, ike->p1_lifetime_s * (0.80 + 0.10 * (r / 65535.0)), 0.0);
+	ev_timer_start(ike->agent->loop, &ike->reauth_timer);
 }
 
 static int begin_exchange(struct bw_ike_conn *ike)
@@ -540,7 +599,7 @@ static int begin_exchange(struct bw_ike_conn *ike)
 	struct sockaddr_in *peer = (struct sockaddr_in *)&ike->peer;
 	socklen_t len = sizeof(struct sockaddr_in);
 	char err[512], addr[INET_ADDRSTRLEN];
-	struct bw_sa_conn_cbs cbs = { .ctx = ike, .send_esp = cb_send_esp, .expired = cb_expired };
+	struct bw_sa_conn_cbs cbs = { .ctx = ike->conn, .send_esp = cb_send_esp, .expired = cb_expired };
 	int fd, rc;
 
 	/* Our address towards the gateway: what the kernel's routing picks. */
@@ -561,7 +620,8 @@ static int begin_exchange(struct bw_ike_conn *ike)
 	ike_log(ike, BW_LOG_INFO, "connecting to %s (%s) with %s Mode", ike->cfg.gateway, addr,
 		ike->cfg.exchange == BW_EXCHANGE_MAIN ? "Main" : "Aggressive");
 
-	rc = ike->be->conn_open(ike->agent->loop, ike->cfg.name, ike->agent->opts.state_dir, &cbs, &ike->be_conn);
+	rc = ike->be_shared ? 0 : ike->be->conn_open(ike->agent->loop, ike->cfg.name, ike->agent->opts.state_dir,
+						      &cbs, &ike->be_conn);
 	if (rc != 0) {
 		snprintf(err, sizeof(err), "cannot create the tunnel interface: %s", strerror(-rc));
 		ike_fail(ike, "datapath", err, "Burrow could not create its TUN interface. Run burrowd as root "
@@ -569,7 +629,7 @@ static int begin_exchange(struct bw_ike_conn *ike)
 		return -1;
 	}
 	ike->p1 = P1_IDLE + 1;	/* leaves IDLE so that failures from here on are reported */
-	if (ike->cfg.kill_switch &&
+	if (ike->cfg.kill_switch && !ike->be_shared &&
 	    bw_killswitch_on(ike->cfg.name, ike->be->ifname(ike->be_conn), &peer->sin_addr, err, sizeof(err)) != 0) {
 		ike_fail(ike, "kill-switch", err, err);
 		return -1;
@@ -606,37 +666,20 @@ static void on_resolve_poll(struct ev_loop *loop, ev_timer *w, int revents)
 	begin_exchange(ike);
 }
 
-int bw_ike_conn_start(struct bw_conn *c, char *err, size_t errlen)
+/* A new engine instance for c: secrets loaded, cookies drawn, registered; nothing sent yet.
+ * NULL with a reason in err; *missing_out names a missing secret. */
+static struct bw_ike_conn *ike_new_x(struct bw_conn *c, const struct bw_sa_backend_ops *be, char *err,
+				     size_t errlen, const char **missing_out)
 {
 	struct bw_agent *a = c->agent;
 	struct bw_ike_conn *ike;
 	struct bw_cfg_error cerr;
-	const struct bw_sa_backend_ops *be;
-	struct in_addr in;
 	int rc;
 
-	if (c->ike) {
-		snprintf(err, errlen, "%s is already being started", c->name);
-		return -1;
-	}
-	if (c->cfg.auth_method != BW_AUTH_PSK) {
-		snprintf(err, errlen, "%s: certificate authentication is not available yet; use method = psk", c->name);
-		return -1;
-	}
-	be = bw_sa_backend_pick(a->cfg.backend, err, errlen);
-	if (!be)
-		return -1;
-	if (c->cfg.nat_traversal == BW_NATT_OFF && be == &bw_sa_backend_userspace) {
-		snprintf(err, errlen, "%s: the userspace datapath carries ESP in UDP only; set nat_traversal = auto",
-			 c->name);
-		return -1;
-	}
-	if (ike_sockets_open(a, a->cfg.ike_port, a->cfg.natt_port, err, errlen) != 0)
-		return -1;
 	ike = calloc(1, sizeof(*ike));
 	if (!ike) {
 		snprintf(err, errlen, "out of memory");
-		return -1;
+		return NULL;
 	}
 	ike->conn = c;
 	ike->agent = a;
@@ -647,7 +690,7 @@ int bw_ike_conn_start(struct bw_conn *c, char *err, size_t errlen)
 		snprintf(err, errlen, "%s:%d: %s", cerr.file, cerr.line, cerr.msg);
 		bw_secrets_wipe(&ike->sec);
 		free(ike);
-		return -1;
+		return NULL;
 	}
 	/* Secrets typed in at `burrow start` fill what the file lacks. */
 	if (!ike->sec.has_psk && c->prompted.has_psk) {
@@ -670,14 +713,10 @@ int bw_ike_conn_start(struct bw_conn *c, char *err, size_t errlen)
 				 a->opts.config_dir, c->name);
 			bw_secrets_wipe(&ike->sec);
 			free(ike);
-			bw_strlcpy(c->needs_secret, missing, sizeof(c->needs_secret));
-			bw_strlcpy(c->fail_code, "needs-secret", sizeof(c->fail_code));
-			bw_strlcpy(c->fail_error, err, sizeof(c->fail_error));
-			bw_strlcpy(c->fail_explanation, err, sizeof(c->fail_explanation));
-			bw_conn_set_state(c, BW_CONN_NEEDS_SECRET, missing);
-			return -1;
+			if (missing_out)
+				*missing_out = missing;
+			return NULL;
 		}
-		c->needs_secret[0] = '\0';
 	}
 	if ((c->cfg.accept_dns || c->cfg.n_dns_servers) && c->cfg.dns_scope == BW_DNS_SPLIT &&
 	    !ike_dns_have_resolved()) {
@@ -685,7 +724,7 @@ int bw_ike_conn_start(struct bw_conn *c, char *err, size_t errlen)
 			 "set scope = global in [dns]", c->name);
 		bw_secrets_wipe(&ike->sec);
 		free(ike);
-		return -1;
+		return NULL;
 	}
 	if (c->cfg.has_local_address) {
 		ike->vip = c->cfg.local_address;
@@ -702,14 +741,10 @@ int bw_ike_conn_start(struct bw_conn *c, char *err, size_t errlen)
 		if (bw_random(ike->icookie, 8) != 0) {
 			free(ike);
 			snprintf(err, errlen, "no randomness available");
-			return -1;
+			return NULL;
 		}
 	} while (ike_find_by_cookie(ike->icookie));
 	ike_register(ike);
-	c->ike = ike;
-	c->fail_code[0] = '\0';
-	bw_conn_set_state(c, BW_CONN_CONNECTING, NULL);
-
 	ev_init(&ike->rexmit, NULL);
 	ev_init(&ike->keepalive, NULL);
 	ev_init(&ike->stop_timer, NULL);
@@ -717,7 +752,153 @@ int bw_ike_conn_start(struct bw_conn *c, char *err, size_t errlen)
 	ev_init(&ike->rekey_timer, start_rekey);
 	ev_init(&ike->old_sa_timer, NULL);
 	ev_init(&ike->cfg_timer, NULL);
+	ev_init(&ike->reauth_timer, on_reauth);
 	ev_timer_init(&ike->resolve_timer, on_resolve_poll, 0.05, 0.05);
+	return ike;
+}
+
+static struct bw_ike_conn *ike_new(struct bw_conn *c, const struct bw_sa_backend_ops *be, char *err, size_t errlen)
+{
+	return ike_new_x(c, be, err, errlen, NULL);
+}
+
+/* The replacement failed: put traffic back on the old SAs and forget it; the old IKE SA keeps
+ * the tunnel until it expires or the gateway drops it, and we try once more later. */
+static void reauth_abandon(struct bw_ike_conn *n, const char *why)
+{
+	struct bw_ike_conn *old = n->reauth_of;
+
+	ike_log(n, BW_LOG_WARN, "re-authentication failed (%s); the tunnel stays on the current SAs", why);
+	for (size_t i = 0; old && i < n->n_children && i < old->n_children; i++) {
+		struct ike_child *nc = &n->children[i], *oc = &old->children[i];
+
+		if (!nc->installed || nc->rekeying)
+			continue;
+		n->be->add_policy(n->be_conn, &oc->local_ts, &oc->remote_ts, spi_host(oc->spi_out), spi_host(oc->spi_in));
+		n->be->del_sa(n->be_conn, spi_host(nc->spi_out), BW_SA_OUT);
+		n->be->del_sa(n->be_conn, spi_host(nc->spi_in), BW_SA_IN);
+		nc->installed = false;
+	}
+	send_deletes(n);
+	if (old) {
+		old->reauth_new = NULL;
+		ev_timer_set(&old->reauth_timer, 30.0, 0.0);
+		ev_timer_start(old->agent->loop, &old->reauth_timer);
+	}
+	n->reauth_of = NULL;
+	n->conn = NULL;
+	teardown(n);
+}
+
+/* The replacement is up: its IPsec SAs already carry the traffic (policies switched as each
+ * Quick Mode finished). Retire the old IKE SA and its IPsec SAs and hand over the datapath. */
+static void reauth_switch(struct bw_ike_conn *n)
+{
+	struct bw_ike_conn *old = n->reauth_of;
+	struct bw_conn *c = n->conn;
+
+	for (size_t i = 0; i < n->n_children && i < old->n_children; i++) {
+		struct ike_child *oc = &old->children[i], *nc = &n->children[i];
+
+		if (oc->state != QM_DONE)
+			continue;
+		n->be->del_sa(n->be_conn, spi_host(oc->spi_out), BW_SA_OUT);
+		memcpy(nc->old_spi_in, oc->spi_in, 4);
+		nc->old_in_valid = true;	/* late packets on the old inbound SA still count */
+		if (oc->old_in_valid)
+			n->be->del_sa(n->be_conn, spi_host(oc->old_spi_in), BW_SA_IN);
+		oc->old_in_valid = false;
+		oc->installed = false;
+	}
+	ev_timer_init(&n->old_sa_timer, on_old_sas, IKE_OLD_SA_GRACE_S, 0.0);
+	ev_timer_start(n->agent->loop, &n->old_sa_timer);
+	send_deletes(old);
+	/* DNS, forwarding and the datapath move to the new instance. */
+	n->dns_applied = old->dns_applied;
+	n->forwarding_enabled = old->forwarding_enabled;
+	old->dns_applied = old->forwarding_enabled = false;
+	n->be_shared = false;
+	old->be_shared = true;
+	old->reauth_new = NULL;
+	n->reauth_of = NULL;
+	c->ike = n;
+	old->conn = NULL;
+	teardown(old);
+	ike_log(n, BW_LOG_INFO, "re-authenticated: a new IKE SA and new IPsec SAs replace the old ones");
+	start_liveness(n);
+}
+
+static int begin_exchange(struct bw_ike_conn *ike);
+
+static void on_reauth(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct bw_ike_conn *old = bw_container_of(w, struct bw_ike_conn, reauth_timer), *n;
+	char err[512];
+
+	(void)revents;
+	if (old->reauth_new || !old->conn)
+		return;
+	if (old->conn->state != BW_CONN_UP) {
+		ev_timer_set(w, 5.0, 0.0);	/* after the rekey in progress */
+		ev_timer_start(loop, w);
+		return;
+	}
+	n = ike_new(old->conn, old->be, err, sizeof(err));
+	if (!n) {
+		ike_log(old, BW_LOG_WARN, "cannot re-authenticate: %s; the tunnel ends when the IKE SA expires", err);
+		return;
+	}
+	ike_log(old, BW_LOG_INFO, "re-authenticating the IKE SA before its lifetime ends");
+	n->reauth_of = old;
+	old->reauth_new = n;
+	n->be_conn = old->be_conn;
+	n->be_shared = true;
+	n->peer = old->peer;
+	begin_exchange(n);
+}
+
+int bw_ike_conn_start(struct bw_conn *c, char *err, size_t errlen)
+{
+	struct bw_agent *a = c->agent;
+	struct bw_ike_conn *ike;
+	const struct bw_sa_backend_ops *be;
+	const char *missing = NULL;
+	struct in_addr in;
+
+	if (c->ike) {
+		snprintf(err, errlen, "%s is already being started", c->name);
+		return -1;
+	}
+	if (c->cfg.auth_method != BW_AUTH_PSK) {
+		snprintf(err, errlen, "%s: certificate authentication is not available yet; use method = psk", c->name);
+		return -1;
+	}
+	be = bw_sa_backend_pick(a->cfg.backend, err, errlen);
+	if (!be)
+		return -1;
+	if (c->cfg.nat_traversal == BW_NATT_OFF && be == &bw_sa_backend_userspace) {
+		snprintf(err, errlen, "%s: the userspace datapath carries ESP in UDP only; set nat_traversal = auto",
+			 c->name);
+		return -1;
+	}
+	if (ike_sockets_open(a, a->cfg.ike_port, a->cfg.natt_port, be == &bw_sa_backend_xfrm, err, errlen) != 0)
+		return -1;
+	ike = ike_new_x(c, be, err, errlen, &missing);
+	if (!ike) {
+		if (missing) {
+			bw_strlcpy(c->needs_secret, missing, sizeof(c->needs_secret));
+			bw_strlcpy(c->fail_code, "needs-secret", sizeof(c->fail_code));
+			bw_strlcpy(c->fail_error, err, sizeof(c->fail_error));
+			bw_strlcpy(c->fail_explanation, err, sizeof(c->fail_explanation));
+			bw_conn_set_state(c, BW_CONN_NEEDS_SECRET, missing);
+		}
+		return -1;
+	}
+	c->needs_secret[0] = '\0';
+	c->ike = ike;
+	c->fail_code[0] = '\0';
+	bw_conn_set_state(c, BW_CONN_CONNECTING, NULL);
+
 	if (inet_pton(AF_INET, c->cfg.gateway, &in) == 1) {
 		struct sockaddr_in *sin = (struct sockaddr_in *)&ike->peer;
 
@@ -745,6 +926,21 @@ int bw_ike_conn_start(struct bw_conn *c, char *err, size_t errlen)
 	return 0;
 }
 
+/* After tunnel_stopping: the policies' actions (unmounting a share, say) are done or timed out. */
+static void finish_stop(void *ctx)
+{
+	struct bw_conn *c = ctx;
+	struct bw_ike_conn *ike = c->ike;
+
+	if (c->state != BW_CONN_STOPPING)
+		return;	/* someone else finished it meanwhile */
+	if (ike) {
+		send_deletes(ike);
+		teardown(ike);
+	}
+	bw_conn_set_state(c, BW_CONN_DOWN, c->stop_reason);
+}
+
 void bw_ike_conn_stop(struct bw_conn *c, const char *reason)
 {
 	struct bw_ike_conn *ike = c->ike;
@@ -753,11 +949,60 @@ void bw_ike_conn_stop(struct bw_conn *c, const char *reason)
 		bw_conn_set_state(c, BW_CONN_DOWN, reason);
 		return;
 	}
-	if (c->state == BW_CONN_UP || c->state == BW_CONN_REKEYING)
+	if (c->state == BW_CONN_UP || c->state == BW_CONN_REKEYING) {
+		/* tunnel_stopping goes out first; the SAs stay until its actions are done (bounded). */
+		bw_strlcpy(c->stop_reason, reason ? reason : "stopped", sizeof(c->stop_reason));
 		bw_conn_set_state(c, BW_CONN_STOPPING, reason);
+		if (!c->agent->stopping) {
+			bw_policy_host_await_stopping(c->agent->policies, c->name, BW_POLICY_STOPPING_TIMEOUT_S,
+						      finish_stop, c);
+			return;
+		}
+		finish_stop(c);
+		return;
+	}
 	send_deletes(ike);
 	teardown(ike);
 	bw_conn_set_state(c, BW_CONN_DOWN, reason);
+}
+
+/* After a change of network: the tunnel is bound to our address towards the gateway; when that
+ * address is gone or another one would be used now, the tunnel is taken down with reason network
+ * (defaults.lua brings it back once the network is there). */
+void bw_ike_conn_network_changed(struct bw_conn *c)
+{
+	struct bw_ike_conn *ike = c->ike;
+	struct sockaddr_in peer, now;
+	socklen_t len = sizeof(now);
+	bool moved = false;
+	int fd;
+
+	if (!ike || ike->reauth_of || (c->state != BW_CONN_UP && c->state != BW_CONN_REKEYING))
+		return;
+	peer = *(struct sockaddr_in *)&ike->peer;
+	peer.sin_port = htons(500);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (connect(fd, (struct sockaddr *)&peer, sizeof(peer)) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&now, &len) != 0)
+		moved = true;	/* no route to the gateway at all */
+	else
+		moved = now.sin_addr.s_addr != ((struct sockaddr_in *)&ike->local)->sin_addr.s_addr;
+	close(fd);
+	if (!moved)
+		return;
+	ike_log(ike, BW_LOG_WARN, "our address towards the gateway changed; the tunnel goes down and is "
+		"negotiated again from the new address");
+	send_deletes(ike);
+	teardown(ike);
+	bw_strlcpy(c->fail_code, "network", sizeof(c->fail_code));
+	bw_strlcpy(c->fail_error, "the network changed under the tunnel", sizeof(c->fail_error));
+	bw_strlcpy(c->fail_explanation, "This machine's address or route towards the gateway changed (another "
+		   "network, a new lease). The tunnel was taken down; policies (defaults.lua) bring it back "
+		   "from the new network.", sizeof(c->fail_explanation));
+	c->fail_time = time(NULL);
+	bw_conn_set_state(c, BW_CONN_DOWN, "network");
 }
 
 void bw_ike_conn_status(const struct bw_conn *c, json_t *st)

@@ -12,6 +12,8 @@ struct bw_agent;
 
 int bw_ike_conn_start(struct bw_conn *c, char *err, size_t errlen);
 void bw_ike_conn_stop(struct bw_conn *c, const char *reason);
+/* The network changed: a tunnel whose local address is gone goes down with reason network. */
+void bw_ike_conn_network_changed(struct bw_conn *c);
 /* Adds SAs, addresses, counters to a status object. */
 void bw_ike_conn_status(const struct bw_conn *c, json_t *status);
 /* Fields of tunnel_up: connection, virtual_ip, dns, networks. */

@@ -9,6 +9,7 @@
 #include "agent.h"
 #include "ike/ikev1.h"
 #include "log.h"
+#include "sa-backends/xfrm/xfrm.h"
 #include "util.h"
 
 struct ike_sock {
@@ -107,8 +108,11 @@ fail:
 	return -1;
 }
 
-int ike_sockets_open(struct bw_agent *a, uint16_t ike_port, uint16_t natt_port, char *err, size_t errlen)
+int ike_sockets_open(struct bw_agent *a, uint16_t ike_port, uint16_t natt_port, bool kernel_esp,
+		     char *err, size_t errlen)
 {
+	int rc = 0;
+
 	if (socks[0].fd >= 0)
 		return 0;
 	sock_loop = a->loop;
@@ -117,6 +121,19 @@ int ike_sockets_open(struct bw_agent *a, uint16_t ike_port, uint16_t natt_port, 
 	if (open_one(&socks[1], natt_port, err, errlen) != 0) {
 		ike_sockets_close();
 		return -1;
+	}
+	/* Kernel ESP (xfrm backend): IKE must bypass every policy (host-to-everywhere would
+	 * otherwise swallow it) and the kernel takes ESP-in-UDP off the NAT-T socket. */
+	if (kernel_esp) {
+		for (int i = 0; i < 2 && rc == 0; i++)
+			rc = bw_xfrm_socket_bypass(socks[i].fd, AF_INET);
+		if (rc == 0)
+			rc = bw_xfrm_socket_espinudp(socks[1].fd);
+		if (rc < 0) {
+			snprintf(err, errlen, "cannot prepare the IKE sockets for kernel ESP: %s", strerror(-rc));
+			ike_sockets_close();
+			return -1;
+		}
 	}
 	bw_info("IKE listening on UDP ports %u and %u", socks[0].port, socks[1].port);
 	return 0;
@@ -200,6 +217,12 @@ static void on_rexmit(struct ev_loop *loop, ev_timer *w, int revents)
 				 "The gateway did not answer at all. Check that the gateway address is right, that it "
 				 "runs an IKEv1 service, and that nothing between here and there blocks UDP port 500 "
 				 "(and 4500). `burrow doctor` tests the path.");
+		else if (ike->p1 == P1_MM_SENT5 && ike->floated && ike->cfg.nat_traversal != BW_NATT_FORCE)
+			ike_fail(ike, "natt-blocked", msg,
+				 "A NAT was detected, so the exchange moved to UDP port 4500, and from then on the "
+				 "gateway did not answer. Something between here and the gateway blocks UDP 4500; "
+				 "allow it (and 500) towards the gateway. A wrong pre-shared key is the other, less "
+				 "likely cause.");
 		else if (ike->p1 == P1_MM_SENT5)
 			ike_fail(ike, "auth-failed", msg,
 				 "The gateway stopped answering after our authentication message. This almost always "

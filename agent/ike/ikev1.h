@@ -169,6 +169,13 @@ struct bw_ike_conn {
 	ev_timer rekey_timer;
 	ev_timer old_sa_timer;		/* removes replaced inbound SAs after a grace period */
 
+	/* Phase-1 re-authentication, make-before-break: a second engine instance negotiates a
+	 * new IKE SA and new IPsec SAs on the same datapath, then replaces this one. */
+	ev_timer reauth_timer;
+	struct bw_ike_conn *reauth_of;	/* set in the new instance: the one it replaces */
+	struct bw_ike_conn *reauth_new;	/* set in the old instance while a replacement runs */
+	bool be_shared;			/* the datapath belongs to the instance being replaced */
+
 	/* Datapath */
 	const struct bw_sa_backend_ops *be;
 	struct bw_sa_conn *be_conn;
@@ -178,7 +185,8 @@ struct bw_ike_conn {
 };
 
 /* Socket layer (ike_socket.c). */
-int ike_sockets_open(struct bw_agent *a, uint16_t ike_port, uint16_t natt_port, char *err, size_t errlen);
+int ike_sockets_open(struct bw_agent *a, uint16_t ike_port, uint16_t natt_port, bool kernel_esp,
+		     char *err, size_t errlen);
 void ike_sockets_close(void);
 uint16_t ike_sockets_port(bool natt);
 /* Sends a message as is (adds the non-ESP marker on the NAT-T port). */

@@ -58,8 +58,9 @@ static int send5(struct bw_ike_conn *ike)
 	if (ike_p1_hash(ike, true, ike->idii_b, ike->idii_b_len, hash) != 0 ||
 	    isakmp_b_hash(&b, hash, ike->prf_len) != 0)
 		goto fail;
-	/* INITIAL-CONTACT tells the gateway to drop SAs of an earlier run of ours (RFC 2407 4.6.3.3). */
-	{
+	/* INITIAL-CONTACT tells the gateway to drop SAs of an earlier run of ours (RFC 2407 4.6.3.3);
+	 * never while re-authenticating: the SAs it would drop are the ones carrying traffic. */
+	if (!ike->reauth_of) {
 		struct isakmp_notify n = { .doi = ISAKMP_DOI_IPSEC, .proto = ISAKMP_PROTO_ISAKMP,
 					   .spi_size = 16, .type = ISAKMP_N_INITIAL_CONTACT };
 

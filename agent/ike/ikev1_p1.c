@@ -495,5 +495,6 @@ void ike_float(struct bw_ike_conn *ike)
 		return;
 	ike->floated = true;
 	((struct sockaddr_in *)&ike->local)->sin_port = htons(ike_sockets_port(true));
+	((struct sockaddr_in *)&ike->peer)->sin_port = htons(4500);
 	ike_log(ike, BW_LOG_INFO, "NAT traversal: moving to UDP port 4500");
 }

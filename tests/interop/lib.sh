@@ -609,6 +609,12 @@ lab_teardown() {
     fi
     # politely first, burrowd and clients before the gateway
     for _p in burrowd charon-cli charon-gw; do lab_kill "$_p"; done
+    # A sanitizer build of burrowd reports at exit: such a report fails the test file.
+    if grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error' "$LAB_DIR/burrowd.out" 2>/dev/null; then
+        diag "burrowd reported a sanitizer error:"
+        grep -E -A25 'AddressSanitizer|LeakSanitizer|runtime error' "$LAB_DIR/burrowd.out" | head -60 | diag
+        _tap_fail=$((_tap_fail + 1))
+    fi
     for _pf in "$LAB_DIR"/pids/*.pid; do
         [ -f "$_pf" ] || continue
         _n=${_pf##*/}; lab_kill "${_n%.pid}"

@@ -210,10 +210,11 @@ static void test_manual_stop_by_policy(void)
 		"{\"name\": \"start\", \"time\": 0}\n"
 		"{\"name\": \"ssid\", \"time\": 10, \"ssid\": \"x\"}\n");
 
-	tap_ok(ptu_has(r.out, "  10.0 stop office\n  10.0 state office down\n"
+	tap_ok(ptu_has(r.out, "  10.0 stop office\n  10.0 state office stopping\n"
 			      "  10.0 event tunnel_stopping connection=office reason=stopped\n"
+			      "  10.0 state office down\n"
 			      "  10.0 event tunnel_down connection=office reason=stopped\n"),
-	       "a stop from a policy takes the simulated tunnel down with tunnel_stopping and tunnel_down");
+	       "a stop from a policy takes the simulated tunnel through stopping (tunnel_stopping) to down (tunnel_down)");
 	tap_is_int(ptu_count(r.out, "start office"), 1, "defaults.lua does not restart a connection stopped on purpose");
 	free(r.out);
 }
@@ -238,34 +239,194 @@ static void test_timers(void)
 
 static void test_examples(void)
 {
+	{
+		const char *files[] = { src_path("policies/examples/untrusted-wifi.lua"), NULL };
+
+		compare("untrusted-wifi.lua: the full tunnel on an untrusted SSID, a spoofed BSSID or an unknown gateway MAC; down again at home", files,
+			"tests/policy/untrusted-wifi.jsonl",
+			"   0.0 event ssid interface=wlan0 ssid=HomeNet bssid=00:11:22:33:44:55\n"
+			"  60.0 event ssid interface=wlan0 ssid=CafeFree bssid=aa:bb:cc:00:00:01\n"
+			"  60.0 log untrusted-wifi.lua info: untrusted Wi-Fi CafeFree: bringing up everywhere\n"
+			"  60.0 start everywhere\n"
+			"  60.0 state everywhere up\n"
+			"  60.0 event tunnel_up connection=everywhere\n"
+			" 120.0 event ssid interface=wlan0 ssid=HomeNet bssid=66:66:66:66:66:66\n"
+			" 120.0 log untrusted-wifi.lua warn: HomeNet from an unknown access point 66:66:66:66:66:66: treated as untrusted\n"
+			" 180.0 event ssid interface=wlan0 ssid=HomeNet bssid=00:11:22:33:44:55\n"
+			" 180.0 stop everywhere\n"
+			" 180.0 state everywhere stopping\n"
+			" 180.0 event tunnel_stopping connection=everywhere reason=stopped\n"
+			" 180.0 state everywhere down\n"
+			" 180.0 event tunnel_down connection=everywhere reason=stopped\n"
+			" 240.0 event network interface=wlan0 change=route online=true\n"
+			" 240.0 log untrusted-wifi.lua warn: HomeNet with an unknown gateway de:ad:be:ef:00:01: treated as untrusted\n"
+			" 240.0 log untrusted-wifi.lua info: untrusted Wi-Fi HomeNet: bringing up everywhere\n"
+			" 240.0 start everywhere\n"
+			" 240.0 state everywhere up\n"
+			" 240.0 event tunnel_up connection=everywhere\n");
+	}
+	{
+		const char *files[] = { src_path("policies/examples/location.lua"), NULL };
+
+		compare("location.lua: home-lab at Home, nothing in the Office, the full tunnel anywhere else", files,
+			"tests/policy/location.jsonl",
+			"   0.0 event ssid interface=wlan0 ssid=HomeNet bssid=00:11:22:33:44:55\n"
+			"   0.0 event location location=Home reason=rules\n"
+			"   0.0 stop everywhere\n"
+			"   0.0 start home-lab\n"
+			"   0.0 state home-lab up\n"
+			"   0.0 event tunnel_up connection=home-lab\n"
+			" 100.0 event ssid interface=wlan0 ssid=Corp bssid=00:aa:00:00:00:01\n"
+			" 100.0 event location previous=Home reason=rules\n"
+			" 100.0 stop home-lab\n"
+			" 100.0 state home-lab stopping\n"
+			" 100.0 start everywhere\n"
+			" 100.0 state everywhere up\n"
+			" 100.0 event tunnel_stopping connection=home-lab reason=stopped\n"
+			" 100.0 event tunnel_up connection=everywhere\n"
+			" 100.0 state home-lab down\n"
+			" 100.0 event tunnel_down connection=home-lab reason=stopped\n"
+			" 101.0 event location location=Office reason=rules\n"
+			" 101.0 stop everywhere\n"
+			" 101.0 state everywhere stopping\n"
+			" 101.0 event tunnel_stopping connection=everywhere reason=stopped\n"
+			" 101.0 state everywhere down\n"
+			" 101.0 event tunnel_down connection=everywhere reason=stopped\n"
+			" 101.0 event network interface=wlan0 change=route online=true\n"
+			" 200.0 event location previous=Office reason=rules\n"
+			" 200.0 start everywhere\n"
+			" 200.0 state everywhere up\n"
+			" 200.0 event tunnel_up connection=everywhere\n"
+			" 200.0 event ssid interface=wlan0 ssid=CafeFree bssid=aa:bb:cc:00:00:01\n");
+	}
+	{
+		const char *files[] = { src_path("policies/examples/mount-on-connect.lua"), NULL };
+
+		compare("mount-on-connect.lua: mounted after tunnel_up, a slow unmount holds stopping, a failed mount is reported", files,
+			"tests/policy/mount-on-connect.jsonl",
+			"   0.0 event tunnel_up connection=office\n"
+			"   0.0 state office up\n"
+			"   0.0 mount alice@10.1.0.10:/srv/share /mnt/office (sshfs)\n"
+			"  60.0 stop office\n"
+			"  60.0 state office stopping\n"
+			"  60.0 event tunnel_stopping connection=office reason=stopped\n"
+			"  60.0 unmount /mnt/office\n"
+			"  63.0 done unmount /mnt/office: status 0\n"
+			"  63.0 state office down\n"
+			"  63.0 event tunnel_down connection=office reason=stopped\n"
+			"  70.0 start office\n"
+			"  70.0 state office up\n"
+			"  70.0 event tunnel_up connection=office\n"
+			"  70.0 mount alice@10.1.0.10:/srv/share /mnt/office (sshfs)\n"
+			"  72.0 done mount alice@10.1.0.10:/srv/share /mnt/office (sshfs): status 1: read: Connection reset by peer\n"
+			"  72.0 log host warn: mount of /mnt/office failed (exited 1): read: Connection reset by peer\n"
+			"  72.0 notify Office share: could not mount /mnt/office: read: Connection reset by peer\n");
+	}
+	{
+		const char *files[] = { src_path("policies/defaults.lua"), src_path("policies/examples/always-on.lua"), NULL };
+
+		compare("always-on.lua: back-off with jitter after failures, back after DPD, a stop by hand respected", files,
+			"tests/policy/always-on.jsonl",
+			"   0.0 event start\n"
+			"   0.0 start office\n"
+			"   0.0 state office connecting\n"
+			"   2.0 state office failed\n"
+			"   2.0 event tunnel_failed connection=office error=no-answer explanation=simulated failure\n"
+			"   2.0 log always-on.lua info: office failed (no-answer): next try in 5.0 s\n"
+			"   7.0 timer always-on.lua\n"
+			"   7.0 start office\n"
+			"   7.0 state office connecting\n"
+			"   9.0 state office failed\n"
+			"   9.0 event tunnel_failed connection=office error=no-answer explanation=simulated failure\n"
+			"   9.0 log always-on.lua info: office failed (no-answer): next try in 10.2 s\n"
+			"  19.3 timer always-on.lua\n"
+			"  19.3 start office\n"
+			"  19.3 state office connecting\n"
+			"  21.3 state office failed\n"
+			"  21.3 event tunnel_failed connection=office error=no-answer explanation=simulated failure\n"
+			"  21.3 log always-on.lua info: office failed (no-answer): next try in 22.6 s\n"
+			"  43.9 timer always-on.lua\n"
+			"  43.9 start office\n"
+			"  43.9 state office connecting\n"
+			"  45.9 state office up\n"
+			"  45.9 event tunnel_up connection=office\n"
+			" 200.0 event tunnel_down connection=office reason=dpd\n"
+			" 200.0 state office down\n"
+			" 200.0 log always-on.lua info: office went down (dpd): next try in 5.5 s\n"
+			" 205.0 timer defaults.lua\n"
+			" 205.0 start office\n"
+			" 205.0 state office connecting\n"
+			" 205.5 timer always-on.lua\n"
+			" 207.0 state office up\n"
+			" 207.0 event tunnel_up connection=office\n"
+			" 300.0 stop office\n"
+			" 300.0 state office stopping\n"
+			" 300.0 event tunnel_stopping connection=office reason=stopped\n"
+			" 300.0 state office down\n"
+			" 300.0 event tunnel_down connection=office reason=stopped\n");
+	}
+	{
+		const char *files[] = { src_path("policies/examples/office-hours.lua"), NULL };
+
+		compare("office-hours.lua: up at 08:00 and down at 18:00 on a virtual Monday, one timer per change", files,
+			"tests/policy/office-hours.jsonl",
+			"   0.0 event start\n"
+			"1800.0 timer office-hours.lua\n"
+			"1800.0 start office\n"
+			"1800.0 state office up\n"
+			"1800.0 event tunnel_up connection=office\n"
+			"37800.0 timer office-hours.lua\n"
+			"37800.0 stop office\n"
+			"37800.0 state office stopping\n"
+			"37800.0 event tunnel_stopping connection=office reason=stopped\n"
+			"37800.0 state office down\n"
+			"37800.0 event tunnel_down connection=office reason=stopped\n");
+	}
+}
+
+/* The simulator's own knobs: failures that stop after N tries, connect delays, actions that
+ * hang past the stopping bound, actions started from on_exit being awaited too. */
+static void test_sim_knobs(void)
+{
 	const char *files[] = {
-		src_path("policies/examples/untrusted-wifi.lua"),
-		src_path("policies/examples/office-share.lua"),
+		ptu_write("knobs.lua",
+			  "burrow.on('tunnel_stopping', function(ev)\n"
+			  "  burrow.exec{'/bin/first', on_exit = function() burrow.exec{'/bin/second'} end}\n"
+			  "  if ev.connection == 'lab' then burrow.exec{'/bin/hang'} end\n"
+			  "end)\n"),
 		NULL,
 	};
+	struct ptu_run r = ptu_replay(files,
+		"{\"connections\": [{\"name\": \"office\", \"state\": \"up\"}, {\"name\": \"lab\", \"state\": \"up\"}]}\n"
+		"{\"name\": \"sim\", \"time\": 0, \"action\": \"/bin/first\", \"duration\": 1}\n"
+		"{\"name\": \"sim\", \"time\": 0, \"action\": \"/bin/second\", \"duration\": 2}\n"
+		"{\"name\": \"sim\", \"time\": 0, \"action\": \"/bin/hang\", \"duration\": 100}\n"
+		"{\"name\": \"sim\", \"time\": 5, \"stop\": \"office\"}\n"
+		"{\"name\": \"sim\", \"time\": 20, \"stop\": \"lab\"}\n"
+		"{\"name\": \"sim\", \"time\": 40, \"fail\": \"office\", \"error\": \"auth-failed\", \"times\": 1}\n"
+		"{\"name\": \"sim\", \"time\": 40, \"connection\": \"office\", \"delay\": 4}\n"
+		"{\"name\": \"sim\", \"time\": 41, \"start\": \"office\"}\n"
+		"{\"name\": \"sim\", \"time\": 50, \"start\": \"office\"}\n"
+		"{\"until\": 60}\n");
 
-	compare("untrusted-wifi.lua starts the full tunnel on an untrusted or spoofed SSID; office-share.lua mounts and unmounts",
-		files, "tests/policy/wifi-share.jsonl",
-		"   0.0 event ssid interface=wlan0 ssid=HomeNet bssid=00:11:22:33:44:55\n"
-		"  60.0 event ssid interface=wlan0 ssid=CafeFree bssid=aa:bb:cc:00:00:01\n"
-		"  60.0 log untrusted-wifi.lua info: untrusted Wi-Fi CafeFree: bringing up everywhere\n"
-		"  60.0 start everywhere\n"
-		"  60.0 state everywhere up\n"
-		"  60.0 event tunnel_up connection=everywhere\n"
-		" 120.0 event ssid interface=wlan0 ssid=HomeNet bssid=66:66:66:66:66:66\n"
-		" 120.0 log untrusted-wifi.lua warn: HomeNet from an unknown access point 66:66:66:66:66:66: treated as untrusted\n"
-		" 180.0 event ssid interface=wlan0 ssid=HomeNet bssid=00:11:22:33:44:55\n"
-		" 180.0 stop everywhere\n"
-		" 180.0 state everywhere down\n"
-		" 180.0 event tunnel_stopping connection=everywhere reason=stopped\n"
-		" 180.0 event tunnel_down connection=everywhere reason=stopped\n"
-		" 200.0 event tunnel_up connection=office\n"
-		" 200.0 state office up\n"
-		" 200.0 mount alice@10.1.0.10:/srv/share /mnt/office (sshfs)\n"
-		" 300.0 event tunnel_stopping connection=office reason=stopped\n"
-		" 300.0 unmount /mnt/office\n"
-		" 300.0 event tunnel_down connection=office reason=stopped\n"
-		" 300.0 state office down\n");
+	tap_ok(ptu_has(r.out, "   5.0 state office stopping\n   5.0 event tunnel_stopping connection=office reason=stopped\n"
+			      "   5.0 exec /bin/first\n   6.0 done exec /bin/first: status 0\n   6.0 exec /bin/second\n"
+			      "   8.0 done exec /bin/second: status 0\n   8.0 state office down\n"),
+	       "stopping waits for a tunnel_stopping action and for what its on_exit started");
+	tap_ok(ptu_has(r.out, "  30.0 log host warn: lab: stopping goes on without the tunnel_stopping actions still running: exec /bin/hang\n"
+			      "  30.0 state lab down\n"),
+	       "an action that hangs is cut off after 10 s, and the log names it");
+	tap_ok(ptu_has(r.out, "  41.0 state office connecting\n  45.0 state office failed\n"
+			      "  45.0 event tunnel_failed connection=office error=auth-failed"),
+	       "a sim fail line makes the next start fail with its error, after the connect delay");
+	tap_ok(ptu_has(r.out, "  50.0 state office connecting\n  54.0 state office up\n"),
+	       "with times = 1 the start after it succeeds");
+	tap_is_int(r.errors, 0, "no policy raised");
+	free(r.out);
+
+	r = ptu_run1("", "{\"name\": \"sim\", \"time\": 0, \"bogus\": 1}\n");
+	tap_is_int(r.replay_rc, -1, "a sim line that asks for nothing known is refused");
+	free(r.out);
 }
 
 static void test_locations_and_actions(void)
@@ -291,8 +452,10 @@ static void test_locations_and_actions(void)
 	       "a location rule with a list of SSIDs matches one of them and burrow.location() follows");
 	tap_ok(ptu_has(r.out, "   9.0 event location previous=Home reason=rules\n   9.0 log loc.lua info: at nil\n"),
 	       "leaving every rule emits a location event without a location");
-	tap_ok(ptu_has(r.out, "   5.0 restart office\n   5.0 state office down\n   5.0 state office up\n"),
-	       "restart takes the simulated connection down and up again");
+	tap_ok(ptu_has(r.out, "   5.0 restart office\n   5.0 state office stopping\n") &&
+	       ptu_has(r.out, "   5.0 state office down\n   5.0 state office up\n   5.0 event tunnel_down connection=office reason=stopped\n"
+			      "   5.0 event tunnel_up connection=office\n"),
+	       "restart takes the simulated connection through stopping, down and up again");
 	tap_ok(ptu_has(r.out, "   5.0 exec /bin/echo office\n   5.0 notify Up: office\n"),
 	       "exec and notify from a handler appear in the transcript");
 	tap_ok(ptu_has(r.out, "   5.0 log loc.lua info: exit 0 exited\n"), "exec's on_exit runs afterwards with status and reason");
@@ -316,6 +479,39 @@ static void test_locations_and_actions(void)
 	free(r.out);
 }
 
+static void test_json(void)
+{
+	char *text = NULL;
+	size_t len, n = 0;
+	FILE *out = open_memstream(&text, &len);
+	struct bw_policy_sim *s = bw_policy_sim_new(out);
+	const char *trace_text = "{\"connections\": [{\"name\": \"office\", \"autostart\": \"boot\"}]}\n{\"name\": \"start\", \"time\": 0}\n";
+	FILE *trace = fmemopen((void *)trace_text, strlen(trace_text), "r");
+	char err[256];
+	int all_json = 1;
+
+	bw_policy_sim_set_json(s, true);
+	bw_policy_sim_load(s, src_path("policies/defaults.lua"));
+	bw_policy_sim_replay(s, trace, "trace", err, sizeof(err));
+	bw_policy_sim_free(s);
+	fclose(trace);
+	fclose(out);
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"), n++) {
+		json_t *o = json_loads(line, 0, NULL);
+
+		all_json &= json_is_object(o) && json_is_number(json_object_get(o, "time")) &&
+			    json_is_string(json_object_get(o, "type")) && json_is_string(json_object_get(o, "text"));
+		if (n == 1)
+			tap_ok(o && strcmp(json_string_value(json_object_get(o, "type")), "start") == 0 &&
+			       strcmp(json_string_value(json_object_get(o, "connection")), "office") == 0 &&
+			       strcmp(json_string_value(json_object_get(o, "text")), "start office") == 0,
+			       "--json: a start decision is {type: start, connection, policy, time, text}");
+		json_decref(o);
+	}
+	tap_ok(all_json && n == 4, "--json: one JSON object with time, type and text per transcript line (%zu lines)", n);
+	free(text);
+}
+
 static void test_bad_trace(void)
 {
 	struct ptu_run r = ptu_run1("", "{\"name\": \"start\", \"time\": 10}\n{\"name\": \"ssid\", \"time\": 5}\n");
@@ -333,7 +529,9 @@ int main(void)
 	test_manual_stop_by_policy();
 	test_timers();
 	test_examples();
+	test_sim_knobs();
 	test_locations_and_actions();
+	test_json();
 	test_bad_trace();
 	ptu_cleanup();
 	return tap_done_testing();

@@ -1,6 +1,11 @@
--- office-share.lua: mount the office file share over sshfs once the office tunnel is
--- up, and unmount it while the tunnel is stopping, before its SAs are deleted.
--- (Burrow also unmounts it by itself if the tunnel goes down without stopping.)
+-- mount-on-connect.lua: mount the office file share over sshfs once the office tunnel is
+-- up, and unmount it while the tunnel is stopping: the agent waits (up to 10 s) for the
+-- unmount before it deletes the SAs, so nothing hangs on a share whose tunnel is gone.
+-- (Whatever a policy leaves mounted for a connection is unmounted by the agent itself when
+-- the tunnel stops or goes down, and at the next start if the agent crashed.)
+--
+-- sshfs logs in as SHARE.source's user with the key in IdentityFile; add the gateway's LAN
+-- host to known_hosts first, or see docs/policies.md for StrictHostKeyChecking.
 
 local CONNECTION = "office"
 local SHARE = {

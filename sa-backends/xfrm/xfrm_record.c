@@ -1,0 +1,248 @@
+/* The kernel backend's state record: one line per thing installed, written before the thing
+ * is installed, so that a crash leaves at worst a line for something absent (tolerated). */
+#include "sa-backends/xfrm/xfrm_record.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/rtnetlink.h>
+#include <linux/xfrm.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+const char *xf_dir_name(int d)
+{
+	return d == XFRM_POLICY_IN ? "in" : d == XFRM_POLICY_OUT ? "out" : d == XFRM_POLICY_FWD ? "fwd" : "?";
+}
+
+int xf_record_path(const char *state_dir, const char *conn_name, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s/%s.xfrm", state_dir, conn_name);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static int put_route(FILE *f, const struct us_route *r)
+{
+	char dst[64], src[64], via[64];
+
+	if (us_cidr_format(&r->dst, dst, sizeof(dst)) < 0 ||
+	    (r->has_src && us_cidr_format(&r->src, src, sizeof(src)) < 0) ||
+	    (r->has_via && us_cidr_format(&r->via, via, sizeof(via)) < 0))
+		return -EINVAL;
+	fprintf(f, "%s %s dev %s table %u%s%s%s%s\n", r->exception ? "exception" : "route", dst, r->ifname,
+		r->table, r->has_src ? " src " : "", r->has_src ? src : "", r->has_via ? " via " : "",
+		r->has_via ? via : "");
+	return 0;
+}
+
+int xf_record_write(const char *path, const char *conn_name, const struct xf_record *r)
+{
+	char tmp[PATH_MAX], a[64], b[64];
+	FILE *f;
+	int fd, err = 0;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	f = fdopen(fd, "w");
+	if (!f) {
+		err = -errno;
+		close(fd);
+		unlink(tmp);
+		return err;
+	}
+	fprintf(f, "# What Burrow's xfrm backend installed for connection %s.\n"
+		   "# Removed when the connection closes; undone at the next start after a crash.\n",
+		conn_name);
+	if (r->ifname[0])
+		fprintf(f, "ifname %s\n", r->ifname);
+	for (size_t i = 0; i < r->n_sas && !err; i++) {
+		const struct xf_rec_sa *s = &r->sas[i];
+		if (us_cidr_format(&s->dst, a, sizeof(a)) < 0)
+			err = -EINVAL;
+		else
+			fprintf(f, "sa %s 0x%08x dst %s reqid 0x%08x\n", s->dir == BW_SA_IN ? "in" : "out",
+				s->spi, a, s->reqid);
+	}
+	for (size_t i = 0; i < r->n_pols && !err; i++) {
+		const struct xf_rec_policy *p = &r->pols[i];
+		if (us_cidr_format(&p->src, a, sizeof(a)) < 0 || us_cidr_format(&p->dst, b, sizeof(b)) < 0)
+			err = -EINVAL;
+		else
+			fprintf(f, "policy %s %s %s reqid 0x%08x\n", xf_dir_name(p->dir), a, b, p->reqid);
+	}
+	for (size_t i = 0; i < r->n_addrs && !err; i++) {
+		if (us_cidr_format(&r->addrs[i], a, sizeof(a)) < 0)
+			err = -EINVAL;
+		else
+			fprintf(f, "address %s\n", a);
+	}
+	for (size_t i = 0; i < r->n_routes && !err; i++)
+		err = put_route(f, &r->routes[i]);
+	if (!err && (fflush(f) != 0 || fsync(fd) != 0))
+		err = -errno;
+	if (fclose(f) != 0 && !err)
+		err = -errno;
+	if (!err && rename(tmp, path) != 0)
+		err = -errno;
+	if (err)
+		unlink(tmp);
+	return err;
+}
+
+static int parse_u32(const char *s, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!s || !*s)
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (errno || *end || v > UINT32_MAX)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* "sa in|out SPI dst ADDR reqid R" */
+static int parse_sa(char **save, struct xf_rec_sa *s)
+{
+	char *dir = strtok_r(NULL, " \t", save), *spi = strtok_r(NULL, " \t", save);
+	char *k1 = strtok_r(NULL, " \t", save), *dst = strtok_r(NULL, " \t", save);
+	char *k2 = strtok_r(NULL, " \t", save), *reqid = strtok_r(NULL, " \t", save);
+
+	memset(s, 0, sizeof(*s));
+	if (!dir || !k1 || !k2 || strcmp(k1, "dst") != 0 || strcmp(k2, "reqid") != 0 ||
+	    strtok_r(NULL, " \t", save))
+		return -EINVAL;
+	if (strcmp(dir, "in") == 0)
+		s->dir = BW_SA_IN;
+	else if (strcmp(dir, "out") == 0)
+		s->dir = BW_SA_OUT;
+	else
+		return -EINVAL;
+	if (parse_u32(spi, &s->spi) < 0 || s->spi == 0 || !dst || us_cidr_parse(dst, &s->dst) < 0 ||
+	    parse_u32(reqid, &s->reqid) < 0)
+		return -EINVAL;
+	return 0;
+}
+
+/* "policy in|out|fwd SRC DST reqid R" */
+static int parse_policy(char **save, struct xf_rec_policy *p)
+{
+	char *dir = strtok_r(NULL, " \t", save), *src = strtok_r(NULL, " \t", save);
+	char *dst = strtok_r(NULL, " \t", save), *k = strtok_r(NULL, " \t", save);
+	char *reqid = strtok_r(NULL, " \t", save);
+
+	memset(p, 0, sizeof(*p));
+	if (!dir || !src || !dst || !k || strcmp(k, "reqid") != 0 || strtok_r(NULL, " \t", save))
+		return -EINVAL;
+	if (strcmp(dir, "in") == 0)
+		p->dir = XFRM_POLICY_IN;
+	else if (strcmp(dir, "out") == 0)
+		p->dir = XFRM_POLICY_OUT;
+	else if (strcmp(dir, "fwd") == 0)
+		p->dir = XFRM_POLICY_FWD;
+	else
+		return -EINVAL;
+	if (us_cidr_parse(src, &p->src) < 0 || us_cidr_parse(dst, &p->dst) < 0 ||
+	    p->src.family != p->dst.family || parse_u32(reqid, &p->reqid) < 0)
+		return -EINVAL;
+	return 0;
+}
+
+/* "route|exception DST dev IF table N [src A] [via G]" */
+static int parse_route(char **save, bool exception, struct us_route *r)
+{
+	char *tok, *val;
+	bool has_dev = false;
+
+	memset(r, 0, sizeof(*r));
+	r->exception = exception;
+	r->table = RT_TABLE_MAIN;
+	tok = strtok_r(NULL, " \t", save);
+	if (!tok || us_cidr_parse(tok, &r->dst) < 0)
+		return -EINVAL;
+	while ((tok = strtok_r(NULL, " \t", save))) {
+		val = strtok_r(NULL, " \t", save);
+		if (!val)
+			return -EINVAL;
+		if (strcmp(tok, "dev") == 0) {
+			if (bw_strlcpy(r->ifname, val, sizeof(r->ifname)) < 0)
+				return -EINVAL;
+			has_dev = true;
+		} else if (strcmp(tok, "table") == 0) {
+			if (parse_u32(val, &r->table) < 0 || r->table == 0)
+				return -EINVAL;
+		} else if (strcmp(tok, "src") == 0) {
+			if (us_cidr_parse(val, &r->src) < 0)
+				return -EINVAL;
+			r->has_src = true;
+		} else if (strcmp(tok, "via") == 0) {
+			if (us_cidr_parse(val, &r->via) < 0)
+				return -EINVAL;
+			r->has_via = true;
+		} else {
+			return -EINVAL;
+		}
+	}
+	return has_dev ? 0 : -EINVAL;
+}
+
+int xf_record_read(const char *path, struct xf_record *r)
+{
+	char line[512];
+	FILE *f = fopen(path, "re");
+	int lineno = 0;
+
+	memset(r, 0, sizeof(*r));
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char *save = NULL, *key;
+		int bad = 0;
+
+		lineno++;
+		line[strcspn(line, "\r\n")] = '\0';
+		key = strtok_r(line, " \t", &save);
+		if (!key || key[0] == '#')
+			continue;
+		if (strcmp(key, "ifname") == 0) {
+			char *v = strtok_r(NULL, " \t", &save);
+			bad = !v || bw_strlcpy(r->ifname, v, sizeof(r->ifname)) < 0;
+		} else if (strcmp(key, "sa") == 0) {
+			bad = r->n_sas == XF_MAX_SAS || parse_sa(&save, &r->sas[r->n_sas]) < 0;
+			if (!bad)
+				r->n_sas++;
+		} else if (strcmp(key, "policy") == 0) {
+			bad = r->n_pols == XF_MAX_POLICIES || parse_policy(&save, &r->pols[r->n_pols]) < 0;
+			if (!bad)
+				r->n_pols++;
+		} else if (strcmp(key, "address") == 0) {
+			char *v = strtok_r(NULL, " \t", &save);
+			bad = !v || r->n_addrs == US_MAX_ADDRS || us_cidr_parse(v, &r->addrs[r->n_addrs]) < 0;
+			if (!bad)
+				r->n_addrs++;
+		} else if (strcmp(key, "route") == 0 || strcmp(key, "exception") == 0) {
+			bad = r->n_routes == US_MAX_ROUTES ||
+			      parse_route(&save, key[0] == 'e', &r->routes[r->n_routes]) < 0;
+			if (!bad)
+				r->n_routes++;
+		} else {
+			bad = 1;
+		}
+		if (bad)
+			bw_warn("%s:%d: skipping a line the xfrm backend cannot read", path, lineno);
+	}
+	fclose(f);
+	return 0;
+}

@@ -1,0 +1,53 @@
+#!/bin/sh
+# The xfrm backend end to end: boots Debian's kernel (which has ESP) under qemu with this
+# machine's userspace over 9p (tests/vm/vm.sh) and runs tests/vm/guest_xfrm.sh inside: the
+# backend's kernel test, then burrowd with backend = xfrm/auto against strongSwan using
+# kernel-netlink. One boot, a few minutes under software emulation.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+VM_SRC=$PWD
+. tests/vm/vm.sh
+: "${BURROW_BUILD:=./build}"
+case $BURROW_BUILD in /*) ;; *) BURROW_BUILD=$PWD/${BURROW_BUILD#./} ;; esac
+
+[ "$(id -u)" = 0 ] || { echo "1..0 # SKIP needs root (qemu's 9p export of /, network namespaces)"; exit 0; }
+vm_find || { echo "1..0 # SKIP $VM_MISSING"; exit 0; }
+[ -x /usr/lib/ipsec/charon ] || { echo "1..0 # SKIP strongSwan charon not installed"; exit 0; }
+for f in burrowd burrow tests/test_xfrm_kernel; do
+    [ -x "$BURROW_BUILD/$f" ] || { echo "1..0 # SKIP no $BURROW_BUILD/$f (set BURROW_BUILD)"; exit 0; }
+done
+if ! vm_prepare >/dev/null 2>&1; then
+    echo "1..1"
+    echo "not ok 1 - the VM's kernel and initramfs are prepared from $VM_KERNEL_DEB"
+    exit 1
+fi
+
+console=$(mktemp "${TMPDIR:-/tmp}/bw-vm-console.XXXXXX")
+echo "# booting $KVER ($VM_ACCEL); serial console in $console"
+vm_run "$VM_SRC/tests/vm/guest_xfrm.sh" "$VM_SRC" "$BURROW_BUILD" >"$console"
+awk -v console="$console" '
+/^(not )?ok / {
+    n++
+    st = ($1 == "not") ? "not ok" : "ok"
+    sub(/^(not )?ok[ \t]*[0-9]*[ \t]*/, "")
+    print st " " n " " $0
+    if (st == "not ok") fail++
+    next
+}
+/^BW-VM-EXIT / { code = $2; next }
+/^# / { print; next }
+END {
+    n++
+    if (code == "") {
+        print "not ok " n " - the VM ran everything to the end (no exit line: timeout or crash)"
+        fail++
+    } else {
+        print "ok " n " - the VM ran everything to the end"
+    }
+    if (fail) print "# the whole serial console is in " console
+    print "1.." n
+    exit fail ? 1 : 0
+}' "$console"
+rc=$?
+[ "$rc" != 0 ] || rm -f "$console"
+exit "$rc"
