@@ -356,6 +356,20 @@ void ike_fail(struct bw_ike_conn *ike, const char *code, const char *error, cons
 		reauth_abandon(ike, error);
 		return;
 	}
+	if (c->state == BW_CONN_REKEYING) {
+		/* A tunnel that worked until its SA had to be renewed: say so, whatever the cause. */
+		char e2[320], x2[768];
+
+		snprintf(e2, sizeof(e2), "rekeying failed: %s", error);
+		snprintf(x2, sizeof(x2), "The tunnel worked, but its IPsec SA could not be renewed before its "
+			 "lifetime ended (%s). A phase-2 lifetime or PFS group that differs from the gateway's is the "
+			 "usual cause: make lifetime and pfs in [phase2] match the gateway's settings. If the gateway "
+			 "stopped answering, check the path to it.", error);
+		send_deletes(ike);
+		teardown(ike);
+		bw_conn_fail(c, "rekey-failed", e2, x2);
+		return;
+	}
 	send_deletes(ike);
 	teardown(ike);
 	bw_conn_fail(c, code, error, explanation ? explanation : error);

@@ -217,12 +217,14 @@ static void on_rexmit(struct ev_loop *loop, ev_timer *w, int revents)
 				 "The gateway did not answer at all. Check that the gateway address is right, that it "
 				 "runs an IKEv1 service, and that nothing between here and there blocks UDP port 500 "
 				 "(and 4500). `burrow doctor` tests the path.");
-		else if (ike->p1 == P1_MM_SENT5 && ike->floated && ike->cfg.nat_traversal != BW_NATT_FORCE)
-			ike_fail(ike, "natt-blocked", msg,
-				 "A NAT was detected, so the exchange moved to UDP port 4500, and from then on the "
-				 "gateway did not answer. Something between here and the gateway blocks UDP 4500; "
-				 "allow it (and 500) towards the gateway. A wrong pre-shared key is the other, less "
-				 "likely cause.");
+		else if (ike->p1 == P1_MM_SENT5 && ike->floated)
+			ike_fail(ike, "natt-blocked", msg, ike->nat_local ?
+				 "The exchange moved to UDP port 4500 (a NAT is in front of us, or ESP in UDP was "
+				 "asked for), and from then on the gateway did not answer. Something between here and "
+				 "the gateway blocks UDP 4500; allow it (and 500) towards the gateway. A wrong "
+				 "pre-shared key is the other, less likely cause." :
+				 "The exchange moved to UDP port 4500 and from then on the gateway did not answer. "
+				 "Something on the way blocks UDP 4500; allow it towards the gateway.");
 		else if (ike->p1 == P1_MM_SENT5)
 			ike_fail(ike, "auth-failed", msg,
 				 "The gateway stopped answering after our authentication message. This almost always "

@@ -67,4 +67,19 @@ out=$(bw stop office 2>&1); rc=$?
 is "$rc" 0 "burrow stop succeeds"
 lab_wait 5 sh -c "! '$SWANCTL' --list-sas --uri unix://$LAB_DIR/gw/charon.vici | grep -q ESTABLISHED"
 ok $? "after stop the gateway holds no SA of ours (our deletes crossed the NAT)"
+
+# Behind the NAT with UDP 4500 blocked on the way: the exchange floats to 4500 and goes silent.
+lab_in "$NS_GW" nft -f - <<NFT
+table inet bwblock4500 {
+	chain in {
+		type filter hook prerouting priority -400; policy accept;
+		udp dport 4500 drop
+	}
+}
+NFT
+out=$(bw start office 2>&1); rc=$?
+is "$rc" 1 "with UDP 4500 blocked, burrow start fails"
+is "$(bw status office --json | perl -MJSON::PP -e 'print decode_json(join "", <STDIN>)->{last_failure}{code}')" \
+	natt-blocked "the failure code is natt-blocked"
+like "$(bw explain office)" 'blocks UDP 4500' "burrow explain says UDP 4500 is blocked on the way"
 done_testing
