@@ -929,7 +929,8 @@ static int make_root(struct report_ctx *r, char *err, size_t errlen)
 	for (size_t i = 0; i < BW_ARRAY_SIZE(bases); i++) {
 		if (!bases[i] || !bases[i][0])
 			continue;
-		snprintf(r->root, sizeof(r->root), "%s/.burrow-report-XXXXXX", bases[i]);
+		if (snprintf(r->root, sizeof(r->root), "%s/.burrow-report-XXXXXX", bases[i]) >= (int)sizeof(r->root))
+			continue;	/* a base path this long cannot hold the report */
 		if (mkdtemp(r->root))
 			return 0;
 	}

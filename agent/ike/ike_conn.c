@@ -552,16 +552,21 @@ void ike_children_done(struct bw_ike_conn *ike)
 		return;
 	}
 
-	if (ike->have_vip)
-		rc = ike->be->set_address(bc, &ike->vip);
-	if (rc == 0 && ike->cfg.topology == BW_TOPO_HOST_TO_EVERYWHERE)
-		rc = ike->be == &bw_sa_backend_userspace ? bw_us_route_exception(bc, (const struct sockaddr *)&ike->peer)
-							  : bw_xfrm_route_exception(bc, (const struct sockaddr *)&ike->peer);
-	for (size_t i = 0; rc == 0 && i < ike->n_children; i++) {
-		struct bw_cidr src = ike->children[i].local_ts;
+	/* Transport mode protects the traffic between the two hosts themselves: the kernel's
+	 * policies select it, there is no address to add and no network to route. */
+	if (ike->cfg.mode != BW_MODE_TRANSPORT) {
+		if (ike->have_vip)
+			rc = ike->be->set_address(bc, &ike->vip);
+		if (rc == 0 && ike->cfg.topology == BW_TOPO_HOST_TO_EVERYWHERE)
+			rc = ike->be == &bw_sa_backend_userspace
+				     ? bw_us_route_exception(bc, (const struct sockaddr *)&ike->peer)
+				     : bw_xfrm_route_exception(bc, (const struct sockaddr *)&ike->peer);
+		for (size_t i = 0; rc == 0 && i < ike->n_children; i++) {
+			struct bw_cidr src = ike->children[i].local_ts;
 
-		rc = ike->be->add_route(bc, &ike->children[i].remote_ts,
-					src.prefix == 32 ? &src : (ike->have_vip ? &ike->vip : NULL));
+			rc = ike->be->add_route(bc, &ike->children[i].remote_ts,
+						src.prefix == 32 ? &src : (ike->have_vip ? &ike->vip : NULL));
+		}
 	}
 	if (rc == 0 && ike->cfg.topology == BW_TOPO_NETWORK_TO_NETWORK && set_ip_forward(true) == 0) {
 		ike->forwarding_enabled = true;
@@ -890,6 +895,16 @@ int bw_ike_conn_start(struct bw_conn *c, char *err, size_t errlen)
 	be = bw_sa_backend_pick(a->cfg.backend, err, errlen);
 	if (!be)
 		return -1;
+	if (c->cfg.mode == BW_MODE_TRANSPORT && be == &bw_sa_backend_userspace) {
+		snprintf(err, errlen, "%s: transport mode needs the kernel datapath (backend = xfrm, or auto on a kernel "
+			 "with ESP); the userspace datapath carries tunnel mode only", c->name);
+		return -1;
+	}
+	if (c->cfg.mode == BW_MODE_TRANSPORT && c->cfg.has_local_address) {
+		snprintf(err, errlen, "%s: transport mode protects this host's own address; remove local_address",
+			 c->name);
+		return -1;
+	}
 	if (c->cfg.nat_traversal == BW_NATT_OFF && be == &bw_sa_backend_userspace) {
 		snprintf(err, errlen, "%s: the userspace datapath carries ESP in UDP only; set nat_traversal = auto",
 			 c->name);

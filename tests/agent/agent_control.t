@@ -15,6 +15,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 mkdir -p "$T/etc/connections" "$T/etc/secrets" "$T/state"
+printf '[agent]\nbackend = userspace\n' > "$T/etc/burrow.conf"
 SOCK=$T/burrowd.sock
 bw() { "$BUILD/burrow" --socket "$SOCK" "$@"; }
 
@@ -135,6 +136,13 @@ out=$(bw start office 2>&1); rc=$?
 is "$rc" 1 "a secrets file readable by others is refused"
 like "$out" 'chmod 600' "and the error says which chmod fixes it"
 if printf '%s' "$out" | grep -q 'not-so-secret'; then ok 1 "the refusal does not print the secret"; else ok 0 "the refusal does not print the secret"; fi
+
+printf '[connection]\ngateway = 192.0.2.1\ntopology = host-to-host\nmode = transport\n' > "$T/etc/connections/hosts.conf"
+wait_for 5 sh -c "'$BUILD/burrow' --socket '$SOCK' list | grep -q '^hosts '"
+out=$(bw start hosts 2>&1); rc=$?
+is "$rc" 1 "transport mode on the userspace datapath is refused"
+like "$out" 'transport mode needs the kernel datapath' "with a sentence naming the backend that can do it"
+rm "$T/etc/connections/hosts.conf"
 
 out=$(bw export office -o "$T/x" 2>&1); rc=$?
 is "$rc" 1 "a command whose machinery comes later exits 1"

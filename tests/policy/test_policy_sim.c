@@ -196,6 +196,28 @@ static void test_defaults(void)
 		" 245.0 start home\n"
 		" 245.0 state home up\n"
 		" 245.0 event tunnel_up connection=home\n");
+	compare("defaults.lua: an unreachable gateway is retried with growing, jittered delays, then left alone once up",
+		defaults, "tests/policy/defaults-backoff.jsonl",
+		"   0.0 event start\n"
+		"   0.0 start office\n"
+		"   0.0 state office up\n"
+		"   0.0 event tunnel_up connection=office\n"
+		"  60.0 event tunnel_down connection=office reason=dpd\n"
+		"  60.0 state office down\n"
+		"  65.0 timer defaults.lua\n"
+		"  65.0 start office\n"
+		"  65.0 state office failed\n"
+		"  65.0 event tunnel_failed connection=office error=no-answer explanation=simulated failure\n"
+		"  73.1 timer defaults.lua\n"
+		"  73.1 start office\n"
+		"  73.1 event tunnel_failed connection=office error=no-answer explanation=simulated failure\n"
+		"  90.1 timer defaults.lua\n"
+		"  90.1 start office\n"
+		"  90.1 event tunnel_failed connection=office error=no-answer explanation=simulated failure\n"
+		" 132.7 timer defaults.lua\n"
+		" 132.7 start office\n"
+		" 132.7 state office up\n"
+		" 132.7 event tunnel_up connection=office\n");
 }
 
 static void test_manual_stop_by_policy(void)
