@@ -555,3 +555,73 @@ int us_route_get(struct nl_sock *nl, const struct bw_cidr *host, struct us_route
 	bw_strlcpy(out->ifname, name, sizeof(out->ifname));
 	return ifindex;
 }
+
+int us_routes_for_net(const char *ifname, const struct bw_cidr *net, const struct bw_cidr *src,
+		      int (*install)(void *ctx, const struct us_route *r),
+		      void (*undo)(void *ctx, const struct us_route *r), void *ctx)
+{
+	struct us_route r = { .table = RT_TABLE_MAIN };
+	int err;
+
+	if (!us_cidr_valid(net) || (src && (!us_cidr_valid(src) || src->family != net->family)))
+		return -EINVAL;
+	bw_strlcpy(r.ifname, ifname, sizeof(r.ifname));
+	r.dst = *net;
+	if (src) {
+		r.has_src = true;
+		r.src = *src;
+		r.src.prefix = net->family == AF_INET ? 32 : 128;
+	}
+	if (net->prefix != 0)
+		return install(ctx, &r);
+	/* Everything: two halves more specific than the default route (the way OpenVPN and
+	 * wg-quick do it); the caller pins the gateway first with us_gateway_exception(). */
+	r.dst.prefix = 1;
+	memset(r.dst.addr, 0, sizeof(r.dst.addr));
+	err = install(ctx, &r);
+	if (err < 0)
+		return err;
+	r.dst.addr[0] = 0x80;
+	err = install(ctx, &r);
+	if (err < 0) {
+		r.dst.addr[0] = 0;
+		undo(ctx, &r);
+	}
+	return err;
+}
+
+int us_gateway_exception(struct nl_sock *rt, const struct sockaddr *gateway, int tunnel_ifindex,
+			 const char *tunnel_ifname, const char *conn, struct us_route *out)
+{
+	struct bw_cidr host = { 0 };
+	bool is_local;
+	char g[64];
+	int ifindex;
+
+	if (gateway->sa_family == AF_INET) {
+		host.family = AF_INET;
+		memcpy(host.addr, &((const struct sockaddr_in *)(const void *)gateway)->sin_addr, 4);
+		host.prefix = 32;
+	} else if (gateway->sa_family == AF_INET6) {
+		host.family = AF_INET6;
+		memcpy(host.addr, &((const struct sockaddr_in6 *)(const void *)gateway)->sin6_addr, 16);
+		host.prefix = 128;
+	} else {
+		return -EAFNOSUPPORT;
+	}
+	us_cidr_format(&host, g, sizeof(g));
+	ifindex = us_route_get(rt, &host, out, &is_local);
+	if (ifindex < 0) {
+		bw_log(BW_LOG_ERROR, conn, "no route to the gateway %s: %s", g, strerror(-ifindex));
+		return ifindex;
+	}
+	if (is_local)
+		return 0;
+	if (ifindex == tunnel_ifindex) {
+		bw_log(BW_LOG_ERROR, conn, "the route to the gateway %s already goes through %s; pin it "
+		       "before adding tunnel routes", g, tunnel_ifname);
+		return -ELOOP;
+	}
+	out->exception = true;
+	return 1;
+}

@@ -71,4 +71,16 @@ int us_route_del(struct nl_sock *nl, const struct us_route *r);
 int us_route_get(struct nl_sock *nl, const struct bw_cidr *host, struct us_route *out,
 		 bool *is_local);
 
+/* Shared by both backends. The routes that send net through ifname: one route, or for 0/0
+ * two halves more specific than the default route, which stays as it is. install() records
+ * and adds one route; undo() takes back the last one installed when the second half fails. */
+int us_routes_for_net(const char *ifname, const struct bw_cidr *net, const struct bw_cidr *src,
+		      int (*install)(void *ctx, const struct us_route *r),
+		      void (*undo)(void *ctx, const struct us_route *r), void *ctx);
+/* The host route that keeps the gateway outside the tunnel: *out is the gateway's current
+ * route, marked as an exception. Returns 1 when it must be installed, 0 when the gateway is
+ * a local address, or -errno (-ELOOP when the route already goes through the tunnel). */
+int us_gateway_exception(struct nl_sock *rt, const struct sockaddr *gateway, int tunnel_ifindex,
+			 const char *tunnel_ifname, const char *conn, struct us_route *out);
+
 #endif

@@ -820,75 +820,35 @@ static int xf_set_address(struct bw_sa_conn *c, const struct bw_cidr *addr)
 	return 0;
 }
 
+static int install_cb(void *ctx, const struct us_route *r)
+{
+	return route_install(ctx, r);
+}
+
+static void undo_cb(void *ctx, const struct us_route *r)
+{
+	struct bw_sa_conn *c = ctx;
+
+	us_route_del(c->rt, r);
+	c->rec.n_routes--;
+	record_save(c);
+}
+
 /* Routes through the dummy device only choose the source address: the kernel's policy
  * lookup then sends the packet through the SA. Without a policy, what the routes catch
  * goes nowhere instead of out in clear. */
 static int xf_add_route(struct bw_sa_conn *c, const struct bw_cidr *net, const struct bw_cidr *src)
 {
-	struct us_route r = { .table = RT_TABLE_MAIN };
-	int err;
-
-	if (!us_cidr_valid(net) || (src && (!us_cidr_valid(src) || src->family != net->family)))
-		return -EINVAL;
-	bw_strlcpy(r.ifname, c->rec.ifname, sizeof(r.ifname));
-	r.dst = *net;
-	if (src) {
-		r.has_src = true;
-		r.src = *src;
-		r.src.prefix = net->family == AF_INET ? 32 : 128;
-	}
-	if (net->prefix != 0)
-		return route_install(c, &r);
-	/* Everything: two halves more specific than the default route (see bw_xfrm_route_exception). */
-	r.dst.prefix = 1;
-	memset(r.dst.addr, 0, sizeof(r.dst.addr));
-	err = route_install(c, &r);
-	if (err < 0)
-		return err;
-	r.dst.addr[0] = 0x80;
-	err = route_install(c, &r);
-	if (err < 0) {
-		r.dst.addr[0] = 0;
-		us_route_del(c->rt, &r);
-		c->rec.n_routes--;
-		record_save(c);
-	}
-	return err;
+	return us_routes_for_net(c->rec.ifname, net, src, install_cb, undo_cb, c);
 }
 
 int bw_xfrm_route_exception(struct bw_sa_conn *c, const struct sockaddr *gateway)
 {
-	struct bw_cidr host = { 0 };
 	struct us_route r;
-	bool is_local;
-	char g[64];
-	int ifindex, err;
+	int err = us_gateway_exception(c->rt, gateway, c->ifindex, c->rec.ifname, c->name, &r);
 
-	if (gateway->sa_family == AF_INET) {
-		host.family = AF_INET;
-		memcpy(host.addr, &((const struct sockaddr_in *)(const void *)gateway)->sin_addr, 4);
-		host.prefix = 32;
-	} else if (gateway->sa_family == AF_INET6) {
-		host.family = AF_INET6;
-		memcpy(host.addr, &((const struct sockaddr_in6 *)(const void *)gateway)->sin6_addr, 16);
-		host.prefix = 128;
-	} else {
-		return -EAFNOSUPPORT;
-	}
-	us_cidr_format(&host, g, sizeof(g));
-	ifindex = us_route_get(c->rt, &host, &r, &is_local);
-	if (ifindex < 0) {
-		bw_log(BW_LOG_ERROR, c->name, "no route to the gateway %s: %s", g, strerror(-ifindex));
-		return ifindex;
-	}
-	if (is_local)
-		return 0;
-	if (ifindex == c->ifindex) {
-		bw_log(BW_LOG_ERROR, c->name, "the route to the gateway %s already goes through %s; pin it "
-		       "before adding tunnel routes", g, c->rec.ifname);
-		return -ELOOP;
-	}
-	r.exception = true;
+	if (err <= 0)
+		return err;
 	err = route_install(c, &r);
 	return err == -EEXIST ? 0 : err;
 }

@@ -62,8 +62,8 @@ logged_pair() {
     sed -n 's/.*IPsec SA up for .*SPIs in \([0-9a-f]*\) out \([0-9a-f]*\),.*/0x\1 0x\2/p' \
         "$LAB_DIR/burrowd.out" | tail -n 1
 }
-# The kernel prints SPIs without leading zeros.
-canon() { for _s in "$@"; do printf '0x%x\n' "$_s"; done | sort; }
+# ip prints SPIs as 0x%08x (leading zeros kept): the log's SPIs in the same form.
+canon() { for _s in "$@"; do printf '0x%08x\n' "$_s"; done | sort; }
 
 burrow_start
 ok $? "burrowd starts with backend = xfrm"
