@@ -97,7 +97,7 @@ clean_run() {
         ok 0 "burrowd ran without sanitizer reports ($1)"
     fi
 }
-like() { if printf '%s\n' "$1" | grep -Eq -- "$2"; then ok 0 "$3"; else ok 1 "$3"; diag "got: $1"; fi; }
+like() { if printf '%s\n' "$1" | grep -Eq -- "$2"; then ok 0 "$3"; else ok 1 "$3"; printf 'got: %s\n' "$1" | diag; fi; }
 json() { bw status office --json | perl -MJSON::PP -e 'my $d = decode_json(join "", <STDIN>); print $d->{$ARGV[0]} // ""' "$1"; }
 n_states() { ip -n "$NS_CLI" -o xfrm state | grep -c 'proto esp'; }
 # SAs and policies, but not the per-socket bypass policies of burrowd's IKE sockets.
@@ -187,6 +187,8 @@ is "$(lab_counter ike_tunneled)" 0 "no IKE packet ever went into ESP"
 is "$(n_all)" 0 "after burrow stop: nothing of Burrow's in ip xfrm state/policy"
 is "$(find "$LAB_DIR/cli/state" -name '*.xfrm' | wc -l)" 0 "no state record is left"
 is "$(net4)" "$net0" "after burrow stop: addresses and routes as before"
+ip -n "$NS_CLI" link show bw-office >/dev/null 2>&1
+ok $((! $?)) "after burrow stop: bw-office is gone"
 pc0=$(lab_counter ping_clear)
 ip netns exec "$NS_CLI" ping -n -q -c 1 -W 1 "$GW_ADDR" >/dev/null 2>&1
 ok $? "after burrow stop the gateway answers in clear again"
