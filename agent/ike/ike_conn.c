@@ -286,6 +286,9 @@ static void teardown(struct bw_ike_conn *ike)
 	ike->out_msg = NULL;
 	free(ike->final_msg);
 	ike->final_msg = NULL;
+	free(ike->qr_msg);
+	ike->qr_msg = NULL;
+	OPENSSL_cleanse(ike->qr_gqm, sizeof(ike->qr_gqm));
 	free(ike->sai_b);
 	ike->sai_b = NULL;
 	bw_dh_free(ike->dh);

@@ -152,6 +152,21 @@ struct bw_ike_conn {
 	uint8_t final_exchange;
 	uint32_t final_msgid;
 
+	/* Quick Mode as responder: the gateway renews an IPsec SA before we do. */
+	bool qr_active;
+	uint32_t qr_msgid;
+	uint8_t qr_iv[BW_IKE_BLOCK_MAX];
+	uint8_t qr_ni[IKE_PEER_NONCE_MAX], qr_nr[IKE_NONCE_LEN];
+	size_t qr_ni_len;
+	uint8_t qr_gqm[BW_DH_PUBLIC_MAX];
+	size_t qr_gqm_len;
+	size_t qr_child;
+	struct bw_p2_proposal qr_alg;
+	uint8_t qr_spi_in[4], qr_spi_out[4];
+	uint32_t qr_lifetime_s;
+	uint8_t *qr_msg;		/* our answer, resent when the gateway repeats its first message */
+	size_t qr_len;
+
 	/* The last message we sent, resent with back-off until the answer comes. */
 	uint8_t *out_msg;
 	size_t out_len;

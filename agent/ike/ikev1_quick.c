@@ -194,7 +194,9 @@ static int qm_accept_sa(struct bw_ike_conn *ike, struct ike_child *ch, const str
 	return -1;
 }
 
-static int install_child(struct bw_ike_conn *ike, struct ike_child *ch, const uint8_t *gqm, size_t gqm_len)
+/* ni/nr are the nonces of the Quick Mode's initiator and responder, whichever side we were. */
+static int install_child(struct bw_ike_conn *ike, struct ike_child *ch, const uint8_t *gqm, size_t gqm_len,
+			 const uint8_t *ni, size_t ni_len, const uint8_t *nr, size_t nr_len)
 {
 	struct bw_sa_params in = { 0 }, out = { 0 };
 	size_t klen = bw_esp_keymat_len(&ch->alg);
@@ -214,9 +216,9 @@ static int install_child(struct bw_ike_conn *ike, struct ike_child *ch, const ui
 	in.lifetime_s = out.lifetime_s = ch->lifetime_s + 60;	/* the IKE side rekeys before */
 	in.keymat_len = out.keymat_len = klen;
 	if (bw_ike_keymat(ike->p1_alg.hash, ike->skeyid_d, gqm, gqm_len, ISAKMP_PROTO_ESP, ch->spi_in,
-			  ike->qm_ni, IKE_NONCE_LEN, ike->qm_nr, ike->qm_nr_len, in.keymat, klen) != 0 ||
+			  ni, ni_len, nr, nr_len, in.keymat, klen) != 0 ||
 	    bw_ike_keymat(ike->p1_alg.hash, ike->skeyid_d, gqm, gqm_len, ISAKMP_PROTO_ESP, ch->spi_out,
-			  ike->qm_ni, IKE_NONCE_LEN, ike->qm_nr, ike->qm_nr_len, out.keymat, klen) != 0)
+			  ni, ni_len, nr, nr_len, out.keymat, klen) != 0)
 		goto out;
 	if ((rc = ike->be->add_sa(ike->be_conn, &in)) != 0 || (rc = ike->be->add_sa(ike->be_conn, &out)) != 0 ||
 	    (rc = ike->be->add_policy(ike->be_conn, &ch->local_ts, &ch->remote_ts, out.spi, in.spi)) != 0) {
@@ -249,6 +251,250 @@ static void send_hash3(struct bw_ike_conn *ike)
 	isakmp_b_free(&b);
 }
 
+/* ---- Quick Mode as responder: the gateway renews an IPsec SA (RFC 2409 5.5, roles swapped) ---- */
+
+static bool id_to_cidr(const struct isakmp_payload *pl, struct bw_cidr *out)
+{
+	struct isakmp_id id;
+
+	if (isakmp_parse_id(pl, &id) != 0)
+		return false;
+	memset(out, 0, sizeof(*out));
+	out->family = AF_INET;
+	if (id.type == ISAKMP_ID_IPV4_ADDR && id.len == 4) {
+		memcpy(out->addr, id.data, 4);
+		out->prefix = 32;
+		return true;
+	}
+	if (id.type == ISAKMP_ID_IPV4_ADDR_SUBNET && id.len == 8) {
+		uint32_t m = (uint32_t)id.data[4] << 24 | (uint32_t)id.data[5] << 16 | (uint32_t)id.data[6] << 8 | id.data[7];
+
+		while (out->prefix < 32 && (m & (0x80000000u >> out->prefix)))
+			out->prefix++;
+		for (int i = 0; i < 4; i++)
+			out->addr[i] = id.data[i] & id.data[4 + i];
+		return true;
+	}
+	return false;
+}
+
+/* The first of the gateway's transforms that one of our proposals allows. */
+static const struct isakmp_transform *pick_transform(struct bw_ike_conn *ike, const struct isakmp_proposal *p,
+						     struct bw_p2_proposal *alg)
+{
+	enum bw_dh_group g = pfs_group(ike);
+
+	for (size_t t = 0; t < p->n_transforms; t++) {
+		const struct isakmp_transform *tr = &p->t[t];
+
+		if (tattr(tr, ISAKMP_P2_GROUP, BW_DH_NONE) != g)
+			continue;
+		for (size_t i = 0; i < ike->cfg.n_p2_proposals; i++) {
+			const struct bw_p2_proposal *pp = &ike->cfg.p2_proposals[i];
+
+			if (tr->id != pp->encr || tattr(tr, ISAKMP_P2_AUTH, BW_ESP_AUTH_NONE) != pp->auth ||
+			    (pp->encr != BW_ESP_3DES && tattr(tr, ISAKMP_P2_KEY_LENGTH, 0) != pp->key_bits))
+				continue;
+			*alg = *pp;
+			alg->dh = g;
+			return tr;
+		}
+	}
+	return NULL;
+}
+
+static void respond_first(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len)
+{
+	struct isakmp_payloads pls;
+	struct isakmp_blob hb, nonce, ke;
+	struct isakmp_builder b;
+	struct isakmp_hdr oh;
+	const struct isakmp_transform *tr;
+	const struct isakmp_payload *id_i = NULL, *id_r = NULL;
+	uint8_t iv[BW_IKE_BLOCK_MAX], want[BW_HASH_MAX], pub[BW_DH_PUBLIC_MAX];
+	const uint8_t *body = msg + ISAKMP_HDR_LEN;
+	struct bw_dh *dh = NULL;
+	size_t off, blen, child = ike->n_children;
+	int si, ni, ki;
+
+	for (size_t i = 0; i < ike->n_children; i++)
+		if (ike->children[i].state == QM_SENT1)
+			return;	/* our own renewal is under way; the gateway will see it */
+	bw_ike_iv_msgid(ike->p1_alg.hash, ike->p1_iv, ike->block, h->msgid, iv);
+	if (ike_decrypt_msg(ike, msg, len, iv) != 0 ||
+	    isakmp_payloads_parse(h->np, body, len - ISAKMP_HDR_LEN, &pls) != 0 || pls.n < 3 ||
+	    pls.p[0].type != ISAKMP_PL_HASH || isakmp_parse_hash(&pls.p[0], &hb) != 0 || hb.len != ike->prf_len)
+		return;
+	bw_ike_qm_hash1(ike->p1_alg.hash, ike->skeyid_a, h->msgid, body + pls.p[1].off, pls.used - pls.p[1].off,
+			want);
+	if (!bw_crypto_equal(want, hb.data, ike->prf_len)) {
+		ike_log(ike, BW_LOG_WARN, "Quick Mode from the gateway with a wrong HASH(1); ignored");
+		return;
+	}
+	ike_seen_peer(ike);
+	si = isakmp_payloads_find(&pls, ISAKMP_PL_SA, 0);
+	ni = isakmp_payloads_find(&pls, ISAKMP_PL_NONCE, 0);
+	if (si < 0 || ni < 0 || isakmp_parse_sa(&pls.p[si], &qm_sa) != 0 || qm_sa.n_proposals < 1 ||
+	    qm_sa.p[0].proto != ISAKMP_PROTO_ESP || qm_sa.p[0].spi_size != 4 ||
+	    isakmp_parse_nonce(&pls.p[ni], &nonce) != 0 || nonce.len > sizeof(ike->qr_ni))
+		return;
+	for (size_t i = 0; i < pls.n; i++)
+		if (pls.p[i].type == ISAKMP_PL_ID) {
+			if (!id_i)
+				id_i = &pls.p[i];
+			else if (!id_r)
+				id_r = &pls.p[i];
+		}
+	/* Which of our SAs: the gateway's IDci is our remote selector, its IDcr our local one. */
+	if (id_i && id_r) {
+		struct bw_cidr ci, cr;
+
+		if (id_to_cidr(id_i, &ci) && id_to_cidr(id_r, &cr))
+			for (size_t i = 0; i < ike->n_children; i++)
+				if (memcmp(&ike->children[i].remote_ts, &ci, sizeof(ci)) == 0 &&
+				    memcmp(&ike->children[i].local_ts, &cr, sizeof(cr)) == 0)
+					child = i;
+	} else if (ike->n_children == 1) {
+		child = 0;
+	}
+	if (child == ike->n_children || ike->children[child].state != QM_DONE) {
+		ike_log(ike, BW_LOG_WARN, "the gateway proposed an IPsec SA for selectors we do not have; ignored");
+		return;
+	}
+	tr = pick_transform(ike, &qm_sa.p[0], &ike->qr_alg);
+	if (!tr) {
+		ike_log(ike, BW_LOG_WARN, "the gateway's renewal offers none of our phase-2 proposals; ignored");
+		return;
+	}
+	ike->qr_gqm_len = 0;
+	if (ike->qr_alg.dh != BW_DH_NONE) {
+		char err[160];
+
+		ki = isakmp_payloads_find(&pls, ISAKMP_PL_KE, 0);
+		ike->qr_gqm_len = sizeof(ike->qr_gqm);
+		if (ki < 0 || isakmp_parse_ke(&pls.p[ki], &ke) != 0 || !(dh = bw_dh_new(ike->qr_alg.dh, err, sizeof(err))) ||
+		    bw_dh_public(dh, pub, sizeof(pub)) != 0 ||
+		    bw_dh_compute(dh, ke.data, ke.len, ike->qr_gqm, &ike->qr_gqm_len) != 0) {
+			bw_dh_free(dh);
+			ike_log(ike, BW_LOG_WARN, "the gateway's renewal has no usable PFS key exchange; ignored");
+			return;
+		}
+	}
+	ike->qr_lifetime_s = ike->cfg.p2_lifetime_s;
+	if (tattr(tr, ISAKMP_P2_LIFE_TYPE, ISAKMP_LIFE_SECONDS) == ISAKMP_LIFE_SECONDS) {
+		uint64_t life = tattr(tr, ISAKMP_P2_LIFE_DURATION, ike->qr_lifetime_s);
+
+		if (life > 0 && life < ike->qr_lifetime_s)
+			ike->qr_lifetime_s = (uint32_t)life;
+	}
+	memcpy(ike->qr_ni, nonce.data, nonce.len);
+	ike->qr_ni_len = nonce.len;
+	memcpy(ike->qr_spi_out, qm_sa.p[0].spi, 4);
+	do {
+		if (bw_random(ike->qr_spi_in, 4) != 0)
+			goto fail;
+	} while (ike->qr_spi_in[0] == 0);
+	if (bw_random(ike->qr_nr, IKE_NONCE_LEN) != 0)
+		goto fail;
+
+	/* HDR*, HASH(2), SA (the chosen transform, our SPI), Nr [, KE] [, IDci, IDcr]. */
+	qm_sa.n_proposals = 1;
+	qm_sa.p[0].t[0] = *tr;
+	qm_sa.p[0].n_transforms = 1;
+	memcpy(qm_sa.p[0].spi, ike->qr_spi_in, 4);
+	ike_hdr_init(ike, &oh, ISAKMP_EXCH_QUICK, h->msgid, ISAKMP_FLAG_ENC);
+	if (isakmp_b_init(&b, &oh) != 0)
+		goto fail;
+	isakmp_b_hash_reserve(&b, ike->prf_len, &off);
+	isakmp_b_sa(&b, &qm_sa);
+	isakmp_b_nonce(&b, ike->qr_nr, IKE_NONCE_LEN);
+	if (dh)
+		isakmp_b_ke(&b, pub, bw_dh_public_len(ike->qr_alg.dh));
+	if (id_i && id_r) {
+		isakmp_b_payload(&b, ISAKMP_PL_ID, id_i->data, id_i->len);
+		isakmp_b_payload(&b, ISAKMP_PL_ID, id_r->data, id_r->len);
+	}
+	if (isakmp_b_finish(&b) != 0) {
+		isakmp_b_free(&b);
+		goto fail;
+	}
+	blen = isakmp_b_len(&b);
+	bw_ike_qm_hash2(ike->p1_alg.hash, ike->skeyid_a, h->msgid, ike->qr_ni, ike->qr_ni_len,
+			isakmp_b_buf(&b) + off + ike->prf_len, blen - off - ike->prf_len, isakmp_b_buf(&b) + off);
+	if (ike_encrypt_msg(ike, &b, iv) != 0) {
+		isakmp_b_free(&b);
+		goto fail;
+	}
+	free(ike->qr_msg);
+	ike->qr_msg = NULL;
+	ike->qr_len = isakmp_b_len(&b);
+	ike->qr_msg = malloc(ike->qr_len);
+	if (ike->qr_msg)
+		memcpy(ike->qr_msg, isakmp_b_buf(&b), ike->qr_len);
+	ike_send_raw(ike, isakmp_b_buf(&b), isakmp_b_len(&b));
+	isakmp_b_free(&b);
+	memcpy(ike->qr_iv, iv, sizeof(iv));
+	ike->qr_msgid = h->msgid;
+	ike->qr_child = child;
+	ike->qr_active = true;
+	bw_dh_free(dh);
+	ike_log(ike, BW_LOG_DEBUG, "Quick Mode from the gateway: renewing an IPsec SA (answer sent)");
+	return;
+fail:
+	bw_dh_free(dh);
+	OPENSSL_cleanse(ike->qr_gqm, sizeof(ike->qr_gqm));
+}
+
+static void quick_respond(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len)
+{
+	struct isakmp_payloads pls;
+	struct isakmp_blob hb;
+	uint8_t iv[BW_IKE_BLOCK_MAX], want[BW_HASH_MAX];
+	struct ike_child *ch;
+
+	if (!ike->qr_active || h->msgid != ike->qr_msgid) {
+		respond_first(ike, h, msg, len);
+		return;
+	}
+	/* Within our answered exchange: HASH(3), or the gateway repeating its first message. */
+	memcpy(iv, ike->qr_iv, sizeof(iv));
+	if (ike_decrypt_msg(ike, msg, len, iv) != 0 ||
+	    isakmp_payloads_parse(h->np, msg + ISAKMP_HDR_LEN, len - ISAKMP_HDR_LEN, &pls) != 0 ||
+	    pls.n != 1 || pls.p[0].type != ISAKMP_PL_HASH || isakmp_parse_hash(&pls.p[0], &hb) != 0 ||
+	    hb.len != ike->prf_len) {
+		if (ike->qr_msg)
+			ike_send_raw(ike, ike->qr_msg, ike->qr_len);
+		return;
+	}
+	bw_ike_qm_hash3(ike->p1_alg.hash, ike->skeyid_a, h->msgid, ike->qr_ni, ike->qr_ni_len, ike->qr_nr,
+			IKE_NONCE_LEN, want);
+	if (!bw_crypto_equal(want, hb.data, ike->prf_len)) {
+		ike_log(ike, BW_LOG_WARN, "Quick Mode HASH(3) from the gateway does not match; ignored");
+		return;
+	}
+	ike->qr_active = false;
+	ch = &ike->children[ike->qr_child];
+	memcpy(ch->old_spi_in, ch->spi_in, 4);
+	memcpy(ch->old_spi_out, ch->spi_out, 4);
+	memcpy(ch->spi_in, ike->qr_spi_in, 4);
+	memcpy(ch->spi_out, ike->qr_spi_out, 4);
+	ch->alg = ike->qr_alg;
+	ch->lifetime_s = ike->qr_lifetime_s;
+	ch->rekeying = true;
+	if (install_child(ike, ch, ike->qr_gqm_len ? ike->qr_gqm : NULL, ike->qr_gqm_len, ike->qr_ni, ike->qr_ni_len,
+			  ike->qr_nr, IKE_NONCE_LEN) != 0) {
+		OPENSSL_cleanse(ike->qr_gqm, sizeof(ike->qr_gqm));
+		ike_fail(ike, "datapath", "the renewed SA could not be installed in the datapath",
+			 "The gateway renewed the IPsec SA but it could not be set up locally; see burrow log NAME.");
+		return;
+	}
+	OPENSSL_cleanse(ike->qr_gqm, sizeof(ike->qr_gqm));
+	ike_log(ike, BW_LOG_INFO, "the gateway renewed the IPsec SA: SPIs in %02x%02x%02x%02x out %02x%02x%02x%02x",
+		ch->spi_in[0], ch->spi_in[1], ch->spi_in[2], ch->spi_in[3], ch->spi_out[0], ch->spi_out[1],
+		ch->spi_out[2], ch->spi_out[3]);
+	ike_rekey_done(ike, ch);
+}
+
 void ike_quick_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len)
 {
 	struct ike_child *ch = &ike->children[ike->qm_child];
@@ -260,8 +506,12 @@ void ike_quick_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint
 	int si, ni, ki;
 	char r[64];
 
-	if (ch->state != QM_SENT1 || h->msgid != ike->qm_msgid || !(h->flags & ISAKMP_FLAG_ENC))
+	if (!(h->flags & ISAKMP_FLAG_ENC))
 		return;
+	if (ch->state != QM_SENT1 || h->msgid != ike->qm_msgid) {
+		quick_respond(ike, h, msg, len);
+		return;
+	}
 	memcpy(iv, ike->qm_iv, sizeof(iv));
 	if (ike_decrypt_msg(ike, msg, len, iv) != 0 ||
 	    isakmp_payloads_parse(h->np, msg + ISAKMP_HDR_LEN, len - ISAKMP_HDR_LEN, &pls) != 0 ||
@@ -322,7 +572,8 @@ void ike_quick_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint
 		}
 	}
 	send_hash3(ike);
-	if (install_child(ike, ch, ike->qm_dh ? gqm : NULL, gqm_len) != 0) {
+	if (install_child(ike, ch, ike->qm_dh ? gqm : NULL, gqm_len, ike->qm_ni, IKE_NONCE_LEN, ike->qm_nr,
+			  ike->qm_nr_len) != 0) {
 		OPENSSL_cleanse(gqm, sizeof(gqm));
 		ike_fail(ike, "datapath", "the SA could not be installed in the datapath",
 			 "The negotiated SA could not be set up locally; see burrow log NAME for the reason.");
