@@ -22,9 +22,14 @@ if ! vm_prepare >/dev/null 2>&1; then
     exit 1
 fi
 
+# The guest mounts its own /tmp; the host's /tmp is seen there as /srv (tests/vm/init).
+guest_path() { case $1 in /tmp/*) echo "/srv/${1#/tmp/}" ;; *) echo "$1" ;; esac; }
+G_SRC=$(guest_path "$VM_SRC")
+G_BUILD=$(guest_path "$BURROW_BUILD")
+
 console=$(mktemp "${TMPDIR:-/tmp}/bw-vm-console.XXXXXX")
 echo "# booting $KVER ($VM_ACCEL); serial console in $console"
-vm_run "$VM_SRC/tests/vm/guest_xfrm.sh" "$VM_SRC" "$BURROW_BUILD" >"$console"
+vm_run "$G_SRC/tests/vm/guest_xfrm.sh" "$G_SRC" "$G_BUILD" >"$console"
 awk -v console="$console" '
 /^(not )?ok / {
     n++
@@ -41,8 +46,19 @@ END {
     if (code == "") {
         print "not ok " n " - the VM ran everything to the end (no exit line: timeout or crash)"
         fail++
+    } else if (code != 0) {
+        print "not ok " n " - the VM ran everything to the end (the guest script exited with " code ")"
+        fail++
     } else {
         print "ok " n " - the VM ran everything to the end"
+    }
+    # A guest that ran nothing must not pass: the scenarios hold well over a hundred checks.
+    n++
+    if (n - 2 < 100) {
+        print "not ok " n " - the guest ran the scenarios (only " n - 2 " checks came back)"
+        fail++
+    } else {
+        print "ok " n " - the guest ran the scenarios (" n - 2 " checks)"
     }
     if (fail) print "# the whole serial console is in " console
     print "1.." n
