@@ -65,6 +65,8 @@ struct bw_sa_backend_ops {
 	/* Userspace backend: an ESP packet that arrived for this connection. */
 	int (*input)(struct bw_sa_conn *c, const uint8_t *pkt, size_t len);
 	int (*counters)(struct bw_sa_conn *c, struct bw_sa_counters *out);
+	/* Packets one SA has carried (valid ones only); -ENOENT if there is no such SA. */
+	int (*sa_packets)(struct bw_sa_conn *c, uint32_t spi, enum bw_sa_dir dir, uint64_t *packets);
 	/* Name of the interface (e.g. "bw-office"), for status and DNS. */
 	const char *(*ifname)(struct bw_sa_conn *c);
 	/* Removes every SA, policy, route and address, then the device; frees c. */

@@ -123,6 +123,8 @@ static void start_rekey(struct ev_loop *loop, ev_timer *w, int revents)
 	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, rekey_timer);
 
 	(void)revents;
+	if (ike->switch_child >= 0)
+		return;		/* a renewed SA is about to take over; that finish reschedules */
 	for (size_t i = 0; i < ike->n_children; i++) {
 		struct ike_child *ch = &ike->children[i];
 
@@ -173,7 +175,8 @@ static void on_old_sas(struct ev_loop *loop, ev_timer *w, int revents)
 	for (size_t i = 0; i < ike->n_children; i++) {
 		struct ike_child *ch = &ike->children[i];
 
-		if (ch->old_in_valid && ike->be_conn) {
+		/* A child being renewed again holds its current SA as the old one: not yet. */
+		if (ch->old_in_valid && !ch->rekeying && ike->be_conn) {
 			ike->be->del_sa(ike->be_conn, spi_host(ch->old_spi_in), BW_SA_IN);
 			ch->old_in_valid = false;
 		}
@@ -255,6 +258,8 @@ static void teardown(struct bw_ike_conn *ike)
 	ev_timer_stop(loop, &ike->dpd_timer);
 	ev_timer_stop(loop, &ike->rekey_timer);
 	ev_timer_stop(loop, &ike->old_sa_timer);
+	ev_timer_stop(loop, &ike->switch_timer);
+	ike->switch_child = -1;
 	if (ike->dns_applied)
 		ike_dns_revert(ike);
 	if (ike->forwarding_enabled) {
@@ -337,9 +342,15 @@ static void send_deletes(struct bw_ike_conn *ike)
 
 	if (ike->p1 != P1_DONE && !ike->p1_authenticated)
 		return;
-	for (size_t i = 0; i < ike->n_children; i++)
-		if (ike->children[i].state == QM_DONE)
-			ike_info_send_delete(ike, ISAKMP_PROTO_ESP, ike->children[i].spi_in, 4);
+	for (size_t i = 0; i < ike->n_children; i++) {
+		const struct ike_child *ch = &ike->children[i];
+
+		if (ch->state == QM_DONE)
+			ike_info_send_delete(ike, ISAKMP_PROTO_ESP, ch->spi_in, 4);
+		/* The SA an unfinished renewal was replacing (a finished one sent its delete). */
+		if (ch->rekeying && ch->old_in_valid)
+			ike_info_send_delete(ike, ISAKMP_PROTO_ESP, ch->old_spi_in, 4);
+	}
 	memcpy(cookies, ike->icookie, 8);
 	memcpy(cookies + 8, ike->rcookie, 8);
 	ike_info_send_delete(ike, ISAKMP_PROTO_ISAKMP, cookies, 16);
@@ -773,6 +784,8 @@ static struct bw_ike_conn *ike_new_x(struct bw_conn *c, const struct bw_sa_backe
 	ev_init(&ike->dpd_timer, NULL);
 	ev_init(&ike->rekey_timer, start_rekey);
 	ev_init(&ike->old_sa_timer, NULL);
+	ev_init(&ike->switch_timer, NULL);
+	ike->switch_child = -1;
 	ev_init(&ike->cfg_timer, NULL);
 	ev_init(&ike->reauth_timer, on_reauth);
 	ev_timer_init(&ike->resolve_timer, on_resolve_poll, 0.05, 0.05);

@@ -28,6 +28,8 @@ struct bw_agent;
 #define IKE_STOP_WAIT_S 2.0
 #define IKE_DPD_MAX_PROBES 3
 #define IKE_OLD_SA_GRACE_S 5.0
+#define IKE_SWITCH_POLL_S 0.02
+#define IKE_SWITCH_MAX_S 2.0
 
 enum p1_state {
 	P1_IDLE,
@@ -183,6 +185,13 @@ struct bw_ike_conn {
 	int dpd_outstanding;		/* probes sent without an answer */
 	ev_timer rekey_timer;
 	ev_timer old_sa_timer;		/* removes replaced inbound SAs after a grace period */
+	/* Make-before-break, outbound half: after our HASH(3) the gateway still has to install
+	 * the new inbound SA, so our outbound traffic stays on the old SA until the gateway
+	 * is seen sending on the new one (or IKE_SWITCH_MAX_S passed). */
+	ev_timer switch_timer;
+	int switch_child;		/* index of the child waiting, -1 if none */
+	uint32_t switch_prev_out;	/* the outbound SA still carrying its traffic */
+	double switch_started;
 
 	/* Phase-1 re-authentication, make-before-break: a second engine instance negotiates a
 	 * new IKE SA and new IPsec SAs on the same datapath, then replaces this one. */

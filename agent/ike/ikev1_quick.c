@@ -1,14 +1,17 @@
 /* Quick Mode (RFC 2409 section 5.5) as initiator: one IPsec SA pair per pair of traffic
  * selectors, optional PFS, RESPONDER-LIFETIME and the commit bit. States: SENT1 -> DONE. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
 
+#include "agent.h"
 #include "ike/ikev1.h"
 #include "log.h"
 #include "sa-backends/userspace/esp.h"
+#include "util.h"
 
 static struct isakmp_sa qm_sa;	/* 75 KiB; one Quick Mode at a time */
 
@@ -57,6 +60,23 @@ static void ts_text(const struct bw_cidr *c, char *buf, size_t len)
 	bw_cidr_format(c, buf, len);
 }
 
+static uint32_t spi32(const uint8_t s[4])
+{
+	return (uint32_t)s[0] << 24 | (uint32_t)s[1] << 16 | (uint32_t)s[2] << 8 | s[3];
+}
+
+/* A renewal of ch begins: its current SPIs become the old ones. The old inbound SA keeps
+ * accepting (ike_find_by_spi) until the grace period after the switch; one still in its grace
+ * period from the renewal before goes now. */
+static void retire_current(struct bw_ike_conn *ike, struct ike_child *ch)
+{
+	if (ch->old_in_valid && ike->be_conn && memcmp(ch->old_spi_in, ch->spi_in, 4) != 0)
+		ike->be->del_sa(ike->be_conn, spi32(ch->old_spi_in), BW_SA_IN);
+	memcpy(ch->old_spi_in, ch->spi_in, 4);
+	memcpy(ch->old_spi_out, ch->spi_out, 4);
+	ch->old_in_valid = ch->installed;
+}
+
 int ike_quick_start(struct bw_ike_conn *ike)
 {
 	struct ike_child *ch = &ike->children[ike->qm_child];
@@ -74,10 +94,8 @@ int ike_quick_start(struct bw_ike_conn *ike)
 		if (bw_random(&ike->qm_msgid, 4) != 0)
 			return -1;
 	} while (ike->qm_msgid == 0);
-	if (ch->rekeying) {
-		memcpy(ch->old_spi_in, ch->spi_in, 4);
-		memcpy(ch->old_spi_out, ch->spi_out, 4);
-	}
+	if (ch->rekeying)
+		retire_current(ike, ch);
 	do {
 		if (bw_random(ch->spi_in, 4) != 0)
 			return -1;
@@ -194,9 +212,11 @@ static int qm_accept_sa(struct bw_ike_conn *ike, struct ike_child *ch, const str
 	return -1;
 }
 
-/* ni/nr are the nonces of the Quick Mode's initiator and responder, whichever side we were. */
+/* ni/nr are the nonces of the Quick Mode's initiator and responder, whichever side we were.
+ * prev_out (host order) is the outbound SA that carries the selectors now and keeps carrying
+ * them until switch_out(); 0 moves outbound traffic to the new SA at once. */
 static int install_child(struct bw_ike_conn *ike, struct ike_child *ch, const uint8_t *gqm, size_t gqm_len,
-			 const uint8_t *ni, size_t ni_len, const uint8_t *nr, size_t nr_len)
+			 const uint8_t *ni, size_t ni_len, const uint8_t *nr, size_t nr_len, uint32_t prev_out)
 {
 	struct bw_sa_params in = { 0 }, out = { 0 };
 	size_t klen = bw_esp_keymat_len(&ch->alg);
@@ -221,7 +241,8 @@ static int install_child(struct bw_ike_conn *ike, struct ike_child *ch, const ui
 			  ni, ni_len, nr, nr_len, out.keymat, klen) != 0)
 		goto out;
 	if ((rc = ike->be->add_sa(ike->be_conn, &in)) != 0 || (rc = ike->be->add_sa(ike->be_conn, &out)) != 0 ||
-	    (rc = ike->be->add_policy(ike->be_conn, &ch->local_ts, &ch->remote_ts, out.spi, in.spi)) != 0) {
+	    (rc = ike->be->add_policy(ike->be_conn, &ch->local_ts, &ch->remote_ts, prev_out ? prev_out : out.spi,
+				      in.spi)) != 0) {
 		ike_log(ike, BW_LOG_ERROR, "the datapath refused the SA: %s", strerror(-rc));
 		rc = -1;
 		goto out;
@@ -232,6 +253,70 @@ out:
 	OPENSSL_cleanse(in.keymat, sizeof(in.keymat));
 	OPENSSL_cleanse(out.keymat, sizeof(out.keymat));
 	return rc;
+}
+
+/* The outbound SA that carries ch's selectors until its replacement takes over: the one being
+ * rekeyed, or during re-authentication the old instance's; 0 for a first SA. */
+static uint32_t replaced_out(const struct bw_ike_conn *ike, const struct ike_child *ch)
+{
+	size_t i = (size_t)(ch - ike->children);
+	const struct bw_ike_conn *old = ike->reauth_of;
+
+	if (ch->rekeying)
+		return spi32(ch->old_spi_out);
+	if (old && i < old->n_children && old->children[i].state == QM_DONE && old->children[i].installed)
+		return spi32(old->children[i].spi_out);
+	return 0;
+}
+
+/* A Quick Mode of ours is complete and its SAs carry the traffic: go on with the next step. */
+static void child_finished(struct bw_ike_conn *ike, struct ike_child *ch)
+{
+	if (ch->rekeying) {
+		ike_rekey_done(ike, ch);
+		return;
+	}
+	if (++ike->qm_child < ike->n_children) {
+		ike_quick_start(ike);
+		return;
+	}
+	ike_children_done(ike);
+}
+
+/* Polls the new inbound SA: once a packet arrived on it the gateway has installed the new pair,
+ * so outbound traffic can follow without being dropped there. */
+static void on_switch_poll(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, switch_timer);
+	struct ike_child *ch;
+	uint64_t packets = 0;
+	bool used, late;
+	int rc;
+
+	(void)revents;
+	if (ike->switch_child < 0 || (size_t)ike->switch_child >= ike->n_children) {
+		ev_timer_stop(loop, w);
+		return;
+	}
+	ch = &ike->children[ike->switch_child];
+	used = ike->be->sa_packets && ike->be->sa_packets(ike->be_conn, spi32(ch->spi_in), BW_SA_IN, &packets) == 0 &&
+	       packets > 0;
+	late = ev_now(loop) - ike->switch_started >= IKE_SWITCH_MAX_S;
+	if (!used && !late)
+		return;
+	ev_timer_stop(loop, w);
+	ike->switch_child = -1;
+	rc = ike->be->add_policy(ike->be_conn, &ch->local_ts, &ch->remote_ts, spi32(ch->spi_out), spi32(ch->spi_in));
+	if (rc != 0) {
+		ike_log(ike, BW_LOG_ERROR, "the datapath refused to move traffic to the new SA: %s", strerror(-rc));
+		ike_fail(ike, "datapath", "the renewed SA could not be put to use in the datapath",
+			 "The new IPsec SA was negotiated but the datapath refused it; see burrow log NAME.");
+		return;
+	}
+	ike_log(ike, BW_LOG_DEBUG, "outbound traffic moves from SA %08x to %08x after %.2fs: %s", ike->switch_prev_out,
+		spi32(ch->spi_out), ev_now(loop) - ike->switch_started,
+		used ? "the gateway sends on the new SA" : "the gateway sent nothing on the new SA yet");
+	child_finished(ike, ch);
 }
 
 static void send_hash3(struct bw_ike_conn *ike)
@@ -474,15 +559,15 @@ static void quick_respond(struct bw_ike_conn *ike, const struct isakmp_hdr *h, u
 	}
 	ike->qr_active = false;
 	ch = &ike->children[ike->qr_child];
-	memcpy(ch->old_spi_in, ch->spi_in, 4);
-	memcpy(ch->old_spi_out, ch->spi_out, 4);
+	retire_current(ike, ch);
 	memcpy(ch->spi_in, ike->qr_spi_in, 4);
 	memcpy(ch->spi_out, ike->qr_spi_out, 4);
 	ch->alg = ike->qr_alg;
 	ch->lifetime_s = ike->qr_lifetime_s;
 	ch->rekeying = true;
+	/* The gateway installed its SAs when it sent HASH(3): our traffic may move at once. */
 	if (install_child(ike, ch, ike->qr_gqm_len ? ike->qr_gqm : NULL, ike->qr_gqm_len, ike->qr_ni, ike->qr_ni_len,
-			  ike->qr_nr, IKE_NONCE_LEN) != 0) {
+			  ike->qr_nr, IKE_NONCE_LEN, 0) != 0) {
 		OPENSSL_cleanse(ike->qr_gqm, sizeof(ike->qr_gqm));
 		ike_fail(ike, "datapath", "the renewed SA could not be installed in the datapath",
 			 "The gateway renewed the IPsec SA but it could not be set up locally; see burrow log NAME.");
@@ -504,6 +589,7 @@ void ike_quick_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint
 	size_t gqm_len = 0, rest_off;
 	const uint8_t *body = msg + ISAKMP_HDR_LEN;
 	int si, ni, ki;
+	uint32_t prev_out;
 	char r[64];
 
 	if (!(h->flags & ISAKMP_FLAG_ENC))
@@ -572,8 +658,9 @@ void ike_quick_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint
 		}
 	}
 	send_hash3(ike);
+	prev_out = replaced_out(ike, ch);
 	if (install_child(ike, ch, ike->qm_dh ? gqm : NULL, gqm_len, ike->qm_ni, IKE_NONCE_LEN, ike->qm_nr,
-			  ike->qm_nr_len) != 0) {
+			  ike->qm_nr_len, prev_out) != 0) {
 		OPENSSL_cleanse(gqm, sizeof(gqm));
 		ike_fail(ike, "datapath", "the SA could not be installed in the datapath",
 			 "The negotiated SA could not be set up locally; see burrow log NAME for the reason.");
@@ -590,13 +677,13 @@ void ike_quick_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint
 			ch->spi_out[0], ch->spi_out[1], ch->spi_out[2], ch->spi_out[3], ch->lifetime_s,
 			ike->floated ? ", ESP in UDP" : "");
 	}
-	if (ch->rekeying) {
-		ike_rekey_done(ike, ch);
+	if (prev_out) {
+		ike->switch_child = (int)(ch - ike->children);
+		ike->switch_prev_out = prev_out;
+		ike->switch_started = ev_now(ike->agent->loop);
+		ev_timer_init(&ike->switch_timer, on_switch_poll, IKE_SWITCH_POLL_S, IKE_SWITCH_POLL_S);
+		ev_timer_start(ike->agent->loop, &ike->switch_timer);
 		return;
 	}
-	if (++ike->qm_child < ike->n_children) {
-		ike_quick_start(ike);
-		return;
-	}
-	ike_children_done(ike);
+	child_finished(ike, ch);
 }

@@ -718,6 +718,16 @@ static const char *us_ifname(struct bw_sa_conn *c)
 	return c->rec.ifname;
 }
 
+static int us_sa_packets(struct bw_sa_conn *c, uint32_t spi, enum bw_sa_dir dir, uint64_t *packets)
+{
+	const struct us_sa *sa = sa_find(c, spi, dir);
+
+	if (!sa)
+		return -ENOENT;
+	*packets = dir == BW_SA_IN ? sa->cnt.packets_in : sa->cnt.packets_out;
+	return 0;
+}
+
 const struct bw_sa_backend_ops bw_sa_backend_userspace = {
 	.name = "userspace",
 	.conn_open = us_conn_open,
@@ -729,6 +739,7 @@ const struct bw_sa_backend_ops bw_sa_backend_userspace = {
 	.add_route = us_add_route,
 	.input = us_input,
 	.counters = us_counters,
+	.sa_packets = us_sa_packets,
 	.ifname = us_ifname,
 	.conn_close = us_conn_close,
 	.cleanup_stale = us_cleanup_stale,

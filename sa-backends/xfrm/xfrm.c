@@ -598,6 +598,23 @@ static int xf_counters(struct bw_sa_conn *c, struct bw_sa_counters *out)
 	return 0;
 }
 
+static int xf_sa_packets(struct bw_sa_conn *c, uint32_t spi, enum bw_sa_dir dir, uint64_t *packets)
+{
+	struct xf_sa *sa = sa_find(c, spi, dir);
+	struct bw_xfrm_sa_info info;
+	int err;
+
+	if (!sa)
+		return -ENOENT;
+	*packets = 0;
+	if (!sa->installed)
+		return 0;	/* added but not yet given to the kernel: nothing went through it */
+	if ((err = sa_get(c->nl, &sa->dst, sa->spi, &info)) < 0)
+		return err;
+	*packets = info.packets;
+	return 0;
+}
+
 static int xf_input(struct bw_sa_conn *c, const uint8_t *pkt, size_t len)
 {
 	(void)pkt;
@@ -1139,6 +1156,7 @@ const struct bw_sa_backend_ops bw_sa_backend_xfrm = {
 	.add_route = xf_add_route,
 	.input = xf_input,
 	.counters = xf_counters,
+	.sa_packets = xf_sa_packets,
 	.ifname = xf_ifname,
 	.conn_close = xf_conn_close,
 	.cleanup_stale = xf_cleanup_stale,

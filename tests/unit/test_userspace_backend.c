@@ -385,7 +385,8 @@ int main(void)
 	struct bw_sa_conn *c = NULL;
 	struct bw_sa_params p;
 	struct bw_sa_counters k0, k;
-	struct bw_esp_sa *peer_in, *peer_out, *peer_in2;
+	struct bw_esp_sa *peer_in, *peer_out, *peer_in2, *peer_out2;
+	uint64_t pk = 0;
 	struct bw_cidr vip = cidr4("10.9.0.2", 32), rnet = cidr4("10.1.0.0", 24);
 	struct bw_cidr other = cidr4("10.2.0.0", 24), all = cidr4("0.0.0.0", 0);
 	struct sockaddr_in gw = { .sin_family = AF_INET };
@@ -585,6 +586,26 @@ int main(void)
 	rc |= ops->add_sa(c, &p);
 	OPENSSL_cleanse(p.keymat, sizeof(p.keymat));
 	tap_is_int(rc, 0, "rekey: the new SAs are added while the old ones exist");
+	/* Step 1: the new inbound SA is bound while outbound stays on the old one until the
+	 * peer is seen using the new pair (the engine polls sa_packets). */
+	tap_is_int(ops->add_policy(c, &vip, &rnet, 0x1000, 0x2001), 0,
+		   "add_policy binds the new inbound SA and keeps the old outbound one");
+	cap.n = 0;
+	udp_send(s, "10.1.0.5", 9999, "during the rekey");
+	run_until(&cap.n, 0, 2000);
+	tap_ok(cap.n == 1 && bw_esp_peek_spi(cap.pkt, cap.len) == 0x1000,
+	       "outbound traffic stays on the old SA until the switch");
+	rc = ops->sa_packets(c, 0x2001, BW_SA_IN, &pk);
+	tap_ok(rc == 0 && pk == 0, "sa_packets: the new inbound SA has carried nothing yet");
+	peer_out2 = bw_esp_sa_new(BW_ESP_OUT, 0x2001, &alg, ky2, klen);
+	ilen = udp4(inner, "10.1.0.5", 9999, "10.9.0.2", 40000, "first on the new SA");
+	bw_esp_encap(peer_out2, inner, ilen, 4, esp, sizeof(esp), &elen);
+	tap_is_int(ops->input(c, esp, elen), 0, "the new inbound SA accepts the peer's traffic before the switch");
+	tap_ok(udp_recv(s, msg, sizeof(msg), 1000) > 0 && strcmp(msg, "first on the new SA") == 0, "and it is delivered");
+	rc = ops->sa_packets(c, 0x2001, BW_SA_IN, &pk);
+	tap_ok(rc == 0 && pk == 1, "sa_packets counts it (%llu)", (unsigned long long)pk);
+	tap_is_int(ops->sa_packets(c, 0x7777, BW_SA_IN, &pk), -ENOENT, "sa_packets of an unknown SA is -ENOENT");
+	/* Step 2: the switch. */
 	tap_is_int(ops->add_policy(c, &vip, &rnet, 0x1001, 0x2001), 0,
 		   "add_policy for the same selectors updates the policy");
 	cap.n = 0;
@@ -686,6 +707,7 @@ int main(void)
 
 	bw_esp_sa_free(peer_in);
 	bw_esp_sa_free(peer_in2);
+	bw_esp_sa_free(peer_out2);
 	bw_esp_sa_free(peer_out);
 	OPENSSL_cleanse(kx, sizeof(kx));
 	OPENSSL_cleanse(ky, sizeof(ky));

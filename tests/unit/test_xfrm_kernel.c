@@ -151,8 +151,18 @@ static void test_kernel_datapath(void)
 	/* A rekey: a new pair for the same selectors, then the old pair goes. */
 	{
 		struct bw_sa_params in2 = sa(BW_SA_IN, 0xc1000002, 3600), out2 = sa(BW_SA_OUT, 0x00abc002, 3600);
+		uint64_t pk = 1;
+
 		tap_ok(ops->add_sa(c, &in2) == 0 && ops->add_sa(c, &out2) == 0 &&
-		       ops->add_policy(c, &l, &r, out2.spi, in2.spi) == 0, "rekey: the new pair is installed");
+		       ops->add_policy(c, &l, &r, out.spi, in2.spi) == 0,
+		       "rekey, step 1: the new inbound SA is installed, outbound stays on the old one");
+		tap_is_int(count("xfrm state", "proto esp", NULL), 3, "the new outbound SA waits outside the kernel");
+		tap_ok(ops->sa_packets(c, in2.spi, BW_SA_IN, &pk) == 0 && pk == 0,
+		       "sa_packets reads the new inbound SA's counter from the kernel (0)");
+		tap_ok(ops->sa_packets(c, out2.spi, BW_SA_OUT, &pk) == 0 && pk == 0,
+		       "sa_packets of an SA not yet in the kernel is 0");
+		tap_is_int(ops->sa_packets(c, 0x12345678, BW_SA_IN, &pk), -ENOENT, "sa_packets of an unknown SA is -ENOENT");
+		tap_is_int(ops->add_policy(c, &l, &r, out2.spi, in2.spi), 0, "rekey, step 2: outbound moves to the new SA");
 		tap_is_int(count("xfrm state", "proto esp", NULL), 4, "old and new SAs side by side");
 		tap_is_int(count("xfrm policy", "10.9.0.2/32", NULL), 3, "still three policies");
 		tap_ok(ops->del_sa(c, in.spi, BW_SA_IN) == 0 && ops->del_sa(c, out.spi, BW_SA_OUT) == 0,
