@@ -72,6 +72,10 @@ struct ike_modecfg {
 	size_t n_split;
 };
 
+/* The gateway's Mode Config attributes as Burrow uses them (see ikev1_modecfg.c). */
+struct isakmp_cfg;
+size_t ike_modecfg_read(const struct isakmp_cfg *cfg, struct ike_modecfg *out);
+
 /* One IPsec SA pair for one pair of traffic selectors (IKEv1 negotiates one per Quick Mode). */
 struct ike_child {
 	struct bw_cidr local_ts, remote_ts;

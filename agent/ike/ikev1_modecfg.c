@@ -159,7 +159,7 @@ static void add_split(struct ike_modecfg *mc, const uint8_t *addr, const uint8_t
 
 	while (prefix < 32 && (m & (0x80000000u >> prefix)))
 		prefix++;
-	if ((uint32_t)(m << prefix) != 0)
+	if (prefix < 32 && (uint32_t)(m << prefix) != 0)
 		return;	/* not a contiguous mask */
 	for (int i = 0; i < 4; i++)
 		c.addr[i] = addr[i] & mask[i];
@@ -171,10 +171,14 @@ static void add_split(struct ike_modecfg *mc, const uint8_t *addr, const uint8_t
 		mc->split[mc->n_split++] = c;
 }
 
-/* Reads what the gateway sent into a fresh ike_modecfg; only a complete, valid answer is kept. */
-static int take_modecfg(struct bw_ike_conn *ike, const struct isakmp_cfg *cfg)
+/* Interprets the attributes of the gateway's Mode Config answer (untrusted; fuzzed by
+ * tests/fuzz/fuzz_modecfg.c): addresses must be 4 bytes, texts keep printable characters only,
+ * split networks need contiguous masks and lose their host bits. Returns how many attributes
+ * were not understood. */
+size_t ike_modecfg_read(const struct isakmp_cfg *cfg, struct ike_modecfg *out)
 {
 	struct ike_modecfg mc;
+	size_t ignored = 0;
 
 	memset(&mc, 0, sizeof(mc));
 	for (size_t i = 0; i < cfg->n_attrs; i++) {
@@ -183,7 +187,8 @@ static int take_modecfg(struct bw_ike_conn *ike, const struct isakmp_cfg *cfg)
 
 		switch (a->type) {
 		case ISAKMP_CFG_INTERNAL_IP4_ADDRESS:
-			mc.have_vip = ip4_attr(a, &mc.vip);
+			if (!mc.have_vip)	/* the first valid one; a later one does not undo it */
+				mc.have_vip = ip4_attr(a, &mc.vip);
 			break;
 		case ISAKMP_CFG_INTERNAL_IP4_DNS:
 			if (mc.n_dns < IKE_MAX_DNS && ip4_attr(a, &mc.dns[mc.n_dns]))
@@ -202,8 +207,8 @@ static int take_modecfg(struct bw_ike_conn *ike, const struct isakmp_cfg *cfg)
 		case ISAKMP_CFG_UNITY_SPLITDNS_NAME:
 			/* A comma-separated list of domains. */
 			text_attr(a, text, sizeof(text));
-			for (char *save = NULL, *d = strtok_r(text, ", ", &save); d && mc.n_split_dns < IKE_MAX_SPLIT_DNS;
-			     d = strtok_r(NULL, ", ", &save))
+			for (char *save = NULL, *d = strtok_r(text, ", \n\t", &save); d && mc.n_split_dns < IKE_MAX_SPLIT_DNS;
+			     d = strtok_r(NULL, ", \n\t", &save))
 				bw_strlcpy(mc.split_dns[mc.n_split_dns++], d, sizeof(mc.split_dns[0]));
 			break;
 		case ISAKMP_CFG_UNITY_SPLIT_INCLUDE:
@@ -214,11 +219,22 @@ static int take_modecfg(struct bw_ike_conn *ike, const struct isakmp_cfg *cfg)
 		case ISAKMP_CFG_INTERNAL_IP4_NETMASK:
 			break;	/* the virtual address is a host address on our side */
 		default:
-			ike_log(ike, BW_LOG_DEBUG, "Mode Config: ignoring attribute %s the gateway sent unasked",
-				isakmp_cfg_attr_name(a->type));
+			ignored++;
 			break;
 		}
 	}
+	*out = mc;
+	return ignored;
+}
+
+/* Takes the gateway's answer; only a complete, valid one is kept. */
+static int take_modecfg(struct bw_ike_conn *ike, const struct isakmp_cfg *cfg)
+{
+	struct ike_modecfg mc;
+	size_t ignored = ike_modecfg_read(cfg, &mc);
+
+	if (ignored)
+		ike_log(ike, BW_LOG_DEBUG, "Mode Config: ignoring %zu attribute(s) the gateway sent unasked", ignored);
 	if (!mc.have_vip) {
 		ike_fail(ike, "modecfg-no-address", "the gateway sent no virtual address",
 			 "The gateway answered Mode Config without an address for us. Check its address pool "
