@@ -17,6 +17,8 @@
 #define BW_MAX_DNS 4		/* dns servers */
 #define BW_MAX_DOMAINS 8	/* dns search domains */
 #define BW_ID_MAX 256
+/* Paths named inside a connection file; every connection holds its own copy, so not PATH_MAX. */
+#define BW_CFG_PATH_MAX 512
 
 struct bw_cfg_error {
 	char file[PATH_MAX];
@@ -83,9 +85,9 @@ struct bw_conn_config {
 
 	/* [auth] */
 	enum bw_auth_method auth_method;
-	char certificate[PATH_MAX];
-	char private_key[PATH_MAX];
-	char ca[PATH_MAX];
+	char certificate[BW_CFG_PATH_MAX];
+	char private_key[BW_CFG_PATH_MAX];
+	char ca[BW_CFG_PATH_MAX];
 	bool xauth;
 	char xauth_user[128];
 

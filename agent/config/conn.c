@@ -182,7 +182,7 @@ static int set_path(const char *key, const char *v, char *dst, const char *file,
 	/* The agent runs from /, so a relative path would not mean what the user meant. */
 	if (v[0] != '/')
 		FAIL("%s must be an absolute path such as /etc/burrow/certs/%s.pem", key, key);
-	return set_text(key, v, dst, PATH_MAX, file, line, err);
+	return set_text(key, v, dst, BW_CFG_PATH_MAX, file, line, err);
 }
 
 static int set_lifetime(const char *key, const char *v, bool zero_ok, uint32_t *out,

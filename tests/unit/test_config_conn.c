@@ -310,6 +310,17 @@ static void test_value_errors(void)
 	bad(BASE "[auth]\nprivate_key = me.key\n", 5, "private_key must be an absolute path",
 	    "a relative private_key path is refused");
 	bad(BASE "[auth]\nca = ca.pem\n", 5, "ca must be an absolute path", "a relative ca path is refused");
+	{
+		/* Lines stop at 198 characters, so a path field of BW_CFG_PATH_MAX never cuts one. */
+		char text[1024], path[186];
+
+		memset(path, 'd', sizeof(path) - 1);
+		path[0] = '/';
+		path[sizeof(path) - 1] = '\0';
+		snprintf(text, sizeof(text), BASE "[auth]\nca = %s\n", path);
+		tap_ok(parse(text) == 0 && strcmp(cfg.ca, path) == 0, "a %zu-character path fills its line and is taken whole",
+		       strlen(path));
+	}
 	bad(BASE "[auth]\nxauth = maybe\n", 5, "xauth must be yes or no", "a bad xauth is refused");
 	bad(BASE "[identifiers]\nlocal_id_type = email\n", 5,
 	    "local_id_type must be address, fqdn, user-fqdn, asn1dn or key-id",
