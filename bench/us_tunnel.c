@@ -12,7 +12,10 @@
  * datagrams go to ops->input. Up to --batch datagrams per sendmmsg/recvmmsg (1 = plain
  * send/recv, as burrowd's NAT-T socket does today); with --gso, equal-sized datagrams of a
  * batch go out as one UDP_SEGMENT send and come in as one UDP_GRO read. The TUN side is the
- * backend's own (one read()/write() per packet). Prints "ready" on stdout once set up; runs until SIGTERM or SIGINT, then prints
+ * backend's own: with TUN offloads it reads 64 KiB TCP super-packets and segments them; with
+ * --batch > 1 the datagrams of one recvmmsg go to bw_us_input_burst, which coalesces their
+ * TCP segments into super-packets for the TUN (--batch 1: ops->input per datagram, as
+ * burrowd). Prints "ready" on stdout once set up; runs until SIGTERM or SIGINT, then prints
  * the counters on stderr and removes the device. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,6 +36,7 @@
 #include "log.h"
 #include "sa-backends/sa_backend.h"
 #include "sa-backends/userspace/esp.h"
+#include "sa-backends/userspace/tun_offload.h"
 #include "sa-backends/userspace/us_system.h"
 #include "util.h"
 
@@ -42,6 +46,7 @@
 #define GSO_MAX_BYTES 65000	/* UDP payload of one UDP_SEGMENT send (IPv4 limit 65507) */
 #define GSO_MAX_SEGS 64		/* UDP_MAX_SEGMENTS is 64 on older kernels, 128 on newer */
 #define SOCK_BUF (4 << 20)
+#define BURST_MAX (MAX_BATCH * GSO_MAX_SEGS)	/* ESP datagrams of one recvmmsg round */
 
 struct tunnel {
 	const struct bw_sa_backend_ops *ops;
@@ -72,6 +77,8 @@ struct tunnel {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} in_ctl[MAX_BATCH];
+	struct iovec burst[BURST_MAX];	/* datagrams for bw_us_input_burst, pointing into in_buf */
+	size_t n_burst;
 
 	uint64_t send_calls, sent, send_dropped, recv_calls, received, recv_reads, input_errors,
 		 not_esp;
@@ -229,6 +236,14 @@ static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 		flush_out(t);
 }
 
+/* Before in_buf is read into again: everything of this round goes to the backend at once. */
+static void burst_flush(struct tunnel *t)
+{
+	if (t->n_burst)
+		t->input_errors += bw_us_input_burst(t->conn, t->burst, t->n_burst, NULL);
+	t->n_burst = 0;
+}
+
 static void deliver(struct tunnel *t, const uint8_t *pkt, size_t len)
 {
 	/* RFC 3948: a 1-byte 0xff is a NAT-keepalive, a zero "SPI" is the non-ESP marker of IKE */
@@ -237,8 +252,14 @@ static void deliver(struct tunnel *t, const uint8_t *pkt, size_t len)
 		return;
 	}
 	t->received++;
-	if (t->ops->input(t->conn, pkt, len) < 0)
-		t->input_errors++;
+	if (t->batch == 1) {
+		if (t->ops->input(t->conn, pkt, len) < 0)
+			t->input_errors++;
+		return;
+	}
+	t->burst[t->n_burst++] = (struct iovec){ (void *)pkt, len };
+	if (t->n_burst == BURST_MAX)
+		burst_flush(t);
 }
 
 /* One read: a datagram, or with UDP_GRO several of gso_size bytes (the last may be shorter). */
@@ -293,6 +314,7 @@ static void sock_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		for (int i = 0; i < n; i++)
 			deliver_read(t, i);
+		burst_flush(t);
 		if (n < t->batch)
 			return;
 	}

@@ -3,26 +3,39 @@
 #include "sa-backends/userspace/userspace.h"
 
 #include <arpa/inet.h>
+#include <endian.h>
 #include <errno.h>
 #include <ev.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <linux/if_tun.h>
 #include <linux/rtnetlink.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
 
 #include "log.h"
+#include "sa-backends/userspace/tun_offload.h"
 #include "sa-backends/userspace/us_system.h"
 #include "util.h"
+
+#ifndef TUN_F_USO4	/* Linux 6.2; older headers lack them */
+#define TUN_F_USO4 0x20
+#define TUN_F_USO6 0x40
+#endif
 
 #define US_MAX_SAS 64		/* both directions, old and new during rekeys */
 #define US_MAX_POLICIES 32
 #define US_MAX_SA_SELECTORS 16	/* selector pairs one inbound SA may carry */
 #define US_PKT_MAX 65535
+/* One TUN read with offloads: the vnet header and an IPv6 super-packet of 40 + 65535. */
+#define US_TUN_READ_MAX (TUN_VNET_HDR_LEN + 40 + TUN_PKT_MAX)
 
 #define NH_IPV4 4
 #define NH_IPV6 41
@@ -43,8 +56,7 @@ struct us_sa {
 	 * SA when a rekey points the policy at a newer SA, so the old SA keeps accepting
 	 * its traffic until it is deleted (make-before-break). */
 	struct us_selector sel[US_MAX_SA_SELECTORS];
-	size_t n_sel;
-};
+	size_t n_sel;};
 
 struct us_policy {
 	bool used;
@@ -69,8 +81,16 @@ struct bw_sa_conn {
 	 * live SAs, so the totals survive rekeys. */
 	struct bw_sa_counters retired;
 
+	/* TUN offloads (IFF_VNET_HDR + TSO/USO): every read and write carries a vnet header,
+	 * reads may be 64 KiB super-packets that output() gets segment by segment, and
+	 * bw_us_input_burst coalesces TCP segments through gro into super-packets. */
+	bool vnet;
+	struct tun_gro *gro;		/* only while a burst runs, allocated on the first */
+	bool in_burst;
+
 	uint8_t pkt[US_PKT_MAX];			/* cleartext: wiped on close */
 	uint8_t esp[US_PKT_MAX + BW_ESP_MAX_OVERHEAD];
+	uint8_t tun_in[US_TUN_READ_MAX];		/* cleartext too (vnet reads only) */
 };
 
 static const char *dir_name(enum bw_sa_dir d)
@@ -390,7 +410,7 @@ static struct us_policy *policy_match(struct bw_sa_conn *c, const struct us_ip *
 	return best;
 }
 
-static void output(struct bw_sa_conn *c, size_t len)
+static void output(struct bw_sa_conn *c, const uint8_t *pkt, size_t len)
 {
 	struct us_policy *pol;
 	struct us_sa *sa;
@@ -398,7 +418,7 @@ static void output(struct bw_sa_conn *c, size_t len)
 	size_t out_len;
 	int err;
 
-	if (ip_parse(c->pkt, &len, &ip) < 0) {
+	if (ip_parse(pkt, &len, &ip) < 0) {
 		c->retired.errors_out++;
 		return;
 	}
@@ -409,7 +429,7 @@ static void output(struct bw_sa_conn *c, size_t len)
 		c->retired.errors_out++;
 		return;
 	}
-	err = bw_esp_encap(sa->esp, c->pkt, len, ip.family == AF_INET ? NH_IPV4 : NH_IPV6,
+	err = bw_esp_encap(sa->esp, pkt, len, ip.family == AF_INET ? NH_IPV4 : NH_IPV6,
 			   c->esp, sizeof(c->esp), &out_len);
 	if (err != BW_ESP_OK) {
 		sa->cnt.errors_out++;
@@ -430,6 +450,25 @@ static void output(struct bw_sa_conn *c, size_t len)
 	sa->cnt.packets_out++;
 }
 
+static void segment_cb(void *ctx, uint8_t *pkt, size_t len)
+{
+	output(ctx, pkt, len);
+}
+
+/* A read with a vnet header: one packet, or a super-packet that leaves as its segments. */
+static void output_vnet(struct bw_sa_conn *c, size_t n)
+{
+	struct tun_vnet h;
+
+	if (tun_vnet_parse(c->tun_in, n, &h) < 0 ||
+	    tun_segment(&h, c->tun_in + TUN_VNET_HDR_LEN, n - TUN_VNET_HDR_LEN, c->pkt,
+			sizeof(c->pkt), segment_cb, c) < 0) {
+		bw_log(BW_LOG_DEBUG, c->name, "%s: a read of %zu bytes has a vnet header that does "
+		       "not fit its packet; dropped", c->rec.ifname, n);
+		c->retired.errors_out++;
+	}
+}
+
 static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct bw_sa_conn *c = bw_container_of(w, struct bw_sa_conn, tun_io);
@@ -437,7 +476,9 @@ static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)loop;
 	(void)revents;
 	for (int i = 0; i < BW_US_READ_BATCH; i++) {
-		ssize_t n = read(c->tun_fd, c->pkt, sizeof(c->pkt));
+		uint8_t *buf = c->vnet ? c->tun_in : c->pkt;
+		size_t cap = c->vnet ? sizeof(c->tun_in) : sizeof(c->pkt);
+		ssize_t n = read(c->tun_fd, buf, cap);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -446,8 +487,39 @@ static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 				       strerror(errno));
 			return;
 		}
-		output(c, (size_t)n);
+		if (c->vnet)
+			output_vnet(c, (size_t)n);
+		else
+			output(c, c->pkt, (size_t)n);
 	}
+}
+
+/* One write to the device: with offloads, the vnet header goes in front. */
+static int tun_write(struct bw_sa_conn *c, const uint8_t hdr[TUN_VNET_HDR_LEN],
+		     const uint8_t *pkt, size_t len)
+{
+	struct iovec iov[2] = { { (void *)hdr, TUN_VNET_HDR_LEN }, { (void *)pkt, len } };
+	size_t want = c->vnet ? TUN_VNET_HDR_LEN + len : len;
+	ssize_t n;
+
+	errno = 0;
+	n = c->vnet ? writev(c->tun_fd, iov, 2) : write(c->tun_fd, pkt, len);
+	if (n != (ssize_t)want)
+		return errno ? -errno : -EIO;
+	return 0;
+}
+
+/* From the coalescer: the packets it stands for were counted by their SAs when accepted,
+ * so a failed write can only be blamed on the connection. */
+static int gro_emit_cb(void *ctx, const uint8_t hdr[TUN_VNET_HDR_LEN], const uint8_t *pkt,
+		       size_t len, unsigned n_segs)
+{
+	struct bw_sa_conn *c = ctx;
+	int err = tun_write(c, hdr, pkt, len);
+
+	if (err < 0)
+		c->retired.errors_in += n_segs;
+	return err;
 }
 
 static bool inbound_allowed(const struct us_sa *sa, const struct us_ip *ip)
@@ -496,15 +568,39 @@ static int us_input(struct bw_sa_conn *c, const uint8_t *pkt, size_t len)
 		sa->cnt.errors_in++;
 		return -EPERM;
 	}
-	errno = 0;
-	if (write(c->tun_fd, c->pkt, plen) != (ssize_t)plen) {
-		err = errno ? -errno : -EIO;
-		sa->cnt.errors_in++;
-		return err;
+	if (c->in_burst) {
+		/* held at most until bw_us_input_burst returns; counted as carried now */
+		tun_gro_add(c->gro, c->pkt, plen, gro_emit_cb, c);
+	} else {
+		static const uint8_t no_offload[TUN_VNET_HDR_LEN];
+		err = tun_write(c, no_offload, c->pkt, plen);
+		if (err < 0) {
+			sa->cnt.errors_in++;
+			return err;
+		}
 	}
 	sa->cnt.bytes_in += plen;
 	sa->cnt.packets_in++;
 	return 0;
+}
+
+size_t bw_us_input_burst(struct bw_sa_conn *c, const struct iovec *pkts, size_t n, int *errs)
+{
+	size_t dropped = 0;
+
+	if (c->vnet && !c->gro)
+		c->gro = tun_gro_new();	/* without it, the packets go one by one */
+	c->in_burst = c->vnet && c->gro;
+	for (size_t i = 0; i < n; i++) {
+		int err = us_input(c, pkts[i].iov_base, pkts[i].iov_len);
+		if (errs)
+			errs[i] = err;
+		dropped += err < 0;
+	}
+	if (c->in_burst)
+		tun_gro_flush(c->gro, gro_emit_cb, c);
+	c->in_burst = false;
+	return dropped;
 }
 
 static int us_counters(struct bw_sa_conn *c, struct bw_sa_counters *out)
@@ -614,6 +710,7 @@ static void us_conn_close(struct bw_sa_conn *c)
 		undo_record(c->nl, c->name, &c->rec, c->tun_fd >= 0);
 	if (c->tun_fd >= 0)
 		close(c->tun_fd);	/* the device goes with its last file */
+	tun_gro_free(c->gro);
 	if (c->record_path[0] && unlink(c->record_path) < 0 && errno != ENOENT)
 		bw_log(BW_LOG_WARN, c->name, "cannot remove %s: %s", c->record_path, strerror(errno));
 	if (c->nl)
@@ -622,7 +719,47 @@ static void us_conn_close(struct bw_sa_conn *c)
 		bw_log(BW_LOG_INFO, c->name, "%s removed", c->rec.ifname);
 	OPENSSL_cleanse(c->pkt, sizeof(c->pkt));
 	OPENSSL_cleanse(c->esp, sizeof(c->esp));
+	OPENSSL_cleanse(c->tun_in, sizeof(c->tun_in));
 	free(c);
+}
+
+/* The device with a vnet header and segmentation offloads (TCP, and UDP where the kernel
+ * has it): the kernel then hands us 64 KiB super-packets and takes them back. -errno when
+ * any step fails; the caller then opens it the plain way. */
+static int tun_open_offload(const char *conn, const char *ifname, int *fd_out)
+{
+	unsigned long base = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+	struct ifreq ifr = { 0 };
+	int fd, hdr_len = TUN_VNET_HDR_LEN, err = 0;
+
+	fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI | IFF_VNET_HDR;
+	bw_strlcpy(ifr.ifr_name, ifname, sizeof(ifr.ifr_name));
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		err = -errno;	/* the plain open will fail the same way and say so */
+		close(fd);
+		return err;
+	}
+	if (ioctl(fd, TUNSETVNETHDRSZ, &hdr_len) < 0)
+		err = -errno;
+#if __BYTE_ORDER == __BIG_ENDIAN
+	/* the header is read and written little-endian (virtio 1.0) */
+	if (err == 0 && ioctl(fd, TUNSETVNETLE, &(int){ 1 }) < 0)
+		err = -errno;
+#endif
+	if (err == 0 && ioctl(fd, TUNSETOFFLOAD, base | TUN_F_USO4 | TUN_F_USO6) < 0 &&
+	    ioctl(fd, TUNSETOFFLOAD, base) < 0)
+		err = -errno;
+	if (err < 0) {
+		bw_log(BW_LOG_INFO, conn, "%s: no TUN offloads (%s); one packet per read and write",
+		       ifname, strerror(-err));
+		close(fd);	/* takes the device along if it made it */
+		return err;
+	}
+	*fd_out = fd;
+	return 0;
 }
 
 static void us_cleanup_stale(const char *conn_name, const char *state_dir)
@@ -691,7 +828,10 @@ static int us_conn_open(struct ev_loop *loop, const char *conn_name, const char 
 		err = record_save(c);
 	if (err < 0)
 		goto fail;
-	err = us_tun_open(c->rec.ifname, &c->tun_fd);
+	err = tun_open_offload(c->name, c->rec.ifname, &c->tun_fd);
+	c->vnet = err == 0;
+	if (err < 0)
+		err = us_tun_open(c->rec.ifname, &c->tun_fd);
 	if (err < 0) {
 		bw_log(BW_LOG_ERROR, c->name, "cannot create %s: %s%s", c->rec.ifname, strerror(-err),
 		       err == -EBUSY ? " (another process holds it)" : "");
@@ -705,7 +845,8 @@ static int us_conn_open(struct ev_loop *loop, const char *conn_name, const char 
 	c->ifindex = err;
 	ev_io_init(&c->tun_io, tun_read_cb, c->tun_fd, EV_READ);
 	ev_io_start(loop, &c->tun_io);
-	bw_log(BW_LOG_INFO, c->name, "%s up, mtu %d", c->rec.ifname, BW_US_MTU);
+	bw_log(BW_LOG_INFO, c->name, "%s up, mtu %d%s", c->rec.ifname, BW_US_MTU,
+	       c->vnet ? ", TSO/GRO offloads" : "");
 	*out = c;
 	return 0;
 fail:
