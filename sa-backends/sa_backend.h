@@ -3,6 +3,10 @@
 #ifndef BURROW_SA_BACKEND_H
 #define BURROW_SA_BACKEND_H
 
+/* Burrow's own IKE and ESP-in-UDP packets carry this firewall mark (SO_MARK on the IKE
+ * sockets): routing rules that send a host's traffic into a tunnel skip them. */
+#define BW_IKE_FWMARK 0x62770000u
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

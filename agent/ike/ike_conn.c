@@ -566,9 +566,13 @@ void ike_children_done(struct bw_ike_conn *ike)
 		return;
 	}
 
-	/* Transport mode protects the traffic between the two hosts themselves: the kernel's
-	 * policies select it, there is no address to add and no network to route. */
-	if (ike->cfg.mode != BW_MODE_TRANSPORT) {
+	/* Transport mode protects the traffic between the two hosts themselves: no address to add
+	 * and no network to route. The kernel's policies select it; the userspace datapath needs
+	 * the gateway's own address routed into its device, except for IKE (the sockets' mark). */
+	if (ike->cfg.mode == BW_MODE_TRANSPORT && ike->be == &bw_sa_backend_userspace) {
+		for (size_t i = 0; rc == 0 && i < ike->n_children; i++)
+			rc = bw_us_transport_route(bc, &ike->children[i].remote_ts, &ike->children[i].local_ts);
+	} else if (ike->cfg.mode != BW_MODE_TRANSPORT) {
 		if (ike->have_vip)
 			rc = ike->be->set_address(bc, &ike->vip);
 		if (rc == 0 && ike->cfg.topology == BW_TOPO_HOST_TO_EVERYWHERE)
@@ -911,11 +915,6 @@ int bw_ike_conn_start(struct bw_conn *c, char *err, size_t errlen)
 	be = bw_sa_backend_pick(a->cfg.backend, err, errlen);
 	if (!be)
 		return -1;
-	if (c->cfg.mode == BW_MODE_TRANSPORT && be == &bw_sa_backend_userspace) {
-		snprintf(err, errlen, "%s: transport mode needs the kernel datapath (backend = xfrm, or auto on a kernel "
-			 "with ESP); the userspace datapath carries tunnel mode only", c->name);
-		return -1;
-	}
 	if (c->cfg.mode == BW_MODE_TRANSPORT && c->cfg.has_local_address) {
 		snprintf(err, errlen, "%s: transport mode protects this host's own address; remove local_address",
 			 c->name);

@@ -9,6 +9,7 @@
 #include "agent.h"
 #include "ike/ikev1.h"
 #include "log.h"
+#include "sa-backends/sa_backend.h"
 #include "sa-backends/xfrm/xfrm.h"
 #include "util.h"
 
@@ -86,11 +87,17 @@ static int open_one(struct ike_sock *s, uint16_t port, char *err, size_t errlen)
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
 	socklen_t len = sizeof(sin);
 	int one = 1;
+	unsigned int mark = BW_IKE_FWMARK;
 
 	s->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->fd < 0)
 		goto fail;
 	setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* Routing rules that send this host's traffic into a tunnel (transport mode on the
+	 * userspace datapath) skip what carries the mark: IKE and ESP in UDP stay outside. */
+	if (setsockopt(s->fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) != 0)
+		bw_warn("cannot mark the IKE socket (SO_MARK): %s; transport mode on the userspace datapath "
+			"will not work", strerror(errno));
 	if (bind(s->fd, (struct sockaddr *)&sin, sizeof(sin)) != 0)
 		goto fail;
 	if (getsockname(s->fd, (struct sockaddr *)&sin, &len) != 0)

@@ -150,6 +150,16 @@ int ike_quick_start(struct bw_ike_conn *ike)
 	isakmp_b_payload(&b, ISAKMP_PL_ID, idc, idlen);
 	idlen = qm_id(&ch->remote_ts, idc);
 	isakmp_b_payload(&b, ISAKMP_PL_ID, idc, idlen);
+	if (ike->cfg.mode == BW_MODE_TRANSPORT && ike->floated) {
+		/* RFC 3947 5.2: transport mode through a NAT names the original addresses, ours
+		 * (NAT-OAi) and the gateway's as we address it (NAT-OAr), for checksum fix-ups. */
+		struct isakmp_nat_oa oai = { .id_type = ISAKMP_ID_IPV4_ADDR, .addr_len = 4 }, oar = oai;
+
+		memcpy(oai.addr, &((const struct sockaddr_in *)&ike->local)->sin_addr, 4);
+		memcpy(oar.addr, &((const struct sockaddr_in *)&ike->peer)->sin_addr, 4);
+		isakmp_b_nat_oa(&b, &oai);
+		isakmp_b_nat_oa(&b, &oar);
+	}
 	if (isakmp_b_finish(&b) != 0) {
 		isakmp_b_free(&b);
 		ike_fail(ike, "internal", "cannot build the Quick Mode message", NULL);

@@ -1,11 +1,13 @@
 /* What the userspace backend changes in the system — the TUN device, addresses, routes —
  * through libnl-route, and the state record that lets a later run undo it after a crash. */
 #include "sa-backends/userspace/us_system.h"
+#include "sa-backends/sa_backend.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/fib_rules.h>
 #include <linux/if_tun.h>
 #include <linux/rtnetlink.h>
 #include <stdio.h>
@@ -22,6 +24,7 @@
 #include <netlink/route/link.h>
 #include <netlink/route/link/inet6.h>
 #include <netlink/route/nexthop.h>
+#include <netlink/route/rule.h>
 #include <netlink/route/route.h>
 
 #include "log.h"
@@ -184,6 +187,9 @@ int us_record_write(const char *path, const char *conn_name, const struct us_rec
 	}
 	for (size_t i = 0; i < r->n_routes && !err; i++)
 		err = write_route_line(f, &r->routes[i]);
+	for (size_t i = 0; i < r->n_rules && !err; i++)
+		fprintf(f, "rule inet%s table %u pref %u\n", r->rules[i].family == AF_INET6 ? "6" : "",
+			r->rules[i].table, r->rules[i].prio);
 	if (!err && (fflush(f) != 0 || fsync(fd) != 0))
 		err = -errno;
 	if (fclose(f) != 0 && !err)
@@ -236,6 +242,27 @@ static int parse_route_line(char *rest, bool exception, struct us_route *r)
 	return has_dev ? 0 : -EINVAL;
 }
 
+/* "rule inet|inet6 table N pref P" */
+static int parse_rule_line(char *rest, struct us_rule *r)
+{
+	char fam[8];
+	unsigned long table, prio;
+	int used = 0;
+
+	if (sscanf(rest, "%7s table %lu pref %lu %n", fam, &table, &prio, &used) != 3 || rest[used] != '\0' ||
+	    table == 0 || table > UINT32_MAX || prio > UINT32_MAX)
+		return -EINVAL;
+	if (strcmp(fam, "inet") == 0)
+		r->family = AF_INET;
+	else if (strcmp(fam, "inet6") == 0)
+		r->family = AF_INET6;
+	else
+		return -EINVAL;
+	r->table = (uint32_t)table;
+	r->prio = (uint32_t)prio;
+	return 0;
+}
+
 int us_record_read(const char *path, struct us_record *r)
 {
 	char line[512];
@@ -269,6 +296,10 @@ int us_record_read(const char *path, struct us_record *r)
 			      parse_route_line(rest, key[0] == 'e', &r->routes[r->n_routes]) < 0;
 			if (!bad)
 				r->n_routes++;
+		} else if (strcmp(key, "rule") == 0) {
+			bad = r->n_rules == US_MAX_RULES || parse_rule_line(rest, &r->rules[r->n_rules]) < 0;
+			if (!bad)
+				r->n_rules++;
 		} else {
 			bad = 1;
 		}
@@ -505,6 +536,47 @@ int us_route_del(struct nl_sock *nl, const struct us_route *r)
 	int err = route_change(nl, r, false);
 
 	return err == -ENODEV || err == -ESRCH ? -ENOENT : err;
+}
+
+static int rule_change(struct nl_sock *nl, const struct us_rule *r, bool add)
+{
+	struct rtnl_rule *rule;
+	struct nl_msg *msg = NULL;
+	int err;
+
+	if ((r->family != AF_INET && r->family != AF_INET6) || r->table == 0)
+		return -EINVAL;
+	rule = rtnl_rule_alloc();
+	if (!rule)
+		return -ENOMEM;
+	rtnl_rule_set_family(rule, r->family);
+	rtnl_rule_set_prio(rule, r->prio);
+	rtnl_rule_set_mark(rule, BW_IKE_FWMARK);
+	rtnl_rule_set_mask(rule, 0xffffffffu);
+	rtnl_rule_set_table(rule, r->table);
+	rtnl_rule_set_action(rule, FR_ACT_TO_TBL);
+	/* libnl has no setter for "not": the request is built, then FIB_RULE_INVERT set in it, so
+	 * the rule holds for every packet except Burrow's own IKE and ESP-in-UDP ones. */
+	err = nlerr(add ? rtnl_rule_build_add_request(rule, NLM_F_CREATE | NLM_F_EXCL, &msg)
+			: rtnl_rule_build_delete_request(rule, 0, &msg));
+	rtnl_rule_put(rule);
+	if (err < 0)
+		return err;
+	((struct fib_rule_hdr *)nlmsg_data(nlmsg_hdr(msg)))->flags |= FIB_RULE_INVERT;
+	err = nlerr(nl_send_sync(nl, msg));	/* frees msg */
+	return err;
+}
+
+int us_rule_add(struct nl_sock *nl, const struct us_rule *r)
+{
+	return rule_change(nl, r, true);
+}
+
+int us_rule_del(struct nl_sock *nl, const struct us_rule *r)
+{
+	int err = rule_change(nl, r, false);
+
+	return err == -ESRCH ? -ENOENT : err;
 }
 
 int us_route_get(struct nl_sock *nl, const struct bw_cidr *host, struct us_route *out,

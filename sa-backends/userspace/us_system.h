@@ -12,6 +12,11 @@
 
 #define US_MAX_ADDRS 8
 #define US_MAX_ROUTES 48	/* BW_MAX_NETS split in two for /0, plus exceptions */
+#define US_MAX_RULES 2
+/* Transport mode: the route to the peer through the TUN lives in a table of its own that a
+ * rule consults for every packet not marked BW_IKE_FWMARK (so IKE never enters it). */
+#define US_RULE_PRIO 25207
+#define US_RULE_TABLE_BASE 0x62770000u	/* + the TUN device's ifindex */
 
 struct nl_sock;
 
@@ -29,12 +34,21 @@ struct us_route {
 };
 
 /* Everything one connection installed; the state file mirrors it line by line. */
+/* "not fwmark BW_IKE_FWMARK lookup table" at priority prio, for one address family. */
+struct us_rule {
+	sa_family_t family;
+	uint32_t table;
+	uint32_t prio;
+};
+
 struct us_record {
 	char ifname[IFNAMSIZ];
 	struct bw_cidr addrs[US_MAX_ADDRS];
 	size_t n_addrs;
 	struct us_route routes[US_MAX_ROUTES];
 	size_t n_routes;
+	struct us_rule rules[US_MAX_RULES];
+	size_t n_rules;
 };
 
 /* CIDR text ("10.1.0.0/24", "fd00::1/128") without depending on the config module. */
@@ -66,6 +80,9 @@ int us_addr_del(struct nl_sock *nl, int ifindex, const struct bw_cidr *a);
 /* -EEXIST when the same route exists already (it is then not ours). */
 int us_route_add(struct nl_sock *nl, const struct us_route *r);
 int us_route_del(struct nl_sock *nl, const struct us_route *r);
+/* -EEXIST when an identical rule exists (it is then not ours); del: -ENOENT when gone. */
+int us_rule_add(struct nl_sock *nl, const struct us_rule *r);
+int us_rule_del(struct nl_sock *nl, const struct us_rule *r);
 /* The kernel's current route to a host address (RTM_GETROUTE): fills ifname, table and
  * via; *is_local when the address is one of this host's. Returns ifindex or -errno. */
 int us_route_get(struct nl_sock *nl, const struct bw_cidr *host, struct us_route *out,

@@ -19,8 +19,10 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "log.h"
+#include "sa-backends/userspace/transport.h"
 #include "sa-backends/userspace/tun_offload.h"
 #include "sa-backends/userspace/us_system.h"
 #include "util.h"
@@ -56,7 +58,13 @@ struct us_sa {
 	 * SA when a rekey points the policy at a newer SA, so the old SA keeps accepting
 	 * its traffic until it is deleted (make-before-break). */
 	struct us_selector sel[US_MAX_SA_SELECTORS];
-	size_t n_sel;};
+	size_t n_sel;
+	/* Transport mode (IPv4): the IP header is stripped on the way out and rebuilt from these
+	 * on the way in, from the peer to this host. */
+	bool transport;
+	uint8_t peer4[4], local4[4];
+	uint16_t ip_id;
+};
 
 struct us_policy {
 	bool used;
@@ -215,9 +223,10 @@ static int us_add_sa(struct bw_sa_conn *c, const struct bw_sa_params *p)
 {
 	struct us_sa *sa = NULL;
 
-	if (p->mode != BW_MODE_TUNNEL) {
+	if (p->mode == BW_MODE_TRANSPORT &&
+	    (p->local.ss_family != AF_INET || p->remote.ss_family != AF_INET)) {
 		bw_log(BW_LOG_ERROR, c->name,
-		       "transport mode is not supported by the userspace backend; use mode = tunnel");
+		       "transport mode on the userspace datapath carries IPv4 between two IPv4 hosts only");
 		return -EOPNOTSUPP;
 	}
 	if (p->spi == 0 || p->keymat_len > sizeof(p->keymat) ||
@@ -240,6 +249,12 @@ static int us_add_sa(struct bw_sa_conn *c, const struct bw_sa_params *p)
 	sa->used = true;
 	sa->dir = p->dir;
 	sa->spi = p->spi;
+	sa->transport = p->mode == BW_MODE_TRANSPORT;
+	if (sa->transport) {
+		memcpy(sa->peer4, &((const struct sockaddr_in *)&p->remote)->sin_addr, 4);
+		memcpy(sa->local4, &((const struct sockaddr_in *)&p->local)->sin_addr, 4);
+		RAND_bytes((uint8_t *)&sa->ip_id, sizeof(sa->ip_id));
+	}
 	ev_timer_init(&sa->lifetime, sa_lifetime_cb, (ev_tstamp)p->lifetime_s, 0.);
 	sa->lifetime.data = c;
 	if (p->lifetime_s)
@@ -429,8 +444,23 @@ static void output(struct bw_sa_conn *c, const uint8_t *pkt, size_t len)
 		c->retired.errors_out++;
 		return;
 	}
-	err = bw_esp_encap(sa->esp, pkt, len, ip.family == AF_INET ? NH_IPV4 : NH_IPV6,
-			   c->esp, sizeof(c->esp), &out_len);
+	if (sa->transport) {
+		/* Only the payload travels; its protocol is the next header. */
+		size_t hl = 0;
+		uint8_t proto = 0;
+
+		err = us_transport_strip(pkt, len, &hl, &proto);
+		if (err < 0) {
+			bw_log(BW_LOG_DEBUG, c->name, "SA out 0x%08x: %s cannot travel in transport mode; dropped",
+			       sa->spi, err == -EMSGSIZE ? "a fragment" : "this packet");
+			sa->cnt.errors_out++;
+			return;
+		}
+		err = bw_esp_encap(sa->esp, pkt + hl, len - hl, proto, c->esp, sizeof(c->esp), &out_len);
+	} else {
+		err = bw_esp_encap(sa->esp, pkt, len, ip.family == AF_INET ? NH_IPV4 : NH_IPV6,
+				   c->esp, sizeof(c->esp), &out_len);
+	}
 	if (err != BW_ESP_OK) {
 		sa->cnt.errors_out++;
 		if (err == BW_ESP_ERR_SEQ_EXHAUSTED && !ev_is_pending(&sa->lifetime)) {
@@ -536,7 +566,7 @@ static int us_input(struct bw_sa_conn *c, const uint8_t *pkt, size_t len)
 	uint32_t spi = bw_esp_peek_spi(pkt, len);
 	struct us_sa *sa = spi ? sa_find(c, spi, BW_SA_IN) : NULL;
 	struct us_ip ip;
-	size_t plen;
+	size_t plen, hroom;
 	uint8_t nh;
 	int err;
 
@@ -545,7 +575,9 @@ static int us_input(struct bw_sa_conn *c, const uint8_t *pkt, size_t len)
 		c->retired.errors_in++;
 		return spi ? -ENOENT : -EINVAL;
 	}
-	err = bw_esp_decap(sa->esp, pkt, len, c->pkt, sizeof(c->pkt), &plen, &nh);
+	/* Transport mode leaves room in front for the IP header it rebuilds. */
+	hroom = sa->transport ? US_TRANSPORT_HDR : 0;
+	err = bw_esp_decap(sa->esp, pkt, len, c->pkt + hroom, sizeof(c->pkt) - hroom, &plen, &nh);
 	if (err != BW_ESP_OK) {
 		bw_log(BW_LOG_DEBUG, c->name, "SA in 0x%08x: %s", spi, bw_esp_strerror(err));
 		sa->cnt.errors_in++;
@@ -553,6 +585,15 @@ static int us_input(struct bw_sa_conn *c, const uint8_t *pkt, size_t len)
 	}
 	if (nh == NH_NONE)
 		return 0;
+	if (sa->transport) {
+		if (us_transport_rebuild(c->pkt, plen, sa->peer4, sa->local4, nh, sa->ip_id++, &plen) < 0) {
+			bw_log(BW_LOG_DEBUG, c->name, "SA in 0x%08x: a transport payload (protocol %u) with a "
+			       "broken header; dropped", spi, nh);
+			sa->cnt.errors_in++;
+			return -EPROTO;
+		}
+		nh = NH_IPV4;
+	}
 	if ((nh != NH_IPV4 && nh != NH_IPV6) || ip_parse(c->pkt, &plen, &ip) < 0 ||
 	    (nh == NH_IPV4) != (ip.family == AF_INET)) {
 		sa->cnt.errors_in++;
@@ -672,6 +713,36 @@ int bw_us_route_exception(struct bw_sa_conn *c, const struct sockaddr *gateway)
 	return err == -EEXIST ? 0 : err;
 }
 
+int bw_us_transport_route(struct bw_sa_conn *c, const struct bw_cidr *peer, const struct bw_cidr *src)
+{
+	struct us_rule rule = { .family = AF_INET, .table = US_RULE_TABLE_BASE + (uint32_t)c->ifindex,
+				.prio = US_RULE_PRIO };
+	struct us_route r = { .dst = *peer, .has_src = true, .src = *src, .table = rule.table };
+	int err;
+
+	if (peer->family != AF_INET || peer->prefix != 32 || src->family != AF_INET || src->prefix != 32)
+		return -EINVAL;
+	bw_strlcpy(r.ifname, c->rec.ifname, sizeof(r.ifname));
+	err = route_install(c, &r);
+	if (err < 0 || c->rec.n_rules > 0)
+		return err;
+	/* Recorded first, like routes: a crash in between leaves a record of nothing. */
+	c->rec.rules[c->rec.n_rules++] = rule;
+	err = record_save(c);
+	if (err == 0)
+		err = us_rule_add(c->nl, &rule);
+	if (err < 0) {
+		c->rec.n_rules--;
+		record_save(c);
+		bw_log(BW_LOG_ERROR, c->name, "cannot add the routing rule for table %u: %s", rule.table,
+		       strerror(-err));
+		return err;
+	}
+	bw_log(BW_LOG_INFO, c->name, "rule: packets without Burrow's IKE mark 0x%08x look up table %u (pref %u)",
+	       BW_IKE_FWMARK, rule.table, rule.prio);
+	return 0;
+}
+
 static void undo_record(struct nl_sock *nl, const char *conn, const struct us_record *rec,
 			bool device_ours)
 {
@@ -687,6 +758,13 @@ static void undo_record(struct nl_sock *nl, const char *conn, const struct us_re
 		us_cidr_format(&r->dst, d, sizeof(d));
 		if (err < 0 && err != -ENOENT)
 			bw_log(BW_LOG_WARN, conn, "cannot remove route %s dev %s: %s", d, r->ifname,
+			       strerror(-err));
+	}
+	/* A rule outlives the device; one of a device another process holds stays with it. */
+	for (size_t i = 0; (device_ours || ifindex == 0) && i < rec->n_rules; i++) {
+		err = us_rule_del(nl, &rec->rules[i]);
+		if (err < 0 && err != -ENOENT)
+			bw_log(BW_LOG_WARN, conn, "cannot remove the routing rule for table %u: %s", rec->rules[i].table,
 			       strerror(-err));
 	}
 	for (size_t i = 0; device_ours && ifindex > 0 && i < rec->n_addrs; i++) {

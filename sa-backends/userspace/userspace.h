@@ -34,5 +34,9 @@ void bw_us_ifname(const char *conn_name, char out[IFNAMSIZ]);
  * nothing is needed (the gateway is a local address, or the same host route already
  * exists and is not ours), else -errno. */
 int bw_us_route_exception(struct bw_sa_conn *c, const struct sockaddr *gateway);
+/* Transport mode: routes peer (a host address) through the device for every packet that does
+ * not carry BW_IKE_FWMARK, from src; a rule and a route in a table of the connection's own,
+ * both recorded and undone on close or after a crash. */
+int bw_us_transport_route(struct bw_sa_conn *c, const struct bw_cidr *peer, const struct bw_cidr *src);
 
 #endif

@@ -26,6 +26,7 @@
 #include "sa-backends/sa_backend.h"
 #include "sa-backends/userspace/esp.h"
 #include "sa-backends/userspace/userspace.h"
+#include "sa-backends/userspace/us_system.h"
 #include "tap.h"
 
 static const struct bw_sa_backend_ops *ops = &bw_sa_backend_userspace;
@@ -376,6 +377,87 @@ static void crash_child(void)
 	_exit(0);
 }
 
+/* Transport mode: the peer's own address is routed into the device for every packet without
+ * Burrow's IKE mark; what leaves is the payload alone, what arrives gets its header back. */
+static void test_transport(const uint8_t *kx, const uint8_t *ky, size_t klen)
+{
+	struct capture cap = { 0 };
+	struct bw_sa_conn_cbs cbs = { .ctx = &cap, .send_esp = capture_esp, .expired = capture_expired };
+	struct bw_sa_conn *c = NULL;
+	struct bw_sa_params p;
+	struct bw_cidr me = cidr4("192.0.2.1", 32), peer = cidr4("192.0.2.77", 32);
+	struct bw_esp_sa *peer_in = bw_esp_sa_new(BW_ESP_IN, 0x5000, &alg, kx, klen);
+	struct bw_esp_sa *peer_out = bw_esp_sa_new(BW_ESP_OUT, 0x6000, &alg, ky, klen);
+	uint8_t inner[2048], esp[2048], seg[64];
+	size_t ilen = 0, elen = 0;
+	uint64_t pk = 0;
+	char record[160], msg[256], table[32];
+	uint8_t nh = 0;
+	int s;
+
+	snprintf(record, sizeof(record), "%s/tr.userspace", state_dir);
+	if (!tap_is_int(ops->conn_open(loop, "tr", state_dir, &cbs, &c), 0, "transport: conn_open bw-tr"))
+		return;
+	sa_params(&p, BW_SA_OUT, 0x5000, kx, klen, 0);
+	p.mode = BW_MODE_TRANSPORT;
+	p.local.ss_family = p.remote.ss_family = AF_INET;
+	inet_pton(AF_INET, "192.0.2.1", &((struct sockaddr_in *)&p.local)->sin_addr);
+	inet_pton(AF_INET, "192.0.2.77", &((struct sockaddr_in *)&p.remote)->sin_addr);
+	tap_is_int(ops->add_sa(c, &p), 0, "transport: add_sa outbound 0x5000 in transport mode");
+	p.dir = BW_SA_IN;
+	p.spi = 0x6000;
+	memcpy(p.keymat, ky, klen);
+	tap_is_int(ops->add_sa(c, &p), 0, "transport: add_sa inbound 0x6000 in transport mode");
+	OPENSSL_cleanse(p.keymat, sizeof(p.keymat));
+	tap_is_int(ops->add_policy(c, &me, &peer, 0x5000, 0x6000), 0, "transport: policy 192.0.2.1/32 <-> 192.0.2.77/32");
+	tap_is_int(bw_us_transport_route(c, &peer, &me), 0, "bw_us_transport_route routes the peer into bw-tr");
+	snprintf(table, sizeof(table), "lookup %u", US_RULE_TABLE_BASE + if_nametoindex("bw-tr"));
+	tap_ok(cmd_has("ip -4 rule show", "not from all fwmark 0x62770000 lookup") && cmd_has("ip -4 rule show", table),
+	       "a rule sends every packet without Burrow's IKE mark to the connection's table (%s)", table);
+	tap_ok(file_has(record, "rule inet table ") && file_has(record, "route 192.0.2.77/32 dev bw-tr table "),
+	       "the rule and the route are recorded");
+	tap_ok(cmd_has("ip -o route get 192.0.2.77", "dev bw-tr"), "the peer's own address goes into bw-tr");
+	tap_ok(cmd_has("ip -o route get 192.0.2.77 mark 0x62770000", "dev vt0"),
+	       "packets with the IKE mark (burrowd's IKE and ESP in UDP) still go via vt0");
+	tap_ok(cmd_has("ip -o route get 192.0.2.99", "dev vt0"), "other hosts on the link are not affected");
+
+	/* Out: the UDP datagram's payload alone travels, next header 17. */
+	s = udp_socket("192.0.2.1", 41000);
+	udp_send(s, "192.0.2.77", 1701, "l2tp over transport");
+	run_until(&cap.n, 0, 2000);
+	tap_ok(cap.n == 1 && bw_esp_peek_spi(cap.pkt, cap.len) == 0x5000 &&
+	       bw_esp_decap(peer_in, cap.pkt, cap.len, inner, sizeof(inner), &ilen, &nh) == 0 && nh == 17 &&
+	       ilen == 8 + 19 && inner[0] == 0xa0 && inner[1] == 0x28 && inner[2] == 0x06 && inner[3] == 0xa5 &&
+	       memcmp(inner + 8, "l2tp over transport", 19) == 0,
+	       "a datagram to the peer leaves as ESP carrying the UDP header and data only, next header 17");
+
+	/* In: the peer's answer, its UDP checksum computed for other addresses (a NAT's view). */
+	seg[0] = 0x06;	/* 1701 -> 41000 */
+	seg[1] = 0xa5;
+	seg[2] = 0xa0;
+	seg[3] = 0x28;
+	seg[4] = 0;
+	seg[5] = 8 + 16;
+	seg[6] = 0x12;
+	seg[7] = 0x34;
+	memcpy(seg + 8, "answer from peer", 16);
+	bw_esp_encap(peer_out, seg, 8 + 16, 17, esp, sizeof(esp), &elen);
+	tap_is_int(ops->input(c, esp, elen), 0, "input accepts the peer's transport-mode packet");
+	tap_ok(udp_recv(s, msg, sizeof(msg), 1000) == 16 && strcmp(msg, "answer from peer") == 0,
+	       "the socket receives it: the rebuilt header and checksum pass the kernel's checks");
+	tap_ok(ops->sa_packets(c, 0x6000, BW_SA_IN, &pk) == 0 && pk == 1, "the inbound SA counted it");
+	seg[5] = 8 + 20;	/* a UDP length beyond the payload */
+	bw_esp_encap(peer_out, seg, 8 + 16, 17, esp, sizeof(esp), &elen);
+	tap_is_int(ops->input(c, esp, elen), -EPROTO, "a transport payload whose UDP length lies is dropped");
+	close(s);
+
+	ops->conn_close(c);
+	tap_ok(!cmd_has("ip -4 rule show", table), "conn_close removes the rule");
+	tap_ok(cmd_has("ip -o route get 192.0.2.77", "dev vt0"), "and the peer is reached via vt0 again");
+	bw_esp_sa_free(peer_in);
+	bw_esp_sa_free(peer_out);
+}
+
 int main(void)
 {
 	uint8_t kx[64], ky[64], kx2[64], ky2[64], buf[2048], inner[2048], esp[2048];
@@ -478,7 +560,8 @@ int main(void)
 	/* ---- SAs and policies ---- */
 	sa_params(&p, BW_SA_IN, 0x2000, ky, klen, 0);
 	p.mode = BW_MODE_TRANSPORT;
-	tap_is_int(ops->add_sa(c, &p), -EOPNOTSUPP, "transport mode is refused (not implemented)");
+	p.local.ss_family = p.remote.ss_family = AF_INET6;
+	tap_is_int(ops->add_sa(c, &p), -EOPNOTSUPP, "transport mode between IPv6 hosts is refused");
 	sa_params(&p, BW_SA_OUT, 0x1000, kx, klen, 0);
 	tap_is_int(ops->add_sa(c, &p), 0, "add_sa outbound 0x1000");
 	tap_is_int(ops->add_sa(c, &p), -EEXIST, "adding the same SPI and direction twice is refused");
@@ -646,6 +729,8 @@ int main(void)
 	       "the original default route is untouched");
 	tap_ok(access(record, F_OK) != 0, "the state record is deleted");
 	close(s);
+
+	test_transport(kx, ky, klen);
 
 	/* ---- cleanup after a crash ---- */
 	fflush(stdout);
