@@ -325,148 +325,125 @@ static int split_tokens(const char *s, char tok[4][32], size_t *n, const char *w
 
 static char errbuf_dummy[1];
 
-int bw_p1_proposal_parse(const char *s, struct bw_p1_proposal *out, char *err, size_t errlen)
+/* What a proposal names, one token of each kind at most (has: .kind != TOK_BAD). */
+struct proposal_toks {
+	struct tok encr, integ, dh;
+	char encr_name[32];
+};
+
+/* Splits and classifies a proposal; refuses unknown names, insecure groups and two names of
+ * one kind (twice_advice says what is allowed). The caller checks what must be present. */
+static int proposal_read(const char *s, const char *what, const char *twice_advice, struct proposal_toks *pt,
+			 char *err, size_t errlen)
 {
 	char tok[4][32];
 	size_t n;
+
+	pt->encr.kind = pt->integ.kind = pt->dh.kind = TOK_BAD;
+	if (split_tokens(s, tok, &n, what, err, errlen) != 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		struct tok k = classify(tok[i]);
+		struct tok *slot = k.kind == TOK_ENCR ? &pt->encr : k.kind == TOK_INTEG ? &pt->integ :
+				   k.kind == TOK_DH ? &pt->dh : NULL;
+
+		if (k.kind == TOK_INSECURE) {
+			snprintf(err, errlen, DH_INSECURE_MSG);
+			return -1;
+		}
+		if (!slot) {
+			snprintf(err, errlen, "unknown algorithm '%s' in %s proposal '%.60s'; "
+				 "see docs/configuration.md", tok[i], what, s);
+			return -1;
+		}
+		if (slot->kind != TOK_BAD) {
+			snprintf(err, errlen, "%s proposal '%.60s' names two algorithms of one kind; %s", what, s,
+				 twice_advice);
+			return -1;
+		}
+		*slot = k;
+		if (slot == &pt->encr)
+			memcpy(pt->encr_name, tok[i], sizeof(pt->encr_name));
+	}
+	return 0;
+}
+
+int bw_p1_proposal_parse(const char *s, struct bw_p1_proposal *out, char *err, size_t errlen)
+{
+	struct proposal_toks pt;
 	struct bw_p1_proposal p = { 0 };
-	bool has_encr = false, has_hash = false, has_dh = false;
 
 	if (!err) {
 		err = errbuf_dummy;
 		errlen = sizeof(errbuf_dummy);
 	}
-	if (split_tokens(s, tok, &n, "phase 1", err, errlen) != 0)
+	if (proposal_read(s, "phase 1", "use one encryption, one hash and one DH group", &pt, err, errlen) != 0)
 		return -1;
-	for (size_t i = 0; i < n; i++) {
-		struct tok k = classify(tok[i]);
-
-		switch (k.kind) {
-		case TOK_ENCR:
-			if (k.aead) {
-				snprintf(err, errlen, "%s cannot be used in phase 1 (IKEv1 has no "
-					 "AEAD); use a proposal such as aes256-sha256-modp2048", tok[i]);
-				return -1;
-			}
-			if (has_encr)
-				goto twice;
-			has_encr = true;
-			p.encr = k.tdes ? BW_P1_ENCR_3DES : BW_P1_ENCR_AES_CBC;
-			p.key_bits = k.key_bits;
-			break;
-		case TOK_INTEG:
-			if (has_hash)
-				goto twice;
-			has_hash = true;
-			p.hash = k.hash;
-			break;
-		case TOK_DH:
-			if (has_dh)
-				goto twice;
-			has_dh = true;
-			p.dh = k.dh;
-			break;
-		case TOK_INSECURE:
-			snprintf(err, errlen, DH_INSECURE_MSG);
-			return -1;
-		case TOK_BAD:
-			snprintf(err, errlen, "unknown algorithm '%s' in phase 1 proposal '%.60s'; "
-				 "see docs/configuration.md", tok[i], s);
-			return -1;
-		}
+	if (pt.encr.kind != TOK_BAD && pt.encr.aead) {
+		snprintf(err, errlen, "%s cannot be used in phase 1 (IKEv1 has no AEAD); use a proposal such as "
+			 "aes256-sha256-modp2048", pt.encr_name);
+		return -1;
 	}
-	if (!has_encr || !has_hash || !has_dh) {
+	if (pt.encr.kind == TOK_BAD || pt.integ.kind == TOK_BAD || pt.dh.kind == TOK_BAD) {
 		snprintf(err, errlen, "phase 1 proposal '%.60s' needs an encryption algorithm, a "
 			 "hash and a DH group, such as aes256-sha256-modp2048", s);
 		return -1;
 	}
+	p.encr = pt.encr.tdes ? BW_P1_ENCR_3DES : BW_P1_ENCR_AES_CBC;
+	p.key_bits = pt.encr.key_bits;
+	p.hash = pt.integ.hash;
+	p.dh = pt.dh.dh;
 	*out = p;
 	return 0;
-twice:
-	snprintf(err, errlen, "phase 1 proposal '%.60s' names two algorithms of one kind; use "
-		 "one encryption, one hash and one DH group", s);
-	return -1;
 }
 
 int bw_p2_proposal_parse(const char *s, struct bw_p2_proposal *out, char *err, size_t errlen)
 {
-	char tok[4][32];
-	size_t n;
+	struct proposal_toks pt;
 	struct bw_p2_proposal p = { 0 };
-	bool has_encr = false, has_integ = false, has_dh = false, aead = false;
 
 	if (!err) {
 		err = errbuf_dummy;
 		errlen = sizeof(errbuf_dummy);
 	}
-	if (split_tokens(s, tok, &n, "phase 2", err, errlen) != 0)
+	if (proposal_read(s, "phase 2", "use one encryption, at most one integrity and at most one DH group", &pt,
+			  err, errlen) != 0)
 		return -1;
-	for (size_t i = 0; i < n; i++) {
-		struct tok k = classify(tok[i]);
-
-		switch (k.kind) {
-		case TOK_ENCR:
-			if (has_encr)
-				goto twice;
-			has_encr = true;
-			aead = k.aead;
-			p.key_bits = k.key_bits;
-			if (k.tdes)
-				p.encr = BW_ESP_3DES;
-			else if (!k.aead)
-				p.encr = BW_ESP_AES_CBC;
-			else
-				p.encr = k.icv_bytes == 8 ? BW_ESP_AES_GCM8 :
-					 k.icv_bytes == 12 ? BW_ESP_AES_GCM12 : BW_ESP_AES_GCM16;
-			break;
-		case TOK_INTEG:
-			if (has_integ)
-				goto twice;
-			has_integ = true;
-			switch (k.hash) {
-			case BW_HASH_MD5: p.auth = BW_ESP_AUTH_HMAC_MD5; break;
-			case BW_HASH_SHA1: p.auth = BW_ESP_AUTH_HMAC_SHA1; break;
-			case BW_HASH_SHA256: p.auth = BW_ESP_AUTH_HMAC_SHA256; break;
-			case BW_HASH_SHA384: p.auth = BW_ESP_AUTH_HMAC_SHA384; break;
-			case BW_HASH_SHA512: p.auth = BW_ESP_AUTH_HMAC_SHA512; break;
-			}
-			break;
-		case TOK_DH:
-			if (has_dh)
-				goto twice;
-			has_dh = true;
-			p.dh = k.dh;
-			break;
-		case TOK_INSECURE:
-			snprintf(err, errlen, DH_INSECURE_MSG);
-			return -1;
-		case TOK_BAD:
-			snprintf(err, errlen, "unknown algorithm '%s' in phase 2 proposal '%.60s'; "
-				 "see docs/configuration.md", tok[i], s);
-			return -1;
-		}
-	}
-	if (!has_encr) {
+	if (pt.encr.kind == TOK_BAD) {
 		snprintf(err, errlen, "phase 2 proposal '%.60s' has no encryption algorithm; start "
 			 "it with one such as aes256 or aes128gcm16", s);
 		return -1;
 	}
-	if (aead && has_integ) {
+	if (pt.encr.aead && pt.integ.kind != TOK_BAD) {
 		snprintf(err, errlen, "phase 2 proposal '%.60s' combines GCM, which protects "
 			 "integrity itself, with an integrity algorithm; remove the latter", s);
 		return -1;
 	}
-	if (!aead && !has_integ) {
+	if (!pt.encr.aead && pt.integ.kind == TOK_BAD) {
 		snprintf(err, errlen, "phase 2 proposal '%.60s' has no integrity algorithm; add one "
 			 "such as sha256", s);
 		return -1;
 	}
+	p.key_bits = pt.encr.key_bits;
+	if (pt.encr.tdes)
+		p.encr = BW_ESP_3DES;
+	else if (!pt.encr.aead)
+		p.encr = BW_ESP_AES_CBC;
+	else
+		p.encr = pt.encr.icv_bytes == 8 ? BW_ESP_AES_GCM8 : pt.encr.icv_bytes == 12 ? BW_ESP_AES_GCM12 : BW_ESP_AES_GCM16;
+	if (pt.integ.kind != TOK_BAD) {
+		switch (pt.integ.hash) {
+		case BW_HASH_MD5: p.auth = BW_ESP_AUTH_HMAC_MD5; break;
+		case BW_HASH_SHA1: p.auth = BW_ESP_AUTH_HMAC_SHA1; break;
+		case BW_HASH_SHA256: p.auth = BW_ESP_AUTH_HMAC_SHA256; break;
+		case BW_HASH_SHA384: p.auth = BW_ESP_AUTH_HMAC_SHA384; break;
+		case BW_HASH_SHA512: p.auth = BW_ESP_AUTH_HMAC_SHA512; break;
+		}
+	}
+	if (pt.dh.kind != TOK_BAD)
+		p.dh = pt.dh.dh;
 	*out = p;
 	return 0;
-twice:
-	snprintf(err, errlen, "phase 2 proposal '%.60s' names two algorithms of one kind; use "
-		 "one encryption, at most one integrity and at most one DH group", s);
-	return -1;
 }
 
 static const char *hash_name(enum bw_hash h)

@@ -188,7 +188,7 @@ static void test_proposals(void)
 	p1_bad("aes256-sha256-modp768", "group 1 (modp768) is insecure; use modp2048 or stronger");
 	p1_bad("aes256-sha256", "needs an encryption algorithm, a hash and a DH group");
 	p1_bad("aes256-modp2048", "needs an encryption algorithm, a hash and a DH group");
-	p1_bad("aes128gcm16-modp2048", "cannot be used in phase 1");
+	p1_bad("aes128gcm16-modp2048", "aes128gcm16 cannot be used in phase 1 (IKEv1 has no AEAD)");
 	p1_bad("aes256-blake-modp2048", "unknown algorithm 'blake'");
 	p1_bad("aes256--modp2048", "has an empty part");
 	p1_bad("aes256-sha256-modp2048-", "has an empty part");
