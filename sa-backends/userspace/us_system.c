@@ -139,7 +139,7 @@ int us_record_path(const char *state_dir, const char *conn_name, char *buf, size
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-static int write_route_line(FILE *f, const struct us_route *r)
+int us_record_put_route(FILE *f, const struct us_route *r)
 {
 	char dst[64], src[64], via[64];
 
@@ -157,24 +157,52 @@ static int write_route_line(FILE *f, const struct us_route *r)
 	return 0;
 }
 
+FILE *us_record_create(const char *path, char *tmp, size_t tmplen, int *err)
+{
+	FILE *f;
+	int fd;
+
+	if (snprintf(tmp, tmplen, "%s.tmp", path) >= (int)tmplen) {
+		*err = -ENAMETOOLONG;
+		return NULL;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		*err = -errno;
+		return NULL;
+	}
+	f = fdopen(fd, "w");
+	if (!f) {
+		*err = -errno;
+		close(fd);
+		unlink(tmp);
+		return NULL;
+	}
+	*err = 0;
+	return f;
+}
+
+int us_record_finish(FILE *f, const char *tmp, const char *path, int err)
+{
+	if (!err && (fflush(f) != 0 || fsync(fileno(f)) != 0))
+		err = -errno;
+	if (fclose(f) != 0 && !err)
+		err = -errno;
+	if (!err && rename(tmp, path) != 0)
+		err = -errno;
+	if (err)
+		unlink(tmp);
+	return err;
+}
+
 int us_record_write(const char *path, const char *conn_name, const struct us_record *r)
 {
 	char tmp[PATH_MAX], a[64];
-	FILE *f;
-	int fd, err = 0;
+	int err;
+	FILE *f = us_record_create(path, tmp, sizeof(tmp), &err);
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	f = fdopen(fd, "w");
-	if (!f) {
-		err = -errno;
-		close(fd);
-		unlink(tmp);
+	if (!f)
 		return err;
-	}
 	fprintf(f, "# What Burrow's userspace backend installed for connection %s.\n"
 		   "# Removed when the connection closes; undone at the next start after a crash.\n",
 		conn_name);
@@ -186,35 +214,27 @@ int us_record_write(const char *path, const char *conn_name, const struct us_rec
 			fprintf(f, "address %s\n", a);
 	}
 	for (size_t i = 0; i < r->n_routes && !err; i++)
-		err = write_route_line(f, &r->routes[i]);
+		err = us_record_put_route(f, &r->routes[i]);
 	for (size_t i = 0; i < r->n_rules && !err; i++)
 		fprintf(f, "rule inet%s table %u pref %u\n", r->rules[i].family == AF_INET6 ? "6" : "",
 			r->rules[i].table, r->rules[i].prio);
-	if (!err && (fflush(f) != 0 || fsync(fd) != 0))
-		err = -errno;
-	if (fclose(f) != 0 && !err)
-		err = -errno;
-	if (!err && rename(tmp, path) != 0)
-		err = -errno;
-	if (err)
-		unlink(tmp);
-	return err;
+	return us_record_finish(f, tmp, path, err);
 }
 
-/* "route|exception DST dev IF table N [src A] [via G]" */
-static int parse_route_line(char *rest, bool exception, struct us_route *r)
+/* "route|exception DST dev IF table N [src A] [via G]", the tokens after the key */
+int us_record_parse_route(char **save, bool exception, struct us_route *r)
 {
-	char *save = NULL, *tok, *val;
+	char *tok, *val;
 	bool has_dev = false;
 
 	memset(r, 0, sizeof(*r));
 	r->exception = exception;
 	r->table = RT_TABLE_MAIN;
-	tok = strtok_r(rest, " \t", &save);
+	tok = strtok_r(NULL, " \t", save);
 	if (!tok || us_cidr_parse(tok, &r->dst) < 0)
 		return -EINVAL;
-	while ((tok = strtok_r(NULL, " \t", &save))) {
-		val = strtok_r(NULL, " \t", &save);
+	while ((tok = strtok_r(NULL, " \t", save))) {
+		val = strtok_r(NULL, " \t", save);
 		if (!val)
 			return -EINVAL;
 		if (strcmp(tok, "dev") == 0) {
@@ -223,8 +243,11 @@ static int parse_route_line(char *rest, bool exception, struct us_route *r)
 			has_dev = true;
 		} else if (strcmp(tok, "table") == 0) {
 			char *end;
-			unsigned long t = strtoul(val, &end, 10);
-			if (*end || t == 0 || t > UINT32_MAX)
+			unsigned long t;
+
+			errno = 0;
+			t = strtoul(val, &end, 10);
+			if (errno || *end || t == 0 || t > UINT32_MAX)
 				return -EINVAL;
 			r->table = (uint32_t)t;
 		} else if (strcmp(tok, "src") == 0) {
@@ -293,7 +316,7 @@ int us_record_read(const char *path, struct us_record *r)
 				r->n_addrs++;
 		} else if (strcmp(key, "route") == 0 || strcmp(key, "exception") == 0) {
 			bad = r->n_routes == US_MAX_ROUTES ||
-			      parse_route_line(rest, key[0] == 'e', &r->routes[r->n_routes]) < 0;
+			      us_record_parse_route(&save, key[0] == 'e', &r->routes[r->n_routes]) < 0;
 			if (!bad)
 				r->n_routes++;
 		} else if (strcmp(key, "rule") == 0) {

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "config/config.h"
 
@@ -63,6 +64,12 @@ int us_record_path(const char *state_dir, const char *conn_name, char *buf, size
 int us_record_write(const char *path, const char *conn_name, const struct us_record *r);
 /* -ENOENT when there is no record; lines it cannot read are logged and skipped. */
 int us_record_read(const char *path, struct us_record *r);
+/* Shared with the xfrm backend's record: a route line (written and read back), and the
+ * atomic write (a temporary file in tmp, then fsync and rename; err != 0 discards it). */
+int us_record_put_route(FILE *f, const struct us_route *r);
+int us_record_parse_route(char **save, bool exception, struct us_route *r);
+FILE *us_record_create(const char *path, char *tmp, size_t tmplen, int *err);
+int us_record_finish(FILE *f, const char *tmp, const char *path, int err);
 
 /* Creates (or attaches to) TUN device ifname: IFF_TUN|IFF_NO_PI, non-blocking, close-on-exec. */
 int us_tun_open(const char *ifname, int *fd_out);

@@ -27,38 +27,14 @@ int xf_record_path(const char *state_dir, const char *conn_name, char *buf, size
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-static int put_route(FILE *f, const struct us_route *r)
-{
-	char dst[64], src[64], via[64];
-
-	if (us_cidr_format(&r->dst, dst, sizeof(dst)) < 0 ||
-	    (r->has_src && us_cidr_format(&r->src, src, sizeof(src)) < 0) ||
-	    (r->has_via && us_cidr_format(&r->via, via, sizeof(via)) < 0))
-		return -EINVAL;
-	fprintf(f, "%s %s dev %s table %u%s%s%s%s\n", r->exception ? "exception" : "route", dst, r->ifname,
-		r->table, r->has_src ? " src " : "", r->has_src ? src : "", r->has_via ? " via " : "",
-		r->has_via ? via : "");
-	return 0;
-}
-
 int xf_record_write(const char *path, const char *conn_name, const struct xf_record *r)
 {
 	char tmp[PATH_MAX], a[64], b[64];
-	FILE *f;
-	int fd, err = 0;
+	int err;
+	FILE *f = us_record_create(path, tmp, sizeof(tmp), &err);
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	f = fdopen(fd, "w");
-	if (!f) {
-		err = -errno;
-		close(fd);
-		unlink(tmp);
+	if (!f)
 		return err;
-	}
 	fprintf(f, "# What Burrow's xfrm backend installed for connection %s.\n"
 		   "# Removed when the connection closes; undone at the next start after a crash.\n",
 		conn_name);
@@ -86,16 +62,8 @@ int xf_record_write(const char *path, const char *conn_name, const struct xf_rec
 			fprintf(f, "address %s\n", a);
 	}
 	for (size_t i = 0; i < r->n_routes && !err; i++)
-		err = put_route(f, &r->routes[i]);
-	if (!err && (fflush(f) != 0 || fsync(fd) != 0))
-		err = -errno;
-	if (fclose(f) != 0 && !err)
-		err = -errno;
-	if (!err && rename(tmp, path) != 0)
-		err = -errno;
-	if (err)
-		unlink(tmp);
-	return err;
+		err = us_record_put_route(f, &r->routes[i]);
+	return us_record_finish(f, tmp, path, err);
 }
 
 static int parse_u32(const char *s, uint32_t *out)
@@ -160,44 +128,6 @@ static int parse_policy(char **save, struct xf_rec_policy *p)
 	return 0;
 }
 
-/* "route|exception DST dev IF table N [src A] [via G]" */
-static int parse_route(char **save, bool exception, struct us_route *r)
-{
-	char *tok, *val;
-	bool has_dev = false;
-
-	memset(r, 0, sizeof(*r));
-	r->exception = exception;
-	r->table = RT_TABLE_MAIN;
-	tok = strtok_r(NULL, " \t", save);
-	if (!tok || us_cidr_parse(tok, &r->dst) < 0)
-		return -EINVAL;
-	while ((tok = strtok_r(NULL, " \t", save))) {
-		val = strtok_r(NULL, " \t", save);
-		if (!val)
-			return -EINVAL;
-		if (strcmp(tok, "dev") == 0) {
-			if (bw_strlcpy(r->ifname, val, sizeof(r->ifname)) < 0)
-				return -EINVAL;
-			has_dev = true;
-		} else if (strcmp(tok, "table") == 0) {
-			if (parse_u32(val, &r->table) < 0 || r->table == 0)
-				return -EINVAL;
-		} else if (strcmp(tok, "src") == 0) {
-			if (us_cidr_parse(val, &r->src) < 0)
-				return -EINVAL;
-			r->has_src = true;
-		} else if (strcmp(tok, "via") == 0) {
-			if (us_cidr_parse(val, &r->via) < 0)
-				return -EINVAL;
-			r->has_via = true;
-		} else {
-			return -EINVAL;
-		}
-	}
-	return has_dev ? 0 : -EINVAL;
-}
-
 int xf_record_read(const char *path, struct xf_record *r)
 {
 	char line[512];
@@ -234,7 +164,7 @@ int xf_record_read(const char *path, struct xf_record *r)
 				r->n_addrs++;
 		} else if (strcmp(key, "route") == 0 || strcmp(key, "exception") == 0) {
 			bad = r->n_routes == US_MAX_ROUTES ||
-			      parse_route(&save, key[0] == 'e', &r->routes[r->n_routes]) < 0;
+			      us_record_parse_route(&save, key[0] == 'e', &r->routes[r->n_routes]) < 0;
 			if (!bad)
 				r->n_routes++;
 		} else {
