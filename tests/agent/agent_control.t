@@ -137,11 +137,11 @@ is "$rc" 1 "a secrets file readable by others is refused"
 like "$out" 'chmod 600' "and the error says which chmod fixes it"
 if printf '%s' "$out" | grep -q 'not-so-secret'; then ok 1 "the refusal does not print the secret"; else ok 0 "the refusal does not print the secret"; fi
 
-printf '[connection]\ngateway = 192.0.2.1\ntopology = host-to-host\nmode = transport\n' > "$T/etc/connections/hosts.conf"
+printf '[connection]\ngateway = 192.0.2.1\ntopology = host-to-host\nmode = transport\nlocal_address = 10.9.0.2\n' > "$T/etc/connections/hosts.conf"
 wait_for 5 sh -c "'$BUILD/burrow' --socket '$SOCK' list | grep -q '^hosts '"
 out=$(bw start hosts 2>&1); rc=$?
-is "$rc" 1 "transport mode on the userspace datapath is refused"
-like "$out" 'transport mode needs the kernel datapath' "with a sentence naming the backend that can do it"
+is "$rc" 1 "transport mode with a local_address is refused at start"
+like "$out" "transport mode protects this host's own address; remove local_address" "with a sentence saying what to change"
 rm "$T/etc/connections/hosts.conf"
 
 out=$(bw export office -o "$T/x" 2>&1); rc=$?
