@@ -720,3 +720,88 @@ int us_gateway_exception(struct nl_sock *rt, const struct sockaddr *gateway, int
 	out->exception = true;
 	return 1;
 }
+
+/* ---- addresses and routes, recorded (both backends) ---- */
+
+int us_net_add_address(const struct us_net *n, const struct bw_cidr *addr)
+{
+	char a[64];
+	int err;
+
+	if (!us_cidr_valid(addr))
+		return -EINVAL;
+	for (size_t i = 0; i < *n->n_addrs; i++)
+		if (us_cidr_equal(&n->addrs[i], addr))
+			return 0;
+	if (*n->n_addrs == US_MAX_ADDRS)
+		return -ENOSPC;
+	n->addrs[(*n->n_addrs)++] = *addr;
+	err = n->save(n->ctx);
+	if (err == 0)
+		err = us_addr_add(n->nl, n->ifindex, addr);
+	us_cidr_format(addr, a, sizeof(a));
+	if (err < 0) {
+		(*n->n_addrs)--;
+		n->save(n->ctx);
+		bw_log(BW_LOG_ERROR, n->conn, "cannot put address %s on %s: %s", a, n->ifname, strerror(-err));
+		return err;
+	}
+	bw_log(BW_LOG_INFO, n->conn, "address %s on %s", a, n->ifname);
+	return 0;
+}
+
+/* Records a route first and installs it second: a crash in between leaves a record of
+ * something that is not there, which cleanup tolerates, never the other way round. */
+int us_net_route_install(const struct us_net *n, const struct us_route *r)
+{
+	char d[64];
+	int err;
+
+	if (*n->n_routes == US_MAX_ROUTES)
+		return -ENOSPC;
+	n->routes[(*n->n_routes)++] = *r;
+	err = n->save(n->ctx);
+	if (err == 0)
+		err = us_route_add(n->nl, r);
+	us_cidr_format(&r->dst, d, sizeof(d));
+	if (err < 0) {
+		(*n->n_routes)--;
+		n->save(n->ctx);
+		if (err != -EEXIST)
+			bw_log(BW_LOG_ERROR, n->conn, "cannot add route %s dev %s: %s", d, r->ifname, strerror(-err));
+		return err;
+	}
+	bw_log(BW_LOG_INFO, n->conn, "route %s dev %s%s", d, r->ifname,
+	       r->exception ? " (to the gateway, outside the tunnel)" : "");
+	return 0;
+}
+
+static int net_install_cb(void *ctx, const struct us_route *r)
+{
+	return us_net_route_install(ctx, r);
+}
+
+static void net_undo_cb(void *ctx, const struct us_route *r)
+{
+	const struct us_net *n = ctx;
+
+	us_route_del(n->nl, r);
+	(*n->n_routes)--;
+	n->save(n->ctx);
+}
+
+int us_net_add_routes(const struct us_net *n, const struct bw_cidr *net, const struct bw_cidr *src)
+{
+	return us_routes_for_net(n->ifname, net, src, net_install_cb, net_undo_cb, (void *)n);
+}
+
+int us_net_route_exception(const struct us_net *n, const struct sockaddr *gateway)
+{
+	struct us_route r;
+	int err = us_gateway_exception(n->nl, gateway, n->ifindex, n->ifname, n->conn, &r);
+
+	if (err <= 0)
+		return err;
+	err = us_net_route_install(n, &r);
+	return err == -EEXIST ? 0 : err;
+}

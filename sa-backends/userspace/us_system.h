@@ -76,6 +76,31 @@ int us_tun_open(const char *ifname, int *fd_out);
 /* No IPv6 link-local, no multicast (nothing the kernel sends on its own hits the tunnel),
  * the given MTU, link up. Returns the ifindex or -errno. */
 int us_link_setup(struct nl_sock *nl, const char *ifname, int mtu);
+/* The addresses and routes one connection put on the system, as both backends keep them in
+ * their records: each change is recorded (save) before it is made, and the record is put
+ * back when the change fails. */
+struct us_net {
+	struct nl_sock *nl;
+	const char *conn;		/* for the log */
+	int ifindex;
+	const char *ifname;
+	struct bw_cidr *addrs;
+	size_t *n_addrs;
+	struct us_route *routes;
+	size_t *n_routes;
+	int (*save)(void *ctx);
+	void *ctx;
+};
+
+/* The address on the device (again: nothing to do). */
+int us_net_add_address(const struct us_net *n, const struct bw_cidr *addr);
+/* -EEXIST when the kernel has that route already (it is then not ours and not recorded). */
+int us_net_route_install(const struct us_net *n, const struct us_route *r);
+/* The routes that send net through the device (us_routes_for_net). */
+int us_net_add_routes(const struct us_net *n, const struct bw_cidr *net, const struct bw_cidr *src);
+/* The host route that keeps the gateway outside the tunnel (us_gateway_exception). */
+int us_net_route_exception(const struct us_net *n, const struct sockaddr *gateway);
+
 /* Removes a TUN device left behind (persistent). -EBUSY when a live process holds it,
  * -ENOENT when there is none, -EINVAL when ifname is not a TUN device. */
 int us_tun_remove_stale(const char *ifname);

@@ -148,31 +148,17 @@ static int record_save(struct bw_sa_conn *c)
 	return err;
 }
 
-/* Records a route first and installs it second: a crash in between leaves a record of
- * something that is not there, which cleanup tolerates, never the other way round. */
-static int route_install(struct bw_sa_conn *c, const struct us_route *r)
+static int net_save(void *ctx)
 {
-	char d[64];
-	int err;
+	return record_save(ctx);
+}
 
-	if (c->rec.n_routes == US_MAX_ROUTES)
-		return -ENOSPC;
-	c->rec.routes[c->rec.n_routes++] = *r;
-	err = record_save(c);
-	if (err == 0)
-		err = us_route_add(c->nl, r);
-	us_cidr_format(&r->dst, d, sizeof(d));
-	if (err < 0) {
-		c->rec.n_routes--;
-		record_save(c);
-		if (err != -EEXIST)
-			bw_log(BW_LOG_ERROR, c->name, "cannot add route %s dev %s: %s", d,
-			       r->ifname, strerror(-err));
-		return err;
-	}
-	bw_log(BW_LOG_INFO, c->name, "route %s dev %s%s", d, r->ifname,
-	       r->exception ? " (to the gateway, outside the tunnel)" : "");
-	return 0;
+/* The addresses and routes of the record, for the code both backends share. */
+static struct us_net net_of(struct bw_sa_conn *c)
+{
+	return (struct us_net){ .nl = c->nl, .conn = c->name, .ifindex = c->ifindex, .ifname = c->rec.ifname,
+				.addrs = c->rec.addrs, .n_addrs = &c->rec.n_addrs, .routes = c->rec.routes,
+				.n_routes = &c->rec.n_routes, .save = net_save, .ctx = c };
 }
 
 /* ---- SAs ---- */
@@ -657,60 +643,23 @@ static int us_counters(struct bw_sa_conn *c, struct bw_sa_counters *out)
 
 static int us_set_address(struct bw_sa_conn *c, const struct bw_cidr *addr)
 {
-	char a[64];
-	int err;
+	struct us_net n = net_of(c);
 
-	if (!us_cidr_valid(addr))
-		return -EINVAL;
-	for (size_t i = 0; i < c->rec.n_addrs; i++)
-		if (us_cidr_equal(&c->rec.addrs[i], addr))
-			return 0;
-	if (c->rec.n_addrs == US_MAX_ADDRS)
-		return -ENOSPC;
-	c->rec.addrs[c->rec.n_addrs++] = *addr;
-	err = record_save(c);
-	if (err == 0)
-		err = us_addr_add(c->nl, c->ifindex, addr);
-	us_cidr_format(addr, a, sizeof(a));
-	if (err < 0) {
-		c->rec.n_addrs--;
-		record_save(c);
-		bw_log(BW_LOG_ERROR, c->name, "cannot put address %s on %s: %s", a, c->rec.ifname,
-		       strerror(-err));
-		return err;
-	}
-	bw_log(BW_LOG_INFO, c->name, "address %s on %s", a, c->rec.ifname);
-	return 0;
-}
-
-static int install_cb(void *ctx, const struct us_route *r)
-{
-	return route_install(ctx, r);
-}
-
-static void undo_cb(void *ctx, const struct us_route *r)
-{
-	struct bw_sa_conn *c = ctx;
-
-	us_route_del(c->nl, r);
-	c->rec.n_routes--;
-	record_save(c);
+	return us_net_add_address(&n, addr);
 }
 
 static int us_add_route(struct bw_sa_conn *c, const struct bw_cidr *net, const struct bw_cidr *src)
 {
-	return us_routes_for_net(c->rec.ifname, net, src, install_cb, undo_cb, c);
+	struct us_net n = net_of(c);
+
+	return us_net_add_routes(&n, net, src);
 }
 
 int bw_us_route_exception(struct bw_sa_conn *c, const struct sockaddr *gateway)
 {
-	struct us_route r;
-	int err = us_gateway_exception(c->nl, gateway, c->ifindex, c->rec.ifname, c->name, &r);
+	struct us_net n = net_of(c);
 
-	if (err <= 0)
-		return err;
-	err = route_install(c, &r);
-	return err == -EEXIST ? 0 : err;
+	return us_net_route_exception(&n, gateway);
 }
 
 int bw_us_transport_route(struct bw_sa_conn *c, const struct bw_cidr *peer, const struct bw_cidr *src)
@@ -718,12 +667,13 @@ int bw_us_transport_route(struct bw_sa_conn *c, const struct bw_cidr *peer, cons
 	struct us_rule rule = { .family = AF_INET, .table = US_RULE_TABLE_BASE + (uint32_t)c->ifindex,
 				.prio = US_RULE_PRIO };
 	struct us_route r = { .dst = *peer, .has_src = true, .src = *src, .table = rule.table };
+	struct us_net n = net_of(c);
 	int err;
 
 	if (peer->family != AF_INET || peer->prefix != 32 || src->family != AF_INET || src->prefix != 32)
 		return -EINVAL;
 	bw_strlcpy(r.ifname, c->rec.ifname, sizeof(r.ifname));
-	err = route_install(c, &r);
+	err = us_net_route_install(&n, &r);
 	if (err < 0 || c->rec.n_rules > 0)
 		return err;
 	/* Recorded first, like routes: a crash in between leaves a record of nothing. */

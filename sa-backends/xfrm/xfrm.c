@@ -786,69 +786,24 @@ static int dummy_remove(struct nl_sock *rt, const char *ifname)
 	return rc;
 }
 
-static int route_install(struct bw_sa_conn *c, const struct us_route *r)
+static int net_save(void *ctx)
 {
-	char d[64];
-	int err;
+	return record_save(ctx);
+}
 
-	if (c->rec.n_routes == US_MAX_ROUTES)
-		return -ENOSPC;
-	c->rec.routes[c->rec.n_routes++] = *r;
-	err = record_save(c);
-	if (err == 0)
-		err = us_route_add(c->rt, r);
-	us_cidr_format(&r->dst, d, sizeof(d));
-	if (err < 0) {
-		c->rec.n_routes--;
-		record_save(c);
-		if (err != -EEXIST)
-			bw_log(BW_LOG_ERROR, c->name, "cannot add route %s dev %s: %s", d, r->ifname, strerror(-err));
-		return err;
-	}
-	bw_log(BW_LOG_INFO, c->name, "route %s dev %s%s", d, r->ifname,
-	       r->exception ? " (to the gateway, outside the tunnel)" : "");
-	return 0;
+/* The addresses and routes of the record, for the code both backends share. */
+static struct us_net net_of(struct bw_sa_conn *c)
+{
+	return (struct us_net){ .nl = c->rt, .conn = c->name, .ifindex = c->ifindex, .ifname = c->rec.ifname,
+				.addrs = c->rec.addrs, .n_addrs = &c->rec.n_addrs, .routes = c->rec.routes,
+				.n_routes = &c->rec.n_routes, .save = net_save, .ctx = c };
 }
 
 static int xf_set_address(struct bw_sa_conn *c, const struct bw_cidr *addr)
 {
-	char a[64];
-	int err;
+	struct us_net n = net_of(c);
 
-	if (!us_cidr_valid(addr))
-		return -EINVAL;
-	for (size_t i = 0; i < c->rec.n_addrs; i++)
-		if (us_cidr_equal(&c->rec.addrs[i], addr))
-			return 0;
-	if (c->rec.n_addrs == US_MAX_ADDRS)
-		return -ENOSPC;
-	c->rec.addrs[c->rec.n_addrs++] = *addr;
-	err = record_save(c);
-	if (err == 0)
-		err = us_addr_add(c->rt, c->ifindex, addr);
-	us_cidr_format(addr, a, sizeof(a));
-	if (err < 0) {
-		c->rec.n_addrs--;
-		record_save(c);
-		bw_log(BW_LOG_ERROR, c->name, "cannot put address %s on %s: %s", a, c->rec.ifname, strerror(-err));
-		return err;
-	}
-	bw_log(BW_LOG_INFO, c->name, "address %s on %s", a, c->rec.ifname);
-	return 0;
-}
-
-static int install_cb(void *ctx, const struct us_route *r)
-{
-	return route_install(ctx, r);
-}
-
-static void undo_cb(void *ctx, const struct us_route *r)
-{
-	struct bw_sa_conn *c = ctx;
-
-	us_route_del(c->rt, r);
-	c->rec.n_routes--;
-	record_save(c);
+	return us_net_add_address(&n, addr);
 }
 
 /* Routes through the dummy device only choose the source address: the kernel's policy
@@ -856,18 +811,16 @@ static void undo_cb(void *ctx, const struct us_route *r)
  * goes nowhere instead of out in clear. */
 static int xf_add_route(struct bw_sa_conn *c, const struct bw_cidr *net, const struct bw_cidr *src)
 {
-	return us_routes_for_net(c->rec.ifname, net, src, install_cb, undo_cb, c);
+	struct us_net n = net_of(c);
+
+	return us_net_add_routes(&n, net, src);
 }
 
 int bw_xfrm_route_exception(struct bw_sa_conn *c, const struct sockaddr *gateway)
 {
-	struct us_route r;
-	int err = us_gateway_exception(c->rt, gateway, c->ifindex, c->rec.ifname, c->name, &r);
+	struct us_net n = net_of(c);
 
-	if (err <= 0)
-		return err;
-	err = route_install(c, &r);
-	return err == -EEXIST ? 0 : err;
+	return us_net_route_exception(&n, gateway);
 }
 
 static const char *xf_ifname(struct bw_sa_conn *c)
