@@ -37,6 +37,7 @@
 #include "sa-backends/sa_backend.h"
 #include "sa-backends/userspace/esp.h"
 #include "sa-backends/userspace/tun_offload.h"
+#include "sa-backends/userspace/userspace.h"
 #include "sa-backends/userspace/us_system.h"
 #include "util.h"
 

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "algs.h"
 #include "config/config.h"
@@ -45,6 +46,10 @@ struct bw_sa_conn_cbs {
 	/* Userspace backend: send an ESP packet (starting at the SPI) to the peer; the owner of
 	 * the UDP socket adds nothing for port 4500 (ESP has a non-zero SPI, RFC 3948 2.2). */
 	int (*send_esp)(void *ctx, const uint8_t *pkt, size_t len);
+	/* Optional. A burst of send_esp calls is over (the end of one read batch): the owner may
+	 * hold what send_esp gave it until then and send it in as few syscalls as it can. pkt
+	 * was copied by then; send_esp may return 0 for a packet that later fails to leave. */
+	void (*flush_esp)(void *ctx);
 	/* An SA expired (hard) or was removed by the kernel. */
 	void (*expired)(void *ctx, uint32_t spi, enum bw_sa_dir dir, bool hard);
 };
@@ -68,6 +73,10 @@ struct bw_sa_backend_ops {
 	int (*add_route)(struct bw_sa_conn *c, const struct bw_cidr *net, const struct bw_cidr *src);
 	/* Userspace backend: an ESP packet that arrived for this connection. */
 	int (*input)(struct bw_sa_conn *c, const uint8_t *pkt, size_t len);
+	/* Optional (NULL: call input per packet). n ESP packets that arrived together, for this
+	 * connection, in order; all handled before it returns. Returns how many were dropped;
+	 * errs (may be NULL) gets input's return value for each. */
+	size_t (*input_burst)(struct bw_sa_conn *c, const struct iovec *pkts, size_t n, int *errs);
 	int (*counters)(struct bw_sa_conn *c, struct bw_sa_counters *out);
 	/* Packets one SA has carried (valid ones only); -ENOENT if there is no such SA. */
 	int (*sa_packets)(struct bw_sa_conn *c, uint32_t spi, enum bw_sa_dir dir, uint64_t *packets);

@@ -73,6 +73,24 @@ void ike_esp_input(struct bw_ike_conn *ike, const uint8_t *pkt, size_t len)
 		ike->last_rx = ev_now(ike->agent->loop);
 }
 
+/* n ESP packets for this connection that arrived together (ike_socket.c), in order. */
+void ike_esp_input_burst(struct bw_ike_conn *ike, const struct iovec *pkts, size_t n)
+{
+	size_t accepted = 0;
+
+	if (!ike->be_conn)
+		return;
+	if (ike->be->input_burst) {
+		accepted = n - ike->be->input_burst(ike->be_conn, pkts, n, NULL);
+	} else {
+		for (size_t i = 0; i < n; i++)
+			accepted += ike->be->input(ike->be_conn, pkts[i].iov_base, pkts[i].iov_len) == 0;
+	}
+	/* One packet of the burst that decrypts is proof enough. */
+	if (accepted > 0)
+		ike->last_rx = ev_now(ike->agent->loop);
+}
+
 void ike_seen_peer(struct bw_ike_conn *ike)
 {
 	ike->last_rx = ev_now(ike->agent->loop);
@@ -202,9 +220,6 @@ void ike_rekey_done(struct bw_ike_conn *ike, struct ike_child *ch)
 	schedule_rekey(ike);
 }
 
-int ike_send_esp(struct bw_ike_conn *ike, const uint8_t *pkt, size_t len);
-int ike_send_keepalive(struct bw_ike_conn *ike);
-
 /* The datapath outlives engine instances (re-authentication hands it over), so its callbacks
  * find the current instance through the connection. */
 static int cb_send_esp(void *ctx, const uint8_t *pkt, size_t len)
@@ -212,6 +227,13 @@ static int cb_send_esp(void *ctx, const uint8_t *pkt, size_t len)
 	struct bw_conn *c = ctx;
 
 	return c->ike ? ike_send_esp(c->ike, pkt, len) : -ENOTCONN;
+}
+
+/* The queue of ike_socket.c is shared by every connection: flushing it is all there is. */
+static void cb_flush_esp(void *ctx)
+{
+	(void)ctx;
+	ike_flush_esp();
 }
 
 static void cb_expired(void *ctx, uint32_t spi, enum bw_sa_dir dir, bool hard)
@@ -636,7 +658,8 @@ static int begin_exchange(struct bw_ike_conn *ike)
 	struct sockaddr_in *peer = (struct sockaddr_in *)&ike->peer;
 	socklen_t len = sizeof(struct sockaddr_in);
 	char err[512], addr[INET_ADDRSTRLEN];
-	struct bw_sa_conn_cbs cbs = { .ctx = ike->conn, .send_esp = cb_send_esp, .expired = cb_expired };
+	struct bw_sa_conn_cbs cbs = { .ctx = ike->conn, .send_esp = cb_send_esp, .flush_esp = cb_flush_esp,
+				      .expired = cb_expired };
 	int fd, rc;
 
 	/* Our address towards the gateway: what the kernel's routing picks. */

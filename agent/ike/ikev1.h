@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "config/config.h"
 #include "ike/ike_crypto.h"
@@ -226,6 +227,16 @@ void ike_rexmit_stop(struct bw_ike_conn *ike);
 void ike_keep_final(struct bw_ike_conn *ike, uint8_t exchange, uint32_t msgid, const uint8_t *msg, size_t len);
 void ike_register(struct bw_ike_conn *ike);
 void ike_unregister(struct bw_ike_conn *ike);
+/* ESP of the userspace datapath on the NAT-T socket, batched (see ike_socket.c): send_esp
+ * queues, ike_flush_esp sends what is queued; keepalives flush first. */
+int ike_send_esp(struct bw_ike_conn *ike, const uint8_t *pkt, size_t len);
+void ike_flush_esp(void);
+int ike_send_keepalive(struct bw_ike_conn *ike);
+/* Test seams for tests/unit/test_ike_socket_batch.c: fail the next UDP_SEGMENT send with err;
+ * whether UDP_SEGMENT is still used; how many UDP_SEGMENT sends went out. */
+void ike_esp_test_refuse_gso(int err);
+bool ike_esp_gso_on(void);
+unsigned long ike_esp_gso_sends(void);
 
 /* Shared phase-1 helpers (ikev1_p1.c). */
 void ike_hdr_init(struct bw_ike_conn *ike, struct isakmp_hdr *h, uint8_t exchange, uint32_t msgid,
@@ -291,6 +302,8 @@ void ike_peer_deleted(struct bw_ike_conn *ike, const char *what);
 struct bw_ike_conn *ike_find_by_cookie(const uint8_t icookie[8]);
 struct bw_ike_conn *ike_find_by_spi(uint32_t spi);
 void ike_esp_input(struct bw_ike_conn *ike, const uint8_t *pkt, size_t len);
+/* n ESP packets for one connection that arrived together, in order. */
+void ike_esp_input_burst(struct bw_ike_conn *ike, const struct iovec *pkts, size_t n);
 
 #define ike_log(ike, lvl, ...) bw_log((lvl), (ike)->cfg.name, __VA_ARGS__)
 

@@ -9,7 +9,6 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-struct bw_sa_conn;
 
 /* struct virtio_net_hdr on the wire (TUNSETVNETHDRSZ 10): fields little-endian. */
 #define TUN_VNET_HDR_LEN 10
@@ -68,12 +67,5 @@ void tun_gro_free(struct tun_gro *g);
 /* Returns 0, or the error of an emit that failed (the packets are then gone). */
 int tun_gro_add(struct tun_gro *g, const uint8_t *pkt, size_t len, tun_emit_fn emit, void *ctx);
 int tun_gro_flush(struct tun_gro *g, tun_emit_fn emit, void *ctx);
-
-/* The userspace backend's burst input (an addition to the generic bw_sa_backend_ops.input):
- * n ESP packets that arrived together, decapsulated, checked and counted one by one as input
- * does, with the inner TCP segments coalesced into as few TUN writes as possible; everything
- * is written before it returns. Returns how many packets were dropped; errs (may be NULL)
- * gets the -errno of each packet. Without TUN offloads it is a loop over input. */
-size_t bw_us_input_burst(struct bw_sa_conn *c, const struct iovec *pkts, size_t n, int *errs);
 
 #endif

@@ -501,13 +501,16 @@ static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 			if (errno != EAGAIN)
 				bw_log(BW_LOG_WARN, c->name, "reading %s: %s", c->rec.ifname,
 				       strerror(errno));
-			return;
+			break;
 		}
 		if (c->vnet)
 			output_vnet(c, (size_t)n);
 		else
 			output(c, c->pkt, (size_t)n);
 	}
+	/* What send_esp queued during this batch leaves now, together. */
+	if (c->cbs.flush_esp)
+		c->cbs.flush_esp(c->cbs.ctx);
 }
 
 /* One write to the device: with offloads, the vnet header goes in front. */
@@ -907,6 +910,7 @@ const struct bw_sa_backend_ops bw_sa_backend_userspace = {
 	.set_address = us_set_address,
 	.add_route = us_add_route,
 	.input = us_input,
+	.input_burst = bw_us_input_burst,
 	.counters = us_counters,
 	.sa_packets = us_sa_packets,
 	.ifname = us_ifname,

@@ -5,6 +5,7 @@
 
 #include <net/if.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "sa-backends/sa_backend.h"
 #include "sa-backends/userspace/esp.h"
@@ -38,5 +39,12 @@ int bw_us_route_exception(struct bw_sa_conn *c, const struct sockaddr *gateway);
  * not carry BW_IKE_FWMARK, from src; a rule and a route in a table of the connection's own,
  * both recorded and undone on close or after a crash. */
 int bw_us_transport_route(struct bw_sa_conn *c, const struct bw_cidr *peer, const struct bw_cidr *src);
+
+/* The backend's input_burst: n ESP packets that arrived together, decapsulated, checked and
+ * counted one by one as input does, with the inner TCP segments coalesced (tun_offload.h)
+ * into as few TUN writes as possible; everything is written before it returns. Returns how
+ * many packets were dropped; errs (may be NULL) gets the -errno of each packet. Without TUN
+ * offloads it is a loop over input. */
+size_t bw_us_input_burst(struct bw_sa_conn *c, const struct iovec *pkts, size_t n, int *errs);
 
 #endif

@@ -19,6 +19,7 @@
 
 #include "sa-backends/sa_backend.h"
 #include "sa-backends/userspace/tun_offload.h"
+#include "sa-backends/userspace/userspace.h"
 #include "tap.h"
 
 /* ---- an independent checksum: RFC 1071 the slow way ---- */
