@@ -458,6 +458,79 @@ static void test_transport(const uint8_t *kx, const uint8_t *ky, size_t klen)
 	bw_esp_sa_free(peer_out);
 }
 
+/* IFF_VNET_HDR on the one TUN device this process holds: the offload path or the plain one. */
+static int tun_flags_vnet(void)
+{
+	struct ifreq ifr;
+	int fd = find_tun_fd();
+
+	memset(&ifr, 0, sizeof(ifr));
+	if (fd < 0 || ioctl(fd, TUNGETIFF, &ifr) < 0)
+		return -1;
+	return (ifr.ifr_flags & IFF_VNET_HDR) != 0;
+}
+
+/* BURROW_TUN_OFFLOAD=0, and kernels that refuse the offloads: the plain device carries the
+ * same traffic one packet per read and write, bursts included. */
+static void test_plain_device(const uint8_t *kx, const uint8_t *ky, size_t klen)
+{
+	struct capture cap = { 0 };
+	struct bw_sa_conn_cbs cbs = { .ctx = &cap, .send_esp = capture_esp, .expired = capture_expired };
+	struct bw_sa_conn *c = NULL;
+	struct bw_sa_params p;
+	struct bw_cidr vip = cidr4("10.9.5.2", 32), net = cidr4("10.5.0.0", 24);
+	struct bw_esp_sa *peer_in = bw_esp_sa_new(BW_ESP_IN, 0x7000, &alg, kx, klen);
+	struct bw_esp_sa *peer_out = bw_esp_sa_new(BW_ESP_OUT, 0x8000, &alg, ky, klen);
+	uint8_t inner[2048], esp[2][2048];
+	struct iovec burst[2];
+	size_t ilen = 0, elen = 0;
+	char msg[256];
+	uint8_t nh = 0;
+	int s, errs[2] = { 1, 1 };
+
+	if (!tap_is_int(ops->conn_open(loop, "of", state_dir, &cbs, &c), 0, "plain: a device opened as usual"))
+		return;
+	tap_is_int(tun_flags_vnet(), 1, "has the vnet header (offloads) by default");
+	ops->conn_close(c);
+	c = NULL;
+	setenv("BURROW_TUN_OFFLOAD", "0", 1);
+	tap_is_int(ops->conn_open(loop, "pl", state_dir, &cbs, &c), 0, "BURROW_TUN_OFFLOAD=0: conn_open bw-pl");
+	unsetenv("BURROW_TUN_OFFLOAD");
+	if (!c)
+		return;
+	tap_is_int(tun_flags_vnet(), 0, "the device has no vnet header");
+	sa_params(&p, BW_SA_OUT, 0x7000, kx, klen, 0);
+	tap_is_int(ops->add_sa(c, &p), 0, "plain: add_sa outbound");
+	sa_params(&p, BW_SA_IN, 0x8000, ky, klen, 0);
+	tap_is_int(ops->add_sa(c, &p), 0, "plain: add_sa inbound");
+	OPENSSL_cleanse(p.keymat, sizeof(p.keymat));
+	tap_ok(ops->set_address(c, &vip) == 0 && ops->add_route(c, &net, &vip) == 0 &&
+	       ops->add_policy(c, &vip, &net, 0x7000, 0x8000) == 0, "plain: address, route and policy");
+	s = udp_socket("10.9.5.2", 42000);
+	udp_send(s, "10.5.0.9", 9999, "out of a plain device");
+	run_until(&cap.n, 0, 2000);
+	tap_ok(cap.n == 1 && bw_esp_decap(peer_in, cap.pkt, cap.len, inner, sizeof(inner), &ilen, &nh) == 0 &&
+	       nh == 4 && ilen == 28 + 21 && memcmp(inner + 28, "out of a plain device", 21) == 0,
+	       "a datagram read from the plain device leaves as ESP");
+	for (int i = 0; i < 2; i++) {
+		char text[32];
+
+		snprintf(text, sizeof(text), "burst reply %d", i);
+		ilen = udp4(inner, "10.5.0.9", 9999, "10.9.5.2", 42000, text);
+		bw_esp_encap(peer_out, inner, ilen, 4, esp[i], sizeof(esp[i]), &elen);
+		burst[i] = (struct iovec){ .iov_base = esp[i], .iov_len = elen };
+	}
+	tap_is_int(ops->input_burst(c, burst, 2, errs), 0, "input_burst on the plain device drops nothing");
+	tap_ok(errs[0] == 0 && errs[1] == 0, "and reports each packet as accepted");
+	tap_ok(udp_recv(s, msg, sizeof(msg), 1000) > 0 && strcmp(msg, "burst reply 0") == 0 &&
+	       udp_recv(s, msg, sizeof(msg), 1000) > 0 && strcmp(msg, "burst reply 1") == 0,
+	       "both replies arrive on the socket, in order");
+	close(s);
+	ops->conn_close(c);
+	bw_esp_sa_free(peer_in);
+	bw_esp_sa_free(peer_out);
+}
+
 int main(void)
 {
 	uint8_t kx[64], ky[64], kx2[64], ky2[64], buf[2048], inner[2048], esp[2048];
@@ -731,6 +804,7 @@ int main(void)
 	close(s);
 
 	test_transport(kx, ky, klen);
+	test_plain_device(kx, ky, klen);
 
 	/* ---- cleanup after a crash ---- */
 	fflush(stdout);
