@@ -282,6 +282,7 @@ static void teardown(struct bw_ike_conn *ike)
 	ev_timer_stop(loop, &ike->old_sa_timer);
 	ev_timer_stop(loop, &ike->switch_timer);
 	ike->switch_child = -1;
+	ike->switch_commit = false;
 	if (ike->dns_applied)
 		ike_dns_revert(ike);
 	if (ike->forwarding_enabled) {
@@ -468,7 +469,8 @@ void ike_dispatch(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *
 	if (ike->p1 != P1_MM_SENT1 && ike->p1 != P1_AM_SENT1 && memcmp(h->rcookie, ike->rcookie, 8) != 0)
 		return;
 	/* The gateway repeats its message when our final one was lost: send that again. */
-	if (ike->final_msg && h->exchange == ike->final_exchange && h->msgid == ike->final_msgid) {
+	if (ike->final_msg && h->exchange == ike->final_exchange && h->msgid == ike->final_msgid &&
+	    !(ike->switch_commit && h->exchange == ISAKMP_EXCH_QUICK)) {	/* CONNECTED may follow: ikev1_quick.c */
 		ike_log(ike, BW_LOG_DEBUG, "the gateway repeated its %s message; resending our last one",
 			isakmp_exchange_name(h->exchange));
 		ike_send_raw(ike, ike->final_msg, ike->final_len);

@@ -318,6 +318,8 @@ uint16_t ike_sockets_port(bool natt)
 	return socks[natt ? 1 : 0].port;
 }
 
+void (*ike_test_sent)(const uint8_t *msg, size_t len);
+
 int ike_send_raw(struct bw_ike_conn *ike, const uint8_t *msg, size_t len)
 {
 	struct sockaddr_in to = *(struct sockaddr_in *)&ike->peer;
@@ -326,6 +328,8 @@ int ike_send_raw(struct bw_ike_conn *ike, const uint8_t *msg, size_t len)
 	const uint8_t *out = msg;
 	size_t outlen = len;
 
+	if (ike_test_sent)
+		ike_test_sent(msg, len);
 	if (s->fd < 0 || len > 65536)
 		return -1;
 	if (ike->floated)

@@ -31,6 +31,8 @@ struct bw_agent;
 #define IKE_OLD_SA_GRACE_S 5.0
 #define IKE_SWITCH_POLL_S 0.02
 #define IKE_SWITCH_MAX_S 2.0
+/* With the commit bit: how long to wait for CONNECTED (or traffic) before using the SA anyway. */
+#define IKE_COMMIT_WAIT_S 10.0
 
 enum p1_state {
 	P1_IDLE,
@@ -195,6 +197,7 @@ struct bw_ike_conn {
 	 * is seen sending on the new one (or IKE_SWITCH_MAX_S passed). */
 	ev_timer switch_timer;
 	int switch_child;		/* index of the child waiting, -1 if none */
+	bool switch_commit;		/* the gateway set the commit bit: wait for CONNECTED */
 	uint32_t switch_prev_out;	/* the outbound SA still carrying its traffic */
 	double switch_started;
 
@@ -237,6 +240,8 @@ int ike_send_keepalive(struct bw_ike_conn *ike);
 void ike_esp_test_refuse_gso(int err);
 bool ike_esp_gso_on(void);
 unsigned long ike_esp_gso_sends(void);
+/* Test seam (tests/unit/test_quick_mode.c): sees every IKE message ike_send_raw sends. */
+extern void (*ike_test_sent)(const uint8_t *msg, size_t len);
 
 /* Shared phase-1 helpers (ikev1_p1.c). */
 void ike_hdr_init(struct bw_ike_conn *ike, struct isakmp_hdr *h, uint8_t exchange, uint32_t msgid,

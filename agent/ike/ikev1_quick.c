@@ -293,15 +293,43 @@ static void child_finished(struct bw_ike_conn *ike, struct ike_child *ch)
 	ike_children_done(ike);
 }
 
+/* The new SAs of the waiting child are put to use: outbound moves to the new SA when one is
+ * being replaced, then the exchange goes on. why says what ended the wait. */
+static void switch_finish(struct bw_ike_conn *ike, const char *why)
+{
+	struct ike_child *ch = &ike->children[ike->switch_child];
+	double waited = ev_now(ike->agent->loop) - ike->switch_started;
+	int rc;
+
+	ev_timer_stop(ike->agent->loop, &ike->switch_timer);
+	ike->switch_child = -1;
+	ike->switch_commit = false;
+	if (ike->switch_prev_out) {
+		rc = ike->be->add_policy(ike->be_conn, &ch->local_ts, &ch->remote_ts, spi32(ch->spi_out),
+					 spi32(ch->spi_in));
+		if (rc != 0) {
+			ike_log(ike, BW_LOG_ERROR, "the datapath refused to move traffic to the new SA: %s", strerror(-rc));
+			ike_fail(ike, "datapath", "the renewed SA could not be put to use in the datapath",
+				 "The new IPsec SA was negotiated but the datapath refused it; see burrow log NAME.");
+			return;
+		}
+		ike_log(ike, BW_LOG_DEBUG, "outbound traffic moves from SA %08x to %08x after %.2fs: %s",
+			ike->switch_prev_out, spi32(ch->spi_out), waited, why);
+	} else {
+		ike_log(ike, BW_LOG_DEBUG, "SA %08x put to use after %.2fs: %s", spi32(ch->spi_out), waited, why);
+	}
+	child_finished(ike, ch);
+}
+
 /* Polls the new inbound SA: once a packet arrived on it the gateway has installed the new pair,
- * so outbound traffic can follow without being dropped there. */
+ * so outbound traffic can follow without being dropped there. With the commit bit the wait is
+ * for the gateway's CONNECTED (quick_connected) or its traffic, whichever comes first. */
 static void on_switch_poll(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, switch_timer);
 	struct ike_child *ch;
 	uint64_t packets = 0;
-	bool used, late;
-	int rc;
+	bool used;
 
 	(void)revents;
 	if (ike->switch_child < 0 || (size_t)ike->switch_child >= ike->n_children) {
@@ -311,22 +339,57 @@ static void on_switch_poll(struct ev_loop *loop, ev_timer *w, int revents)
 	ch = &ike->children[ike->switch_child];
 	used = ike->be->sa_packets && ike->be->sa_packets(ike->be_conn, spi32(ch->spi_in), BW_SA_IN, &packets) == 0 &&
 	       packets > 0;
-	late = ev_now(loop) - ike->switch_started >= IKE_SWITCH_MAX_S;
-	if (!used && !late)
-		return;
-	ev_timer_stop(loop, w);
-	ike->switch_child = -1;
-	rc = ike->be->add_policy(ike->be_conn, &ch->local_ts, &ch->remote_ts, spi32(ch->spi_out), spi32(ch->spi_in));
-	if (rc != 0) {
-		ike_log(ike, BW_LOG_ERROR, "the datapath refused to move traffic to the new SA: %s", strerror(-rc));
-		ike_fail(ike, "datapath", "the renewed SA could not be put to use in the datapath",
-			 "The new IPsec SA was negotiated but the datapath refused it; see burrow log NAME.");
+	if (used) {
+		switch_finish(ike, "the gateway sends on the new SA");
 		return;
 	}
-	ike_log(ike, BW_LOG_DEBUG, "outbound traffic moves from SA %08x to %08x after %.2fs: %s", ike->switch_prev_out,
-		spi32(ch->spi_out), ev_now(loop) - ike->switch_started,
-		used ? "the gateway sends on the new SA" : "the gateway sent nothing on the new SA yet");
-	child_finished(ike, ch);
+	if (ev_now(loop) - ike->switch_started < (ike->switch_commit ? IKE_COMMIT_WAIT_S : IKE_SWITCH_MAX_S))
+		return;
+	if (ike->switch_commit)
+		ike_log(ike, BW_LOG_WARN, "the gateway set the commit bit but neither confirmed the SA (CONNECTED) "
+			"nor sent on it within %.0fs; using it anyway", IKE_COMMIT_WAIT_S);
+	switch_finish(ike, ike->switch_commit ? "no CONNECTED from the gateway" : "the gateway sent nothing on the new SA yet");
+}
+
+/* With the commit bit set, the gateway ends Quick Mode with a fourth message: HASH(4) and a
+ * CONNECTED notification (RFC 2408 3.1, 3.14.1); HASH(4) covers the message ID and the
+ * notification like HASH(1). Anything else with this message ID is taken as the gateway
+ * repeating its second message: our third goes out again. */
+static void quick_connected(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len)
+{
+	struct isakmp_payloads pls;
+	struct isakmp_blob hb;
+	uint8_t iv[BW_IKE_BLOCK_MAX], want[BW_HASH_MAX];
+	const uint8_t *body = msg + ISAKMP_HDR_LEN;
+	bool connected = false;
+
+	memcpy(iv, ike->qm_iv, sizeof(iv));
+	if (ike_decrypt_msg(ike, msg, len, iv) != 0 ||
+	    isakmp_payloads_parse(h->np, body, len - ISAKMP_HDR_LEN, &pls) != 0 || pls.n < 2 ||
+	    pls.p[0].type != ISAKMP_PL_HASH || isakmp_parse_hash(&pls.p[0], &hb) != 0 || hb.len != ike->prf_len ||
+	    bw_ike_qm_hash1(ike->p1_alg.hash, ike->skeyid_a, h->msgid, body + pls.p[1].off,
+			    pls.used - pls.p[1].off, want) != 0 ||
+	    !bw_crypto_equal(want, hb.data, ike->prf_len)) {
+		ike_log(ike, BW_LOG_DEBUG, "Quick Mode: not a valid CONNECTED message; the gateway repeats itself, "
+			"sending our third message again");
+		if (ike->final_msg)
+			ike_send_raw(ike, ike->final_msg, ike->final_len);
+		return;
+	}
+	for (size_t i = 1; i < pls.n; i++) {
+		struct isakmp_notify n;
+
+		if (pls.p[i].type == ISAKMP_PL_N && isakmp_parse_notify(&pls.p[i], &n) == 0 && n.type == ISAKMP_N_CONNECTED)
+			connected = true;
+	}
+	if (!connected) {
+		ike_log(ike, BW_LOG_DEBUG, "Quick Mode: a fourth message without CONNECTED; ignored");
+		return;
+	}
+	memcpy(ike->qm_iv, iv, sizeof(iv));
+	ike_seen_peer(ike);
+	ike_log(ike, BW_LOG_INFO, "the gateway confirmed the IPsec SA (CONNECTED)");
+	switch_finish(ike, "the gateway confirmed it (CONNECTED)");
 }
 
 static void send_hash3(struct bw_ike_conn *ike)
@@ -604,6 +667,10 @@ void ike_quick_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint
 
 	if (!(h->flags & ISAKMP_FLAG_ENC))
 		return;
+	if (ike->switch_child >= 0 && ike->switch_commit && h->msgid == ike->qm_msgid) {
+		quick_connected(ike, h, msg, len);
+		return;
+	}
 	if (ch->state != QM_SENT1 || h->msgid != ike->qm_msgid) {
 		quick_respond(ike, h, msg, len);
 		return;
@@ -687,10 +754,14 @@ void ike_quick_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint
 			ch->spi_out[0], ch->spi_out[1], ch->spi_out[2], ch->spi_out[3], ch->lifetime_s,
 			ike->floated ? ", ESP in UDP" : "");
 	}
-	if (prev_out) {
+	if (prev_out || (h->flags & ISAKMP_FLAG_COMMIT)) {
 		ike->switch_child = (int)(ch - ike->children);
 		ike->switch_prev_out = prev_out;
+		ike->switch_commit = (h->flags & ISAKMP_FLAG_COMMIT) != 0;
 		ike->switch_started = ev_now(ike->agent->loop);
+		if (ike->switch_commit)
+			ike_log(ike, BW_LOG_INFO, "the gateway set the commit bit: the SA is used once it confirms "
+				"(CONNECTED) or sends on it");
 		ev_timer_init(&ike->switch_timer, on_switch_poll, IKE_SWITCH_POLL_S, IKE_SWITCH_POLL_S);
 		ev_timer_start(ike->agent->loop, &ike->switch_timer);
 		return;

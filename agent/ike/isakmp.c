@@ -93,6 +93,7 @@ const char *isakmp_notify_name(unsigned type)
 	if (type > 0 && type < sizeof(errors) / sizeof(errors[0]))
 		return errors[type];
 	switch (type) {
+	case ISAKMP_N_CONNECTED: return "CONNECTED";
 	case ISAKMP_N_RESPONDER_LIFETIME: return "RESPONDER-LIFETIME";
 	case ISAKMP_N_REPLAY_STATUS: return "REPLAY-STATUS";
 	case ISAKMP_N_INITIAL_CONTACT: return "INITIAL-CONTACT";
