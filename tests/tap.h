@@ -30,12 +30,14 @@ static inline int tap_ok(int cond, const char *fmt, ...)
 static inline void tap_diag(const char *fmt, ...)
 {
 	va_list ap;
-	printf("# ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
+
+	/* On stderr, where prove shows it (CI logs included); stdout first, to keep the order. */
 	fflush(stdout);
+	fprintf(stderr, "# ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
 }
 
 /* Ends the test: prints the plan when none was given up front. */

@@ -5,7 +5,8 @@ TAP_N=0
 TAP_FAILED=0
 
 plan() { echo "1..$1"; }
-diag() { printf '%s\n' "$*" | sed 's/^/# /'; }
+# TAP comments go to stderr, where prove shows them (CI logs included).
+diag() { printf '%s\n' "$*" | sed 's/^/# /' >&2; }
 skip_all() { echo "1..0 # SKIP $*"; exit 0; }
 
 # ok STATUS NAME: passes when STATUS is 0 (use: cmd; ok $? "name").

@@ -39,7 +39,8 @@ like "$out" ' 0% packet loss' "no ping was lost across the rekeys"
 n=$(grep -c 'outbound traffic moves from SA .*: the gateway sends on the new SA' "$LAB_DIR/burrowd.out")
 [ "$n" -ge 2 ]
 ok $? "each time outbound traffic moved to the new SA only once the gateway sent on it ($n)"
-is "$(gw_swanctl --list-sas | grep -c 'INSTALLED')" 1 "the gateway holds one IPsec SA: the replaced ones were deleted"
+gw_settles INSTALLED 1
+is "$(gw_count INSTALLED)" 1 "the gateway holds one IPsec SA: the replaced ones were deleted"
 like "$(bw list)" '^office .* up ' "the connection is up after the rekeys"
 
 # 2. The gateway dies (SIGKILL: no goodbye) and comes back.

@@ -34,6 +34,7 @@ ok $? "the gateway renewed the SA at least twice and Burrow answered ($n)"
 received=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' "$LAB_DIR/ping.out")
 [ -n "$received" ] && [ $((125 - received)) -le 1 ]
 ok $? "at most one of 125 pings was lost across the renewals ($((125 - ${received:-0})) lost)"
-is "$(gw_swanctl --list-sas | grep -c 'INSTALLED')" 1 "the gateway holds one IPsec SA"
+gw_settles INSTALLED 1
+is "$(gw_count INSTALLED)" 1 "the gateway holds one IPsec SA"
 like "$(bw list)" '^office .* up ' "the connection is up"
 done_testing

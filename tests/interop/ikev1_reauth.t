@@ -41,8 +41,10 @@ lost=$(printf '%s\n' "$out" | sed -n 's/.* \([0-9]*\) received.*/\1/p')
 [ -n "$lost" ] && [ $((625 - lost)) -le 1 ]
 ok $? "at most one of 625 pings was lost ($((625 - ${lost:-0})) lost)" ||
 	awk -F'icmp_seq=' '/icmp_seq=/ { split($2, a, " "); s = a[1] + 0; if (s != prev + 1) print "missing before", $0; prev = s }' "$LAB_DIR/ping.out" | diag
-is "$(gw_swanctl --list-sas | grep -c 'ESTABLISHED')" 1 "the gateway holds one IKE SA: the old one was deleted"
-is "$(gw_swanctl --list-sas | grep -c 'INSTALLED')" 1 "and one IPsec SA"
+gw_settles ESTABLISHED 1
+is "$(gw_count ESTABLISHED)" 1 "the gateway holds one IKE SA: the old one was deleted"
+gw_settles INSTALLED 1
+is "$(gw_count INSTALLED)" 1 "and one IPsec SA"
 like "$(bw list)" '^office .* up ' "the connection is up"
 out=$(lab_in "$NS_CLI" ping -c 3 -W 2 "$LAN_HOST" 2>&1)
 rc=$?

@@ -56,12 +56,13 @@ is() {
     fi
 }
 
-# diag LINE...  or  CMD | diag   -- TAP comments
+# diag LINE...  or  CMD | diag   -- TAP comments, on stderr: prove shows them (CI logs
+# included) where it hides the comments on stdout
 diag() {
     if [ $# -gt 0 ]; then
-        for _l in "$@"; do printf '# %s\n' "$_l"; done
+        for _l in "$@"; do printf '# %s\n' "$_l"; done >&2
     else
-        sed 's/^/# /'
+        sed 's/^/# /' >&2
     fi
 }
 
@@ -445,6 +446,11 @@ $GW_STRONGSWAN_EXTRA"
 }
 
 gw_swanctl() { "$SWANCTL" "$@" --uri "unix://$LAB_DIR/gw/charon.vici"; }
+# gw_count PATTERN  -- how many lines of the gateway's --list-sas match PATTERN
+gw_count() { gw_swanctl --list-sas 2>/dev/null | grep -c "$1"; }
+# gw_settles PATTERN N  -- waits up to 10 s for exactly N matching lines: a renewal that is
+# under way when a test looks holds old and new SAs side by side for a moment
+gw_settles() { lab_wait 10 sh -c "[ \$('$SWANCTL' --list-sas --uri 'unix://$LAB_DIR/gw/charon.vici' 2>/dev/null | grep -c '$1') = $2 ]"; }
 gw_log() { cat "$LAB_DIR/gw/charon.log"; }
 gw_stop() { _sw_stop gw; }
 
