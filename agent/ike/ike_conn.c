@@ -143,6 +143,13 @@ static void start_rekey(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	if (ike->switch_child >= 0)
 		return;		/* a renewed SA is about to take over; that finish reschedules */
+	if (ike->reauth_new) {
+		/* A replacement with IPsec SAs of its own is on its way: renewing these now would
+		 * only be thrown away. Look again in a second, in case the replacement fails. */
+		ev_timer_set(&ike->rekey_timer, 1.0, 0.0);
+		ev_timer_start(loop, &ike->rekey_timer);
+		return;
+	}
 	for (size_t i = 0; i < ike->n_children; i++) {
 		struct ike_child *ch = &ike->children[i];
 
