@@ -134,11 +134,29 @@ static struct bw_conn *conn;
 static struct bw_ike_conn ike;
 static struct isakmp_sa sa;	/* large: not on the stack */
 
+/* What the previous run left: its timers run in the loop, its messages are on the heap. */
+static void engine_clear(void)
+{
+	ev_timer *timers[] = { &ike.rexmit, &ike.keepalive, &ike.resolve_timer, &ike.stop_timer, &ike.cfg_timer,
+			       &ike.dpd_timer, &ike.rekey_timer, &ike.old_sa_timer, &ike.switch_timer,
+			       &ike.reauth_timer };
+
+	if (!ike.agent)
+		return;
+	for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++)
+		ev_timer_stop(agent.loop, timers[i]);
+	free(ike.out_msg);
+	free(ike.final_msg);
+	free(ike.qr_msg);
+	bw_dh_free(ike.qm_dh);
+	memset(&ike, 0, sizeof(ike));
+}
+
 static void engine_reset(void)
 {
 	struct sockaddr_in *peer = (struct sockaddr_in *)&ike.peer, *local = (struct sockaddr_in *)&ike.local;
 
-	memset(&ike, 0, sizeof(ike));
+	engine_clear();
 	memset(&fk, 0, sizeof(fk));
 	n_sent = 0;
 	ike.conn = conn;
@@ -418,6 +436,7 @@ int main(void)
 	test_commit_connected();
 	test_commit_traffic();
 
+	engine_clear();
 	conn->ike = NULL;
 	conn->state = BW_CONN_DOWN;
 	snprintf(path, sizeof(path), "rm -rf '%s'", tmpl);
