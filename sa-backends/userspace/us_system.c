@@ -195,9 +195,85 @@ int us_record_finish(FILE *f, const char *tmp, const char *path, int err)
 	return err;
 }
 
+int us_record_put_net(FILE *f, const struct us_rec_net *n)
+{
+	char a[64];
+
+	if (n->ifname[0])
+		fprintf(f, "ifname %s\n", n->ifname);
+	for (size_t i = 0; i < *n->n_addrs; i++) {
+		if (us_cidr_format(&n->addrs[i], a, sizeof(a)) < 0)
+			return -EINVAL;
+		fprintf(f, "address %s\n", a);
+	}
+	for (size_t i = 0; i < *n->n_routes; i++) {
+		int err = us_record_put_route(f, &n->routes[i]);
+
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}
+
+int us_record_net_line(const char *key, char **save, const struct us_rec_net *n)
+{
+	if (strcmp(key, "ifname") == 0) {
+		char *v = strtok_r(NULL, " \t", save);
+
+		return !v || bw_strlcpy(n->ifname, v, IFNAMSIZ) < 0 ? -EINVAL : 1;
+	}
+	if (strcmp(key, "address") == 0) {
+		char *v = strtok_r(NULL, " \t", save);
+
+		if (!v || *n->n_addrs == US_MAX_ADDRS || us_cidr_parse(v, &n->addrs[*n->n_addrs]) < 0)
+			return -EINVAL;
+		(*n->n_addrs)++;
+		return 1;
+	}
+	if (strcmp(key, "route") == 0 || strcmp(key, "exception") == 0) {
+		if (*n->n_routes == US_MAX_ROUTES ||
+		    us_record_parse_route(save, key[0] == 'e', &n->routes[*n->n_routes]) < 0)
+			return -EINVAL;
+		(*n->n_routes)++;
+		return 1;
+	}
+	return 0;
+}
+
+int us_record_read_lines(const char *path, const char *backend,
+			 int (*line)(void *ctx, const char *key, char **save), void *ctx)
+{
+	char buf[512];
+	FILE *f = fopen(path, "re");
+	int lineno = 0;
+
+	if (!f)
+		return -errno;
+	while (fgets(buf, sizeof(buf), f)) {
+		char *save = NULL, *key;
+
+		lineno++;
+		buf[strcspn(buf, "\r\n")] = '\0';
+		key = strtok_r(buf, " \t", &save);
+		if (!key || key[0] == '#')
+			continue;
+		if (line(ctx, key, &save) < 0)
+			bw_warn("%s:%d: skipping a line the %s backend cannot read", path, lineno, backend);
+	}
+	fclose(f);
+	return 0;
+}
+
+static struct us_rec_net rec_net_of(struct us_record *r)
+{
+	return (struct us_rec_net){ .ifname = r->ifname, .addrs = r->addrs, .n_addrs = &r->n_addrs,
+				    .routes = r->routes, .n_routes = &r->n_routes };
+}
+
 int us_record_write(const char *path, const char *conn_name, const struct us_record *r)
 {
-	char tmp[PATH_MAX], a[64];
+	char tmp[PATH_MAX];
+	struct us_rec_net rec_net = rec_net_of((struct us_record *)r);
 	int err;
 	FILE *f = us_record_create(path, tmp, sizeof(tmp), &err);
 
@@ -206,15 +282,7 @@ int us_record_write(const char *path, const char *conn_name, const struct us_rec
 	fprintf(f, "# What Burrow's userspace backend installed for connection %s.\n"
 		   "# Removed when the connection closes; undone at the next start after a crash.\n",
 		conn_name);
-	fprintf(f, "ifname %s\n", r->ifname);
-	for (size_t i = 0; i < r->n_addrs && !err; i++) {
-		if (us_cidr_format(&r->addrs[i], a, sizeof(a)) < 0)
-			err = -EINVAL;
-		else
-			fprintf(f, "address %s\n", a);
-	}
-	for (size_t i = 0; i < r->n_routes && !err; i++)
-		err = us_record_put_route(f, &r->routes[i]);
+	err = us_record_put_net(f, &rec_net);
 	for (size_t i = 0; i < r->n_rules && !err; i++)
 		fprintf(f, "rule inet%s table %u pref %u\n", r->rules[i].family == AF_INET6 ? "6" : "",
 			r->rules[i].table, r->rules[i].prio);
@@ -286,52 +354,25 @@ static int parse_rule_line(char *rest, struct us_rule *r)
 	return 0;
 }
 
+static int record_line(void *ctx, const char *key, char **save)
+{
+	struct us_record *r = ctx;
+	struct us_rec_net n = rec_net_of(r);
+	int rc = us_record_net_line(key, save, &n);
+
+	if (rc != 0)
+		return rc;
+	if (strcmp(key, "rule") != 0 || r->n_rules == US_MAX_RULES ||
+	    parse_rule_line(*save ? *save : (char *)"", &r->rules[r->n_rules]) < 0)
+		return -EINVAL;
+	r->n_rules++;
+	return 1;
+}
+
 int us_record_read(const char *path, struct us_record *r)
 {
-	char line[512];
-	FILE *f = fopen(path, "re");
-	int lineno = 0;
-
 	memset(r, 0, sizeof(*r));
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		char *save = NULL, *key, *rest;
-		int bad = 0;
-
-		lineno++;
-		line[strcspn(line, "\r\n")] = '\0';
-		key = strtok_r(line, " \t", &save);
-		if (!key || key[0] == '#')
-			continue;
-		rest = save ? save : (char *)"";
-		if (strcmp(key, "ifname") == 0) {
-			char *v = strtok_r(NULL, " \t", &save);
-			bad = !v || bw_strlcpy(r->ifname, v, sizeof(r->ifname)) < 0;
-		} else if (strcmp(key, "address") == 0) {
-			char *v = strtok_r(NULL, " \t", &save);
-			bad = !v || r->n_addrs == US_MAX_ADDRS ||
-			      us_cidr_parse(v, &r->addrs[r->n_addrs]) < 0;
-			if (!bad)
-				r->n_addrs++;
-		} else if (strcmp(key, "route") == 0 || strcmp(key, "exception") == 0) {
-			bad = r->n_routes == US_MAX_ROUTES ||
-			      us_record_parse_route(&save, key[0] == 'e', &r->routes[r->n_routes]) < 0;
-			if (!bad)
-				r->n_routes++;
-		} else if (strcmp(key, "rule") == 0) {
-			bad = r->n_rules == US_MAX_RULES || parse_rule_line(rest, &r->rules[r->n_rules]) < 0;
-			if (!bad)
-				r->n_rules++;
-		} else {
-			bad = 1;
-		}
-		if (bad)
-			bw_warn("%s:%d: skipping a line the userspace backend cannot read", path,
-				lineno);
-	}
-	fclose(f);
-	return 0;
+	return us_record_read_lines(path, "userspace", record_line, r);
 }
 
 /* ---- the TUN device ---- */

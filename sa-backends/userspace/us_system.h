@@ -68,6 +68,23 @@ int us_record_read(const char *path, struct us_record *r);
  * atomic write (a temporary file in tmp, then fsync and rename; err != 0 discards it). */
 int us_record_put_route(FILE *f, const struct us_route *r);
 int us_record_parse_route(char **save, bool exception, struct us_route *r);
+/* The ifname, address and route lines both records hold, written by us_record_put_net and
+ * read by us_record_net_line: 1 when key was one of them and read, 0 for another key,
+ * -EINVAL when it was one of them but could not be read (or there is no room). */
+struct us_rec_net {
+	char *ifname;			/* IFNAMSIZ */
+	struct bw_cidr *addrs;
+	size_t *n_addrs;
+	struct us_route *routes;
+	size_t *n_routes;
+};
+int us_record_put_net(FILE *f, const struct us_rec_net *n);
+int us_record_net_line(const char *key, char **save, const struct us_rec_net *n);
+/* Reads a record line by line: blank lines and comments skipped, the first word of every other
+ * line to line() with the rest in save (strtok_r). A line it refuses (< 0) is logged, naming
+ * backend, and skipped. -errno when path cannot be opened. */
+int us_record_read_lines(const char *path, const char *backend,
+			 int (*line)(void *ctx, const char *key, char **save), void *ctx);
 FILE *us_record_create(const char *path, char *tmp, size_t tmplen, int *err);
 int us_record_finish(FILE *f, const char *tmp, const char *path, int err);
 

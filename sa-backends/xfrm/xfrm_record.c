@@ -27,9 +27,16 @@ int xf_record_path(const char *state_dir, const char *conn_name, char *buf, size
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
+static struct us_rec_net rec_net_of(struct xf_record *r)
+{
+	return (struct us_rec_net){ .ifname = r->ifname, .addrs = r->addrs, .n_addrs = &r->n_addrs,
+				    .routes = r->routes, .n_routes = &r->n_routes };
+}
+
 int xf_record_write(const char *path, const char *conn_name, const struct xf_record *r)
 {
 	char tmp[PATH_MAX], a[64], b[64];
+	struct us_rec_net rec_net = rec_net_of((struct xf_record *)r);
 	int err;
 	FILE *f = us_record_create(path, tmp, sizeof(tmp), &err);
 
@@ -38,8 +45,7 @@ int xf_record_write(const char *path, const char *conn_name, const struct xf_rec
 	fprintf(f, "# What Burrow's xfrm backend installed for connection %s.\n"
 		   "# Removed when the connection closes; undone at the next start after a crash.\n",
 		conn_name);
-	if (r->ifname[0])
-		fprintf(f, "ifname %s\n", r->ifname);
+	err = us_record_put_net(f, &rec_net);
 	for (size_t i = 0; i < r->n_sas && !err; i++) {
 		const struct xf_rec_sa *s = &r->sas[i];
 		if (us_cidr_format(&s->dst, a, sizeof(a)) < 0)
@@ -55,14 +61,6 @@ int xf_record_write(const char *path, const char *conn_name, const struct xf_rec
 		else
 			fprintf(f, "policy %s %s %s reqid 0x%08x\n", xf_dir_name(p->dir), a, b, p->reqid);
 	}
-	for (size_t i = 0; i < r->n_addrs && !err; i++) {
-		if (us_cidr_format(&r->addrs[i], a, sizeof(a)) < 0)
-			err = -EINVAL;
-		else
-			fprintf(f, "address %s\n", a);
-	}
-	for (size_t i = 0; i < r->n_routes && !err; i++)
-		err = us_record_put_route(f, &r->routes[i]);
 	return us_record_finish(f, tmp, path, err);
 }
 
@@ -128,51 +126,31 @@ static int parse_policy(char **save, struct xf_rec_policy *p)
 	return 0;
 }
 
+static int record_line(void *ctx, const char *key, char **save)
+{
+	struct xf_record *r = ctx;
+	struct us_rec_net n = rec_net_of(r);
+	int rc = us_record_net_line(key, save, &n);
+
+	if (rc != 0)
+		return rc;
+	if (strcmp(key, "sa") == 0) {
+		if (r->n_sas == XF_MAX_SAS || parse_sa(save, &r->sas[r->n_sas]) < 0)
+			return -EINVAL;
+		r->n_sas++;
+		return 1;
+	}
+	if (strcmp(key, "policy") == 0) {
+		if (r->n_pols == XF_MAX_POLICIES || parse_policy(save, &r->pols[r->n_pols]) < 0)
+			return -EINVAL;
+		r->n_pols++;
+		return 1;
+	}
+	return -EINVAL;
+}
+
 int xf_record_read(const char *path, struct xf_record *r)
 {
-	char line[512];
-	FILE *f = fopen(path, "re");
-	int lineno = 0;
-
 	memset(r, 0, sizeof(*r));
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		char *save = NULL, *key;
-		int bad = 0;
-
-		lineno++;
-		line[strcspn(line, "\r\n")] = '\0';
-		key = strtok_r(line, " \t", &save);
-		if (!key || key[0] == '#')
-			continue;
-		if (strcmp(key, "ifname") == 0) {
-			char *v = strtok_r(NULL, " \t", &save);
-			bad = !v || bw_strlcpy(r->ifname, v, sizeof(r->ifname)) < 0;
-		} else if (strcmp(key, "sa") == 0) {
-			bad = r->n_sas == XF_MAX_SAS || parse_sa(&save, &r->sas[r->n_sas]) < 0;
-			if (!bad)
-				r->n_sas++;
-		} else if (strcmp(key, "policy") == 0) {
-			bad = r->n_pols == XF_MAX_POLICIES || parse_policy(&save, &r->pols[r->n_pols]) < 0;
-			if (!bad)
-				r->n_pols++;
-		} else if (strcmp(key, "address") == 0) {
-			char *v = strtok_r(NULL, " \t", &save);
-			bad = !v || r->n_addrs == US_MAX_ADDRS || us_cidr_parse(v, &r->addrs[r->n_addrs]) < 0;
-			if (!bad)
-				r->n_addrs++;
-		} else if (strcmp(key, "route") == 0 || strcmp(key, "exception") == 0) {
-			bad = r->n_routes == US_MAX_ROUTES ||
-			      us_record_parse_route(&save, key[0] == 'e', &r->routes[r->n_routes]) < 0;
-			if (!bad)
-				r->n_routes++;
-		} else {
-			bad = 1;
-		}
-		if (bad)
-			bw_warn("%s:%d: skipping a line the xfrm backend cannot read", path, lineno);
-	}
-	fclose(f);
-	return 0;
+	return us_record_read_lines(path, "xfrm", record_line, r);
 }
