@@ -27,8 +27,14 @@ guest_path() { case $1 in /tmp/*) echo "/srv/${1#/tmp/}" ;; *) echo "$1" ;; esac
 G_SRC=$(guest_path "$VM_SRC")
 G_BUILD=$(guest_path "$BURROW_BUILD")
 
+if ! vm_accel; then
+    echo "1..1"
+    echo "not ok 1 - the VM's accelerator is chosen: $VM_ACCEL_WHY"
+    exit 1
+fi
 console=$(mktemp "${TMPDIR:-/tmp}/bw-vm-console.XXXXXX")
-echo "# booting $KVER ($VM_ACCEL); serial console in $console"
+# on stderr, so that prove (and CI's log) shows which accelerator ran and why
+echo "# booting $KVER with $VM_ACCEL ($VM_ACCEL_WHY); serial console in $console" >&2
 vm_run "$G_SRC/tests/vm/guest_xfrm.sh" "$G_SRC" "$G_BUILD" >"$console"
 awk -v console="$console" '
 /^(not )?ok / {
@@ -40,11 +46,12 @@ awk -v console="$console" '
     next
 }
 /^BW-VM-EXIT / { code = $2; next }
+/^bw-vm: stopped qemu/ { stopped = $0; sub(/^bw-vm: /, "", stopped); print "# " $0 > "/dev/stderr"; next }
 /^# / { print; next }
 END {
     n++
     if (code == "") {
-        print "not ok " n " - the VM ran everything to the end (no exit line: timeout or crash)"
+        print "not ok " n " - the VM ran everything to the end (no exit line: " (stopped != "" ? stopped : "qemu exited early or the guest crashed") ")"
         fail++
     } else if (code != 0) {
         print "not ok " n " - the VM ran everything to the end (the guest script exited with " code ")"
