@@ -15,7 +15,6 @@
 #include "ike/ike_conn.h"
 #include "ike/ikev1.h"
 #include "sa-backends/sa_backend.h"
-#include "sa-backends/xfrm/xfrm.h"
 #include "log.h"
 #include "lua/policy_host.h"
 #include "util.h"
@@ -302,8 +301,7 @@ int bw_agent_init(struct bw_agent *a, struct ev_loop *loop, const struct bw_agen
 	load_connections(a);
 	/* A previous run that crashed may have left interfaces and routes behind. */
 	for (size_t i = 0; i < a->n_conns; i++) {
-		bw_sa_backend_userspace.cleanup_stale(a->conns[i]->name, a->opts.state_dir);
-		bw_sa_backend_xfrm.cleanup_stale(a->conns[i]->name, a->opts.state_dir);
+		bw_sa_backends_cleanup_stale(a->conns[i]->name, a->opts.state_dir);
 		ike_dns_cleanup_stale(a->conns[i]->name, a->opts.state_dir);
 	}
 

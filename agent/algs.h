@@ -3,6 +3,8 @@
 #ifndef BURROW_ALGS_H
 #define BURROW_ALGS_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Phase 1 encryption (ISAKMP attribute Encryption Algorithm). */
@@ -68,5 +70,24 @@ struct bw_p2_proposal {
 	enum bw_esp_auth auth;	/* BW_ESP_AUTH_NONE with GCM */
 	enum bw_dh_group dh;	/* PFS group named inside the proposal, or BW_DH_NONE */
 };
+
+/* What an ESP proposal needs in sizes: the one table that both datapaths and the KEYMAT
+ * length of Quick Mode read (RFC 2451, 3602, 4106, 4868; HMAC-MD5/SHA1 RFC 2403/2404). */
+struct bw_esp_sizes {
+	size_t enc_key_len;	/* cipher key */
+	size_t salt_len;	/* AES-GCM: 4 bytes after the key in KEYMAT (RFC 4106 8.1) */
+	size_t auth_key_len;	/* HMAC key; 0 with AES-GCM */
+	size_t icv_len;		/* integrity check value, bytes (HMAC truncated, or the GCM tag) */
+	size_t iv_len;		/* explicit IV in each packet */
+	size_t block;		/* ciphertext alignment: the cipher's block, or 4 for GCM */
+	bool aead;
+};
+
+/* 0 and *out filled, or -1 for a proposal no datapath carries (ESP without integrity, an
+ * AES key that is not 128/192/256 bits, GCM with a separate HMAC, an unknown transform). */
+int bw_esp_sizes(const struct bw_p2_proposal *p, struct bw_esp_sizes *out);
+
+/* KEYMAT bytes one direction of an SA takes (key + salt + HMAC key); 0 if unsupported. */
+size_t bw_esp_keymat_len(const struct bw_p2_proposal *p);
 
 #endif

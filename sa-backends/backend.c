@@ -9,6 +9,18 @@
 #include "log.h"
 #include "sa-backends/xfrm/xfrm.h"
 
+const struct bw_sa_backend_ops *const bw_sa_backends[] = {
+	&bw_sa_backend_userspace,
+	&bw_sa_backend_xfrm,
+	NULL,
+};
+
+void bw_sa_backends_cleanup_stale(const char *conn_name, const char *state_dir)
+{
+	for (size_t i = 0; bw_sa_backends[i]; i++)
+		bw_sa_backends[i]->cleanup_stale(conn_name, state_dir);
+}
+
 static const struct bw_sa_backend_ops *userspace_or_why(char *err, size_t errlen)
 {
 	if (access("/dev/net/tun", R_OK | W_OK) < 0) {

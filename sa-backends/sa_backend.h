@@ -54,8 +54,20 @@ struct bw_sa_conn_cbs {
 	void (*expired)(void *ctx, uint32_t spi, enum bw_sa_dir dir, bool hard);
 };
 
+/* What a backend can and cannot do, for the engine to ask instead of naming backends. */
+enum bw_sa_caps {
+	/* ESP travels only inside UDP (RFC 3948): NAT-T is forced, nat_traversal = off refused. */
+	BW_SA_CAP_ESP_IN_UDP_ONLY = 1u << 0,
+	/* The kernel decrypts ESP: the IKE sockets need prepare_ike_socket before first use. */
+	BW_SA_CAP_KERNEL_ESP = 1u << 1,
+};
+
 struct bw_sa_backend_ops {
 	const char *name;
+	unsigned caps;			/* enum bw_sa_caps */
+	/* Optional. Prepares one of burrowd's IKE sockets (natt: the one on port 4500) for this
+	 * datapath; the sockets are shared by every connection. */
+	int (*prepare_ike_socket)(int fd, bool natt);
 	/* Creates the connection's datapath (userspace: TUN device bw-NAME). state_dir records
 	 * what was installed so that a later run undoes it after a crash. */
 	int (*conn_open)(struct ev_loop *loop, const char *conn_name, const char *state_dir,
@@ -71,6 +83,12 @@ struct bw_sa_backend_ops {
 	int (*set_address)(struct bw_sa_conn *c, const struct bw_cidr *addr);
 	/* A route to net through the tunnel; src is the address to use as source (may be NULL). */
 	int (*add_route)(struct bw_sa_conn *c, const struct bw_cidr *net, const struct bw_cidr *src);
+	/* Host-to-everywhere: pins the current route to the gateway as a host route outside the
+	 * tunnel, so that IKE and ESP do not loop into it (-ELOOP if it already would). */
+	int (*route_exception)(struct bw_sa_conn *c, const struct sockaddr *gateway);
+	/* Optional. Transport mode: sends this host's traffic to peer into the datapath, except
+	 * burrowd's own (BW_IKE_FWMARK). NULL when the kernel's policies select that traffic. */
+	int (*transport_route)(struct bw_sa_conn *c, const struct bw_cidr *peer, const struct bw_cidr *src);
 	/* Userspace backend: an ESP packet that arrived for this connection. */
 	int (*input)(struct bw_sa_conn *c, const uint8_t *pkt, size_t len);
 	/* Optional (NULL: call input per packet). n ESP packets that arrived together, for this
@@ -89,6 +107,12 @@ struct bw_sa_backend_ops {
 };
 
 extern const struct bw_sa_backend_ops bw_sa_backend_userspace;
+
+/* Every backend, NULL-terminated: for what must be done whichever one ran before. */
+extern const struct bw_sa_backend_ops *const bw_sa_backends[];
+
+/* Undoes what a crashed run of any backend recorded in state_dir for conn_name. */
+void bw_sa_backends_cleanup_stale(const char *conn_name, const char *state_dir);
 
 /* Picks the backend for `backend = auto|userspace|xfrm`; NULL with a one-sentence reason in
  * err when the choice cannot work on this kernel. */

@@ -17,8 +17,7 @@
 #include "lua/policy_host.h"
 #include "ike/ikev1.h"
 #include "log.h"
-#include "sa-backends/userspace/userspace.h"
-#include "sa-backends/xfrm/xfrm.h"
+#include "sa-backends/sa_backend.h"
 #include "util.h"
 
 static struct bw_ike_conn *engine_list;
@@ -600,16 +599,14 @@ void ike_children_done(struct bw_ike_conn *ike)
 	/* Transport mode protects the traffic between the two hosts themselves: no address to add
 	 * and no network to route. The kernel's policies select it; the userspace datapath needs
 	 * the gateway's own address routed into its device, except for IKE (the sockets' mark). */
-	if (ike->cfg.mode == BW_MODE_TRANSPORT && ike->be == &bw_sa_backend_userspace) {
-		for (size_t i = 0; rc == 0 && i < ike->n_children; i++)
-			rc = bw_us_transport_route(bc, &ike->children[i].remote_ts, &ike->children[i].local_ts);
-	} else if (ike->cfg.mode != BW_MODE_TRANSPORT) {
+	if (ike->cfg.mode == BW_MODE_TRANSPORT) {
+		for (size_t i = 0; rc == 0 && ike->be->transport_route && i < ike->n_children; i++)
+			rc = ike->be->transport_route(bc, &ike->children[i].remote_ts, &ike->children[i].local_ts);
+	} else {
 		if (ike->have_vip)
 			rc = ike->be->set_address(bc, &ike->vip);
 		if (rc == 0 && ike->cfg.topology == BW_TOPO_HOST_TO_EVERYWHERE)
-			rc = ike->be == &bw_sa_backend_userspace
-				     ? bw_us_route_exception(bc, (const struct sockaddr *)&ike->peer)
-				     : bw_xfrm_route_exception(bc, (const struct sockaddr *)&ike->peer);
+			rc = ike->be->route_exception(bc, (const struct sockaddr *)&ike->peer);
 		for (size_t i = 0; rc == 0 && i < ike->n_children; i++) {
 			struct bw_cidr src = ike->children[i].local_ts;
 
@@ -801,9 +798,9 @@ static struct bw_ike_conn *ike_new_x(struct bw_conn *c, const struct bw_sa_backe
 		ike->have_vip = true;
 	}
 	/* The userspace datapath can only carry ESP in UDP: make the gateway use it. */
-	if (be == &bw_sa_backend_userspace && ike->cfg.nat_traversal == BW_NATT_AUTO) {
+	if ((be->caps & BW_SA_CAP_ESP_IN_UDP_ONLY) && ike->cfg.nat_traversal == BW_NATT_AUTO) {
 		ike->cfg.nat_traversal = BW_NATT_FORCE;
-		bw_log(BW_LOG_DEBUG, c->name, "userspace datapath: forcing ESP in UDP (NAT-T)");
+		bw_log(BW_LOG_DEBUG, c->name, "%s datapath: forcing ESP in UDP (NAT-T)", be->name);
 	}
 	ike->use_natt = ike->cfg.nat_traversal != BW_NATT_OFF;
 	do {
@@ -952,12 +949,12 @@ int bw_ike_conn_start(struct bw_conn *c, char *err, size_t errlen)
 			 c->name);
 		return -1;
 	}
-	if (c->cfg.nat_traversal == BW_NATT_OFF && be == &bw_sa_backend_userspace) {
-		snprintf(err, errlen, "%s: the userspace datapath carries ESP in UDP only; set nat_traversal = auto",
-			 c->name);
+	if (c->cfg.nat_traversal == BW_NATT_OFF && (be->caps & BW_SA_CAP_ESP_IN_UDP_ONLY)) {
+		snprintf(err, errlen, "%s: the %s datapath carries ESP in UDP only; set nat_traversal = auto",
+			 c->name, be->name);
 		return -1;
 	}
-	if (ike_sockets_open(a, a->cfg.ike_port, a->cfg.natt_port, be == &bw_sa_backend_xfrm, err, errlen) != 0)
+	if (ike_sockets_open(a, a->cfg.ike_port, a->cfg.natt_port, be, err, errlen) != 0)
 		return -1;
 	ike = ike_new_x(c, be, err, errlen, &missing);
 	if (!ike) {

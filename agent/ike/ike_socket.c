@@ -12,7 +12,7 @@
 #include "ike/ikev1.h"
 #include "log.h"
 #include "sa-backends/sa_backend.h"
-#include "sa-backends/xfrm/xfrm.h"
+#include "sa-backends/sa_backend.h"
 #include "util.h"
 
 /* ESP on the NAT-T socket moves in batches: recvmmsg (with UDP_GRO) in, consecutive datagrams
@@ -251,9 +251,10 @@ fail:
 	return -1;
 }
 
-int ike_sockets_open(struct bw_agent *a, uint16_t ike_port, uint16_t natt_port, bool kernel_esp,
-		     char *err, size_t errlen)
+int ike_sockets_open(struct bw_agent *a, uint16_t ike_port, uint16_t natt_port,
+		     const struct bw_sa_backend_ops *be, char *err, size_t errlen)
 {
+	bool kernel_esp = be && (be->caps & BW_SA_CAP_KERNEL_ESP);
 	int rc = 0;
 
 	if (socks[0].fd >= 0)
@@ -265,15 +266,14 @@ int ike_sockets_open(struct bw_agent *a, uint16_t ike_port, uint16_t natt_port, 
 		ike_sockets_close();
 		return -1;
 	}
-	/* Kernel ESP (xfrm backend): IKE must bypass every policy (host-to-everywhere would
-	 * otherwise swallow it) and the kernel takes ESP-in-UDP off the NAT-T socket. */
-	if (kernel_esp) {
+	/* Kernel ESP (xfrm backend): IKE must bypass every policy and the kernel takes ESP in UDP
+	 * off the NAT-T socket; the backend knows how. */
+	if (be && be->prepare_ike_socket) {
 		for (int i = 0; i < 2 && rc == 0; i++)
-			rc = bw_xfrm_socket_bypass(socks[i].fd, AF_INET);
-		if (rc == 0)
-			rc = bw_xfrm_socket_espinudp(socks[1].fd);
+			rc = be->prepare_ike_socket(socks[i].fd, i == 1);
 		if (rc < 0) {
-			snprintf(err, errlen, "cannot prepare the IKE sockets for kernel ESP: %s", strerror(-rc));
+			snprintf(err, errlen, "cannot prepare the IKE sockets for the %s datapath: %s", be->name,
+				 strerror(-rc));
 			ike_sockets_close();
 			return -1;
 		}

@@ -216,9 +216,10 @@ struct bw_ike_conn {
 	char last_step[96];		/* what we were waiting for, for timeouts */
 };
 
-/* Socket layer (ike_socket.c). */
-int ike_sockets_open(struct bw_agent *a, uint16_t ike_port, uint16_t natt_port, bool kernel_esp,
-		     char *err, size_t errlen);
+/* Socket layer (ike_socket.c). The sockets are shared by every connection; be (may be NULL)
+ * prepares them for its datapath when it has prepare_ike_socket. */
+int ike_sockets_open(struct bw_agent *a, uint16_t ike_port, uint16_t natt_port,
+		     const struct bw_sa_backend_ops *be, char *err, size_t errlen);
 void ike_sockets_close(void);
 uint16_t ike_sockets_port(bool natt);
 /* Sends a message as is (adds the non-ESP marker on the NAT-T port). */

@@ -10,7 +10,7 @@
 #include "agent.h"
 #include "ike/ikev1.h"
 #include "log.h"
-#include "sa-backends/userspace/esp.h"
+#include "algs.h"
 #include "util.h"
 
 static struct isakmp_sa qm_sa;	/* 75 KiB; one Quick Mode at a time */

@@ -78,82 +78,43 @@ static int esp_resolve(const struct bw_p2_proposal *p, struct esp_alg *a)
 {
 	static const char *const aes_cbc[] = { "AES-128-CBC", "AES-192-CBC", "AES-256-CBC" };
 	static const char *const aes_gcm[] = { "AES-128-GCM", "AES-192-GCM", "AES-256-GCM" };
+	static const char *const digests[] = {
+		[BW_ESP_AUTH_HMAC_MD5] = "MD5", [BW_ESP_AUTH_HMAC_SHA1] = "SHA1",
+		[BW_ESP_AUTH_HMAC_SHA256] = "SHA2-256", [BW_ESP_AUTH_HMAC_SHA384] = "SHA2-384",
+		[BW_ESP_AUTH_HMAC_SHA512] = "SHA2-512",
+	};
+	struct bw_esp_sizes sz;
 	int ks;
 
 	memset(a, 0, sizeof(*a));
-	switch (p->key_bits) {
-	case 128: ks = 0; break;
-	case 192: ks = 1; break;
-	case 256: ks = 2; break;
-	default: ks = -1; break;
-	}
-
+	if (bw_esp_sizes(p, &sz) < 0)	/* the sizes, and what is supported, come from algs.c */
+		return -1;
+	a->enc_key_len = sz.enc_key_len;
+	a->auth_key_len = sz.auth_key_len;
+	a->salt_len = sz.salt_len;
+	a->iv_len = sz.iv_len;
+	a->block = sz.block;
+	a->icv_len = sz.icv_len;
+	a->aead = sz.aead;
+	ks = p->encr == BW_ESP_3DES ? 0 : (int)sz.enc_key_len / 8 - 2;	/* 16, 24, 32 -> 0, 1, 2 */
 	switch (p->encr) {
 	case BW_ESP_AES_CBC:
-		if (ks < 0)
-			return -1;
 		a->cipher = aes_cbc[ks];
-		a->enc_key_len = p->key_bits / 8;
-		a->iv_len = a->block = 16;
 		a->ivgen = "AES-128-ECB";
 		a->ivgen_key_len = 16;
 		break;
 	case BW_ESP_3DES:
-		if (p->key_bits != 0 && p->key_bits != 192)
-			return -1;
 		a->cipher = "DES-EDE3-CBC";
-		a->enc_key_len = 24;
-		a->iv_len = a->block = 8;
 		a->ivgen = "DES-EDE3-ECB";
 		a->ivgen_key_len = 24;
 		break;
-	case BW_ESP_AES_GCM8:
-	case BW_ESP_AES_GCM12:
-	case BW_ESP_AES_GCM16:
-		if (ks < 0 || p->auth != BW_ESP_AUTH_NONE)
-			return -1;
+	default:		/* AES-GCM: bw_esp_sizes accepted nothing else */
 		a->cipher = aes_gcm[ks];
-		a->enc_key_len = p->key_bits / 8;
-		a->salt_len = ESP_GCM_SALT_LEN;
-		a->iv_len = 8;
-		a->block = 4;
-		a->icv_len = p->encr == BW_ESP_AES_GCM8 ? 8 : p->encr == BW_ESP_AES_GCM12 ? 12 : 16;
-		a->aead = true;
+		_Static_assert(ESP_GCM_SALT_LEN == 4, "the salt of RFC 4106 is 4 bytes");
 		return 0;
-	default:
-		return -1;
 	}
-
-	/* CBC needs integrity: ESP without it is open to cut-and-paste and padding oracles. */
-	switch (p->auth) {
-	case BW_ESP_AUTH_HMAC_MD5:
-		a->digest = "MD5", a->auth_key_len = 16, a->icv_len = 12;
-		break;
-	case BW_ESP_AUTH_HMAC_SHA1:
-		a->digest = "SHA1", a->auth_key_len = 20, a->icv_len = 12;
-		break;
-	case BW_ESP_AUTH_HMAC_SHA256:
-		a->digest = "SHA2-256", a->auth_key_len = 32, a->icv_len = 16;
-		break;
-	case BW_ESP_AUTH_HMAC_SHA384:
-		a->digest = "SHA2-384", a->auth_key_len = 48, a->icv_len = 24;
-		break;
-	case BW_ESP_AUTH_HMAC_SHA512:
-		a->digest = "SHA2-512", a->auth_key_len = 64, a->icv_len = 32;
-		break;
-	default:
-		return -1;
-	}
+	a->digest = digests[p->auth];
 	return 0;
-}
-
-size_t bw_esp_keymat_len(const struct bw_p2_proposal *alg)
-{
-	struct esp_alg a;
-
-	if (!alg || esp_resolve(alg, &a) < 0)
-		return 0;
-	return a.enc_key_len + a.auth_key_len + a.salt_len;
 }
 
 struct bw_esp_sa *bw_esp_sa_new(enum bw_esp_dir dir, uint32_t spi, const struct bw_p2_proposal *alg,

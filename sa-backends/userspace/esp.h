@@ -48,9 +48,6 @@ struct bw_esp_sa *bw_esp_sa_new(enum bw_esp_dir dir, uint32_t spi, const struct 
 				const uint8_t *keymat, size_t keymat_len);
 void bw_esp_sa_free(struct bw_esp_sa *sa);
 
-/* Bytes of KEYMAT this algorithm needs (encryption key + auth key, or key + salt). */
-size_t bw_esp_keymat_len(const struct bw_p2_proposal *alg);
-
 uint32_t bw_esp_sa_spi(const struct bw_esp_sa *sa);
 const struct bw_esp_counters *bw_esp_sa_counters(const struct bw_esp_sa *sa);
 

@@ -908,6 +908,7 @@ static int us_sa_packets(struct bw_sa_conn *c, uint32_t spi, enum bw_sa_dir dir,
 
 const struct bw_sa_backend_ops bw_sa_backend_userspace = {
 	.name = "userspace",
+	.caps = BW_SA_CAP_ESP_IN_UDP_ONLY,
 	.conn_open = us_conn_open,
 	.add_sa = us_add_sa,
 	.del_sa = us_del_sa,
@@ -915,6 +916,8 @@ const struct bw_sa_backend_ops bw_sa_backend_userspace = {
 	.del_policy = us_del_policy,
 	.set_address = us_set_address,
 	.add_route = us_add_route,
+	.route_exception = bw_us_route_exception,
+	.transport_route = bw_us_transport_route,
 	.input = us_input,
 	.input_burst = bw_us_input_burst,
 	.counters = us_counters,

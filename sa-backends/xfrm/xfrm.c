@@ -1098,8 +1098,19 @@ int bw_xfrm_socket_espinudp(int fd)
 	return setsockopt(fd, IPPROTO_UDP, UDP_ENCAP, &type, sizeof(type)) < 0 ? -errno : 0;
 }
 
+/* IKE must bypass every policy (host-to-everywhere would otherwise swallow it), and the
+ * kernel takes ESP in UDP off the NAT-T socket. */
+static int xf_prepare_ike_socket(int fd, bool natt)
+{
+	int rc = bw_xfrm_socket_bypass(fd, AF_INET);
+
+	return rc == 0 && natt ? bw_xfrm_socket_espinudp(fd) : rc;
+}
+
 const struct bw_sa_backend_ops bw_sa_backend_xfrm = {
 	.name = "xfrm",
+	.caps = BW_SA_CAP_KERNEL_ESP,
+	.prepare_ike_socket = xf_prepare_ike_socket,
 	.conn_open = xf_conn_open,
 	.add_sa = xf_add_sa,
 	.del_sa = xf_del_sa,
@@ -1107,6 +1118,7 @@ const struct bw_sa_backend_ops bw_sa_backend_xfrm = {
 	.del_policy = xf_del_policy,
 	.set_address = xf_set_address,
 	.add_route = xf_add_route,
+	.route_exception = bw_xfrm_route_exception,
 	.input = xf_input,
 	.counters = xf_counters,
 	.sa_packets = xf_sa_packets,

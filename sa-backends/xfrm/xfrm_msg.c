@@ -41,51 +41,26 @@ uint32_t bw_xfrm_priority(const struct bw_cidr *local_ts, const struct bw_cidr *
 
 int bw_xfrm_alg_map(const struct bw_p2_proposal *p, struct bw_xfrm_alg *out)
 {
+	static const char *const auth[] = {
+		[BW_ESP_AUTH_HMAC_MD5] = "hmac(md5)", [BW_ESP_AUTH_HMAC_SHA1] = "hmac(sha1)",
+		[BW_ESP_AUTH_HMAC_SHA256] = "hmac(sha256)", [BW_ESP_AUTH_HMAC_SHA384] = "hmac(sha384)",
+		[BW_ESP_AUTH_HMAC_SHA512] = "hmac(sha512)",
+	};
 	struct bw_xfrm_alg a = { 0 };
+	struct bw_esp_sizes sz;
 
-	switch (p->encr) {
-	case BW_ESP_AES_GCM8:
-	case BW_ESP_AES_GCM12:
-	case BW_ESP_AES_GCM16:
-		if (p->auth != BW_ESP_AUTH_NONE ||
-		    (p->key_bits != 128 && p->key_bits != 192 && p->key_bits != 256))
-			return -EOPNOTSUPP;
-		a.aead_name = "rfc4106(gcm(aes))";
-		a.aead_key_len = p->key_bits / 8 + 4;
-		a.aead_icv_bits = p->encr == BW_ESP_AES_GCM8 ? 64 : p->encr == BW_ESP_AES_GCM12 ? 96 : 128;
-		*out = a;
-		return 0;
-	case BW_ESP_AES_CBC:
-		if (p->key_bits != 128 && p->key_bits != 192 && p->key_bits != 256)
-			return -EOPNOTSUPP;
-		a.enc_name = "cbc(aes)";
-		a.enc_key_len = p->key_bits / 8;
-		break;
-	case BW_ESP_3DES:
-		a.enc_name = "cbc(des3_ede)";
-		a.enc_key_len = 24;
-		break;
-	default:
+	if (bw_esp_sizes(p, &sz) < 0)	/* the sizes, and what is supported, come from algs.c */
 		return -EOPNOTSUPP;
-	}
-	switch (p->auth) {
-	case BW_ESP_AUTH_HMAC_MD5:
-		a.auth_name = "hmac(md5)", a.auth_key_len = 16, a.auth_trunc_bits = 96;
-		break;
-	case BW_ESP_AUTH_HMAC_SHA1:
-		a.auth_name = "hmac(sha1)", a.auth_key_len = 20, a.auth_trunc_bits = 96;
-		break;
-	case BW_ESP_AUTH_HMAC_SHA256:
-		a.auth_name = "hmac(sha256)", a.auth_key_len = 32, a.auth_trunc_bits = 128;
-		break;
-	case BW_ESP_AUTH_HMAC_SHA384:
-		a.auth_name = "hmac(sha384)", a.auth_key_len = 48, a.auth_trunc_bits = 192;
-		break;
-	case BW_ESP_AUTH_HMAC_SHA512:
-		a.auth_name = "hmac(sha512)", a.auth_key_len = 64, a.auth_trunc_bits = 256;
-		break;
-	default:
-		return -EOPNOTSUPP;	/* ESP without integrity is not offered */
+	if (sz.aead) {
+		a.aead_name = "rfc4106(gcm(aes))";
+		a.aead_key_len = sz.enc_key_len + sz.salt_len;
+		a.aead_icv_bits = (unsigned)sz.icv_len * 8;
+	} else {
+		a.enc_name = p->encr == BW_ESP_3DES ? "cbc(des3_ede)" : "cbc(aes)";
+		a.enc_key_len = sz.enc_key_len;
+		a.auth_name = auth[p->auth];
+		a.auth_key_len = sz.auth_key_len;
+		a.auth_trunc_bits = (unsigned)sz.icv_len * 8;
 	}
 	*out = a;
 	return 0;

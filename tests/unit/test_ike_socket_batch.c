@@ -344,7 +344,7 @@ static void test_unbatched(void)
 
 	ike_sockets_close();
 	setenv("BURROW_ESP_BATCH", "0", 1);
-	if (ike_sockets_open(&agent, 0, 0, false, err, sizeof(err)) != 0) {
+	if (ike_sockets_open(&agent, 0, 0, NULL, err, sizeof(err)) != 0) {
 		tap_ok(0, "sockets reopen without batching: %s", err);
 		return;
 	}
@@ -375,7 +375,7 @@ int main(void)
 	}
 	unsetenv("BURROW_ESP_BATCH");
 	agent.loop = ev_loop_new(EVFLAG_AUTO);
-	if (ike_sockets_open(&agent, 0, 0, false, err, sizeof(err)) != 0) {
+	if (ike_sockets_open(&agent, 0, 0, NULL, err, sizeof(err)) != 0) {
 		printf("1..0 # SKIP cannot open the IKE sockets: %s\n", err);
 		return 0;
 	}
