@@ -218,7 +218,7 @@ static void fwd_free(struct ike_dns_fwd *f)
 	fwd_close_probe(f);
 	bw_child_forget(f);
 	if (f->pid > 0)
-		kill(f->pid, SIGTERM);	/* reaped by the loop; libev's handler stays */
+		kill(-f->pid, SIGTERM);	/* its process group (TCP helpers too); reaped by the loop */
 	unlink(f->conf);
 	unlink(f->record);
 	free(f);
@@ -399,13 +399,12 @@ static int fwd_prepare(struct ike_dns_fwd *f, const struct bw_dns_fwd_spec *spec
 	return 0;
 }
 
-static int fwd_start(struct bw_ike_conn *ike, const char *path, const struct bw_dns_fwd_spec *spec,
-		     const char *const *search, size_t n_search, char *err, size_t errlen)
+static int fwd_start(struct bw_ike_conn *ike, const struct bw_dns_fwd_spec *spec, const char *const *search,
+		     size_t n_search, char *err, size_t errlen)
 {
 	const char *sd = ike->agent->opts.state_dir, *name = ike->cfg.name;
 	struct ike_dns_fwd *f = calloc(1, sizeof(*f));
 
-	(void)path;
 	if (!f) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -570,7 +569,7 @@ int ike_dns_apply(struct bw_ike_conn *ike, char *err, size_t errlen)
 	const char *domains[BW_MAX_DOMAINS + IKE_MAX_SPLIT_DNS + 1];
 	char addrs[IKE_MAX_DNS > BW_MAX_DNS ? IKE_MAX_DNS : BW_MAX_DNS][64];
 	char *addrp[IKE_MAX_DNS > BW_MAX_DNS ? IKE_MAX_DNS : BW_MAX_DNS];
-	const char *ifname = ike->be->ifname(ike->be_conn), *dnsmasq;
+	const char *ifname = ike->be->ifname(ike->be_conn);
 	char backup[PATH_MAX + 80];
 	int rc;
 
@@ -601,12 +600,11 @@ int ike_dns_apply(struct bw_ike_conn *ike, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot save %s before changing it: %s", RESOLV_CONF, strerror(-rc));
 		return -1;
 	}
-	dnsmasq = dnsmasq_path();
-	if (cfg->dns_scope == BW_DNS_SPLIT && dnsmasq) {
+	if (cfg->dns_scope == BW_DNS_SPLIT && dnsmasq_path()) {
 		struct bw_dns_fwd_spec spec = { .conn_name = cfg->name, .domains = domains, .n_domains = n_domains,
 						.servers = (const char *const *)addrp, .n_servers = n_servers };
 
-		return fwd_start(ike, dnsmasq, &spec, domains, n_domains, err, errlen);
+		return fwd_start(ike, &spec, domains, n_domains, err, errlen);
 	}
 	if (cfg->dns_scope == BW_DNS_SPLIT) {
 		ike_log(ike, BW_LOG_WARN, "%s", FWD_WARNING);

@@ -48,6 +48,8 @@ write_secret office <<CONF
 psk = burrow-lab-psk
 CONF
 STATE=$LAB_DIR/cli/state
+# Each burrowd run's output, for the sanitizer check at the end (lib.sh sees the last run's).
+keep_log() { cat "$LAB_DIR/burrowd.out" >>"$LAB_DIR/burrowd.earlier"; }
 ours() { pgrep -f -- "--conf-file=$STATE/office.dnsmasq.conf" >/dev/null; }
 
 burrow_start
@@ -90,6 +92,7 @@ fwd=$(pgrep -f -- "--conf-file=$STATE/office.dnsmasq.conf")
 kill -KILL "$(cat "$LAB_DIR/pids/burrowd.pid")"
 sleep 0.3
 check "(the forwarder outlives a killed burrowd)" ours
+keep_log
 burrow_start
 ok $? "burrowd starts again after SIGKILL"
 check "resolv.conf is restored byte for byte after the crash" same_resolv
@@ -103,6 +106,7 @@ out=$(bw start office 2>&1); rc=$?
 is "$rc" 0 "burrow start succeeds after the restart"
 check "(a forwarder runs again)" ours
 burrow_stop
+keep_log
 check "resolv.conf is restored byte for byte when burrowd gets SIGTERM" same_resolv
 lab_wait 5 not ours
 ok $? "and its forwarder is stopped"
@@ -124,5 +128,7 @@ like "$(lab_in "$NS_CLI" getent hosts intranet.corp.example)" '^10\.1\.0\.77 ' "
 bw stop office >/dev/null
 check "resolv.conf is restored byte for byte" same_resolv
 is "$(cksum </etc/resolv.conf 2>/dev/null || true)" "$HOST_RESOLV" "the host's own /etc/resolv.conf was never touched"
+unlike "$(cat "$LAB_DIR/burrowd.earlier")" 'AddressSanitizer|LeakSanitizer|runtime error' \
+	"the earlier burrowd runs reported no sanitizer error"
 
 done_testing
