@@ -124,13 +124,13 @@ void bw_resolv_parse(const char *text, struct bw_resolv_prev *out)
 	}
 }
 
-void bw_dns_fwd_address(const char *conn_name, char *out, size_t len)
+void bw_dns_fwd_address(const char *conn_name, unsigned attempt, char *out, size_t len)
 {
 	uint32_t h = 2166136261u;	/* FNV-1a */
 
 	for (const unsigned char *p = (const unsigned char *)conn_name; *p; p++)
 		h = (h ^ *p) * 16777619u;
-	snprintf(out, len, BW_DNS_FWD_NET "%u", (unsigned)(1 + h % 250));
+	snprintf(out, len, BW_DNS_FWD_NET "%u", (unsigned)(1 + (h % 250 + attempt) % 250));
 }
 
 struct buf {

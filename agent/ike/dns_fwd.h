@@ -35,8 +35,9 @@ bool bw_dns_name_ok(const char *name);
 /* Whether addr is one of the forwarders' loopback addresses. */
 bool bw_dns_fwd_is_ours(const char *addr);
 
-/* The loopback address of the connection's forwarder: 127.0.87.N, N from a hash of the name. */
-void bw_dns_fwd_address(const char *conn_name, char *out, size_t len);
+/* The loopback address of the connection's forwarder: 127.0.87.N, N from a hash of the name,
+ * the next one for each further attempt (when another program holds it). */
+void bw_dns_fwd_address(const char *conn_name, unsigned attempt, char *out, size_t len);
 
 struct bw_dns_fwd_spec {
 	const char *conn_name;

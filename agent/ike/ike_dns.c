@@ -313,7 +313,7 @@ static void on_fwd_probe(struct ev_loop *loop, ev_timer *w, int revents)
 	char err[400];
 
 	(void)revents;
-	if (fwd_answered(f)) {
+	if (f->pid > 0 && fwd_answered(f)) {
 		fwd_close_probe(f);
 		f->ike = NULL;
 		if (write_resolv(f->backup, f->resolv, err, sizeof(err)) != 0) {
@@ -399,6 +399,42 @@ static int fwd_prepare(struct ike_dns_fwd *f, const struct bw_dns_fwd_spec *spec
 	return 0;
 }
 
+/* Whether nothing holds UDP and TCP port 53 of addr: a probe's answer would come from it. */
+static bool addr_free(const char *addr)
+{
+	static const int types[] = { SOCK_DGRAM, SOCK_STREAM };
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(53) };
+	bool free_ = true;
+
+	inet_pton(AF_INET, addr, &sin.sin_addr);
+	for (size_t i = 0; free_ && i < sizeof(types) / sizeof(types[0]); i++) {
+		int fd = socket(AF_INET, types[i] | SOCK_CLOEXEC, 0);
+
+		free_ = fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
+		if (fd >= 0)
+			close(fd);
+	}
+	return free_;
+}
+
+/* The connection's loopback address, or the next free one when another program holds it. */
+static int fwd_pick_address(struct ike_dns_fwd *f, char *err, size_t errlen)
+{
+	char first[32];
+
+	bw_dns_fwd_address(f->name, 0, first, sizeof(first));
+	for (unsigned i = 0; i < 8; i++) {
+		bw_dns_fwd_address(f->name, i, f->listen, sizeof(f->listen));
+		if (addr_free(f->listen))
+			return 0;
+		bw_log(BW_LOG_INFO, f->name, "DNS: port 53 of %s is taken by another program; trying the next address",
+		       f->listen);
+	}
+	snprintf(err, errlen, "cannot start the DNS forwarder: port 53 of %s and the 7 addresses after it are "
+		 "taken by other programs", first);
+	return -1;
+}
+
 static int fwd_start(struct bw_ike_conn *ike, const struct bw_dns_fwd_spec *spec, const char *const *search,
 		     size_t n_search, char *err, size_t errlen)
 {
@@ -417,10 +453,9 @@ static int fwd_start(struct bw_ike_conn *ike, const struct bw_dns_fwd_spec *spec
 	state_path(sd, name, "resolv.conf", f->backup, sizeof(f->backup));
 	state_path(sd, name, "dnsmasq.conf", f->conf, sizeof(f->conf));
 	state_path(sd, name, "dnsmasq.pid", f->record, sizeof(f->record));
-	bw_dns_fwd_address(name, f->listen, sizeof(f->listen));
 	ike->dns_fwd = f;
 	ike->dns_applied = true;	/* from here on, revert stops it and restores the original */
-	if (fwd_prepare(f, spec, search, n_search, err, errlen) != 0 || fwd_spawn(f, err, errlen) != 0)
+	if (fwd_pick_address(f, err, errlen) != 0 || fwd_prepare(f, spec, search, n_search, err, errlen) != 0 || fwd_spawn(f, err, errlen) != 0)
 		return -1;
 	if (fwd_probe_open(f) != 0) {
 		snprintf(err, errlen, "cannot open a socket to probe the DNS forwarder: %s", strerror(errno));

@@ -61,6 +61,7 @@ out=$(bw start office 2>&1); rc=$?
 is "$rc" 0 "burrow start succeeds with dns = yes and scope = split without systemd-resolved"
 [ "$rc" = 0 ] || diag "$out"
 conf=$(cat "$NETNS_ETC/resolv.conf")
+FWD_ADDR=$(printf '%s\n' "$conf" | sed -n 's/^nameserver //p')
 like "$conf" '^nameserver 127\.0\.87\.[0-9]+$' "resolv.conf points at the forwarder on 127.0.87.x"
 like "$conf" '^search corp\.example home\.example$' "the gateway's domain is searched, then the previous ones"
 is "$(printf '%s\n' "$conf" | grep -c '^nameserver')" 1 "and names no other server"
@@ -128,6 +129,37 @@ like "$(lab_in "$NS_CLI" getent hosts intranet.corp.example)" '^10\.1\.0\.77 ' "
 bw stop office >/dev/null
 check "resolv.conf is restored byte for byte" same_resolv
 is "$(cksum </etc/resolv.conf 2>/dev/null || true)" "$HOST_RESOLV" "the host's own /etc/resolv.conf was never touched"
+
+# 5. The connection's forwarder address is taken by another DNS server (which would answer the
+# readiness probe too): the forwarder moves to the next address, and split DNS still works.
+burrow_stop
+keep_log
+unset BURROW_DNSMASQ
+lab_bg squatter ip netns exec "$NS_CLI" dnsmasq --no-daemon --no-resolv --no-hosts --bind-interfaces \
+	--listen-address="$FWD_ADDR" --address=/intranet.corp.example/192.0.2.99 --pid-file=
+lab_wait 5 sh -c "ip netns exec '$NS_CLI' ss -Hlun | grep -q '$FWD_ADDR:53'"
+ok $? "(another DNS server holds $FWD_ADDR port 53)"
+burrow_start
+out=$(bw start office 2>&1); rc=$?
+is "$rc" 0 "burrow start succeeds though the forwarder's address is taken"
+[ "$rc" = 0 ] || diag "$out"
+ns=$(sed -n 's/^nameserver //p' "$NETNS_ETC/resolv.conf")
+like "$ns" '^127\.0\.87\.[0-9]+$' "resolv.conf points at a forwarder"
+check "at another address than the taken $FWD_ADDR ($ns)" not test "$ns" = "$FWD_ADDR"
+like "$(lab_in "$NS_CLI" getent hosts intranet.corp.example)" '^10\.1\.0\.77 ' \
+	"the split domain still resolves through the office's DNS server"
+like "$(cat "$LAB_DIR/burrowd.out")" "port 53 of $FWD_ADDR is taken by another program" "the log says why it moved"
+# The forwarder dies while the tunnel is up: the previous resolv.conf comes back at once.
+kill -TERM "$(pgrep -f -- "--conf-file=$STATE/office.dnsmasq.conf")"
+lab_wait 5 same_resolv
+ok $? "when the forwarder dies, resolv.conf is restored byte for byte"
+like "$(cat "$LAB_DIR/burrowd.out")" 'the DNS forwarder .* exited .*restored' "the log says so"
+like "$(bw list)" '^office .* up ' "the tunnel stays up"
+bw stop office >/dev/null
+check "resolv.conf is still the original after stop" same_resolv
+check "no forwarder of ours is left" not ours
+keep_log
+
 unlike "$(cat "$LAB_DIR/burrowd.earlier")" 'AddressSanitizer|LeakSanitizer|runtime error' \
 	"the earlier burrowd runs reported no sanitizer error"
 

@@ -1,5 +1,6 @@
 /* Tests for the pure parts of the split-DNS forwarder (agent/ike/dns_fwd.c): reading the previous
  * /etc/resolv.conf, the dnsmasq configuration and the resolv.conf that points at the forwarder. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -91,11 +92,22 @@ static void test_address(void)
 {
 	char a[32], b[32];
 
-	bw_dns_fwd_address("office", a, sizeof(a));
-	bw_dns_fwd_address("office", b, sizeof(b));
+	bool all_ours = true, edges = false;
+
+	bw_dns_fwd_address("office", 0, a, sizeof(a));
+	bw_dns_fwd_address("office", 0, b, sizeof(b));
 	tap_ok(strcmp(a, b) == 0, "address: the same connection gets the same address");
-	tap_ok(bw_dns_fwd_is_ours(a), "address: in 127.0.87.0/24 (%s)", a);
-	tap_ok(strcmp(a, "127.0.87.0") != 0 && strcmp(a, "127.0.87.255") != 0, "address: never .0 or .255");
+	bw_dns_fwd_address("office", 1, b, sizeof(b));
+	tap_ok(strcmp(a, b) != 0, "address: a further attempt gets another one (%s, %s)", a, b);
+	bw_dns_fwd_address("office", 250, b, sizeof(b));
+	tap_ok(strcmp(a, b) == 0, "address: 250 attempts come round to the first");
+	for (unsigned i = 0; i < 300; i++) {
+		bw_dns_fwd_address("office", i, b, sizeof(b));
+		all_ours &= bw_dns_fwd_is_ours(b);
+		edges |= strcmp(b, "127.0.87.0") == 0 || strcmp(b, "127.0.87.255") == 0 || strcmp(b, "127.0.87.251") == 0;
+	}
+	tap_ok(all_ours, "address: always in 127.0.87.0/24 (%s)", a);
+	tap_ok(!edges, "address: always from .1 to .250");
 }
 
 static void test_conf(void)
