@@ -299,6 +299,7 @@ int bw_agent_init(struct bw_agent *a, struct ev_loop *loop, const struct bw_agen
 	load_agent_config(a);
 	bw_devices_load_dir(a->opts.devices_dir, &a->devices, device_error, a);
 	load_connections(a);
+	ike_dns_read_env();
 	/* A previous run that crashed may have left interfaces and routes behind. */
 	for (size_t i = 0; i < a->n_conns; i++) {
 		bw_sa_backends_cleanup_stale(a->conns[i]->name, a->opts.state_dir);

@@ -242,7 +242,8 @@ int bw_child_spawn(struct ev_loop *loop, char *const *argv, char *const *env_add
 	ev_io_init(&c->rw, on_output, c->fd, EV_READ);
 	ev_io_start(loop, &c->rw);
 	ev_timer_init(&c->tw, on_timeout, timeout_s, 0);
-	ev_timer_start(loop, &c->tw);
+	if (timeout_s > 0)
+		ev_timer_start(loop, &c->tw);
 	c->next = children;
 	children = c;
 	return 0;
@@ -259,6 +260,14 @@ void bw_child_forget(void *ctx)
 	for (struct bw_child *c = children; c; c = c->next)
 		if (c->ctx == ctx)
 			c->cb = NULL;
+}
+
+pid_t bw_child_pid(const void *ctx)
+{
+	for (struct bw_child *c = children; c; c = c->next)
+		if (c->ctx == ctx)
+			return c->pid;
+	return 0;
 }
 
 int bw_child_run_sync(char *const *argv, double timeout_s)

@@ -6,6 +6,7 @@
 #include <ev.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* status: exit code; 128+N when killed by signal N. reason: "exited", "signal" or
  * "timeout". out holds at most BW_POLICY_OUTPUT_MAX bytes of stdout and stderr. */
@@ -17,12 +18,16 @@ typedef void (*bw_child_done_cb)(void *ctx, uint64_t token, int status, const ch
 
 /* Starts argv with the agent's environment plus env_add ("K=V", NULL-terminated; earlier
  * BURROW_* variables are dropped). loop must be the default loop. cb runs later from
- * the loop, never from this call. 0, or -1 with a reason in err (nothing started). */
+ * the loop, never from this call. timeout_s <= 0: no timeout (a service such as the DNS
+ * forwarder). 0, or -1 with a reason in err (nothing started). */
 int bw_child_spawn(struct ev_loop *loop, char *const *argv, char *const *env_add, double timeout_s,
 		   bw_child_done_cb cb, void *ctx, uint64_t token, char *err, size_t errlen);
 
 /* Children started with ctx still run and are reaped, but their cb is not called. */
 void bw_child_forget(void *ctx);
+
+/* The process id of the newest running child started with ctx, or 0. */
+pid_t bw_child_pid(const void *ctx);
 
 /* Runs argv and waits for it, killing it after timeout_s (shutdown only). Exit status or -1. */
 int bw_child_run_sync(char *const *argv, double timeout_s);

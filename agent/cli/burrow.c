@@ -163,6 +163,13 @@ static void print_status_one(json_t *c)
 	}
 	if (str(c, "banner")[0])
 		printf("  banner:      %s\n", str(c, "banner"));
+	if ((v = json_object_get(c, "warnings")) && json_array_size(v)) {
+		size_t i;
+		json_t *w;
+
+		json_array_foreach(v, i, w)
+			printf("  warning:     %s\n", json_string_value(w) ? json_string_value(w) : "");
+	}
 	if (fail)
 		printf("  last error:  %s\n", str(fail, "error"));
 }

@@ -782,6 +782,13 @@ static void conn_checks(const struct bw_conn *c, bool udp_encap, json_t *arr)
 	}
 	json_array_append_new(arr, checkf("config", "ok", "", "%s: gateway %s, %s mode, %zu phase-1 proposal(s)",
 		c->name, cfg->gateway, bw_exchange_name(cfg->exchange), cfg->n_p1_proposals));
+	{
+		char dns[300];
+		bool ok = ike_dns_method(cfg, dns, sizeof(dns));
+
+		json_array_append_new(arr, checkf("dns-method", ok ? "ok" : "warn", ok ? "" : "apt install dnsmasq-base",
+						  "%s", dns));
+	}
 	if (bw_doctor_resolve(cfg->gateway, BW_DOCTOR_RESOLVE_MS, &gw, err, sizeof(err)) != 0) {
 		json_array_append_new(arr, checkf("gateway-dns", "fail",
 			"check the name and this host's DNS (resolvectl query NAME), or put the address in gateway =",

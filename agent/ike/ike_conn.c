@@ -619,19 +619,30 @@ void ike_children_done(struct bw_ike_conn *ike)
 		ike_log(ike, BW_LOG_INFO, "IPv4 forwarding turned on for the local networks (off again on stop)");
 	}
 	if (rc == 0) {
-		char err[300];
+		char err[400];
 
-		if (ike_dns_apply(ike, err, sizeof(err)) != 0) {
+		rc = ike_dns_apply(ike, err, sizeof(err));
+		if (rc < 0) {
 			ike_fail(ike, "dns", err, err);
 			return;
 		}
+		if (rc == 0)
+			ike_dns_started(ike, NULL);
+		return;		/* 1: the DNS forwarder calls ike_dns_started once it answers */
 	}
-	if (rc != 0) {
+	{
 		char err[160];
 
 		snprintf(err, sizeof(err), "cannot set up the tunnel's address or routes: %s", strerror(-rc));
 		ike_fail(ike, "datapath", err, "Burrow could not add the tunnel's address or routes; another "
 			 "program may own the same routes. See burrow log NAME.");
+	}
+}
+
+void ike_dns_started(struct bw_ike_conn *ike, const char *err)
+{
+	if (err) {
+		ike_fail(ike, "dns", err, err);
 		return;
 	}
 	bw_conn_set_state(ike->conn, BW_CONN_UP, NULL);
@@ -784,14 +795,6 @@ static struct bw_ike_conn *ike_new_x(struct bw_conn *c, const struct bw_sa_backe
 			return NULL;
 		}
 	}
-	if ((c->cfg.accept_dns || c->cfg.n_dns_servers) && c->cfg.dns_scope == BW_DNS_SPLIT &&
-	    !ike_dns_have_resolved()) {
-		snprintf(err, errlen, "%s: split DNS needs systemd-resolved, which is not running; start it or "
-			 "set scope = global in [dns]", c->name);
-		bw_secrets_wipe(&ike->sec);
-		free(ike);
-		return NULL;
-	}
 	if (c->cfg.has_local_address) {
 		ike->vip = c->cfg.local_address;
 		ike->vip.prefix = 32;
@@ -883,8 +886,12 @@ static void reauth_switch(struct bw_ike_conn *n)
 	send_deletes(old);
 	/* DNS, forwarding and the datapath move to the new instance. */
 	n->dns_applied = old->dns_applied;
+	n->dns_via_resolved = old->dns_via_resolved;
+	n->dns_fwd = old->dns_fwd;
+	memcpy(n->dns_warning, old->dns_warning, sizeof(n->dns_warning));
 	n->forwarding_enabled = old->forwarding_enabled;
-	old->dns_applied = old->forwarding_enabled = false;
+	old->dns_applied = old->dns_via_resolved = old->forwarding_enabled = false;
+	old->dns_fwd = NULL;
 	n->be_shared = false;
 	old->be_shared = true;
 	old->reauth_new = NULL;
@@ -1117,6 +1124,8 @@ void bw_ike_conn_status(const struct bw_conn *c, json_t *st)
 	}
 	if (ike && ike->mc.banner[0])
 		json_object_set_new(st, "banner", json_string(ike->mc.banner));
+	if (ike && ike->dns_warning[0])
+		json_object_set_new(st, "warnings", json_pack("[s]", ike->dns_warning));
 	if (ike && ike->mc.domain[0])
 		json_object_set_new(st, "domain", json_string(ike->mc.domain));
 	if (ike && ike->mc.n_dns) {

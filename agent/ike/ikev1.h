@@ -152,6 +152,9 @@ struct bw_ike_conn {
 	struct ike_modecfg mc;
 	bool xauth_done;
 	bool dns_applied;
+	bool dns_via_resolved;			/* revert with resolvectl */
+	struct ike_dns_fwd *dns_fwd;		/* the dnsmasq forwarder for split DNS, or NULL */
+	char dns_warning[160];			/* shown by burrow status while up */
 	bool forwarding_enabled;		/* we turned on IPv4 forwarding for network-to-network */
 
 	/* Our last message of an exchange the gateway closes on its side only when it arrives
@@ -282,11 +285,18 @@ int ike_cfg_send(struct bw_ike_conn *ike, uint32_t msgid, const struct isakmp_cf
 void ike_cfg_next(struct bw_ike_conn *ike);
 void ike_xauth_request(struct bw_ike_conn *ike, const struct isakmp_cfg *req);
 void ike_xauth_status(struct bw_ike_conn *ike, const struct isakmp_cfg *set);
-/* DNS from Mode Config or the connection (ike_dns.c); undone by ike_dns_revert. */
+/* DNS from Mode Config or the connection (ike_dns.c); undone by ike_dns_revert. 0 when done,
+ * 1 when a forwarder is starting (ike_dns_started follows from the loop), -1 with err. */
 int ike_dns_apply(struct bw_ike_conn *ike, char *err, size_t errlen);
 void ike_dns_revert(struct bw_ike_conn *ike);
 void ike_dns_cleanup_stale(const char *conn_name, const char *state_dir);
 bool ike_dns_have_resolved(void);
+/* BURROW_DNSMASQ and BURROW_RESOLVED, read at burrowd's start. */
+void ike_dns_read_env(void);
+/* What DNS a connection will get, in one sentence; false when it is a fallback to warn about. */
+bool ike_dns_method(const struct bw_conn_config *cfg, char *out, size_t len);
+/* ike_conn.c: the forwarder answered (err NULL) or failed. */
+void ike_dns_started(struct bw_ike_conn *ike, const char *err);
 int ike_info_send_delete(struct bw_ike_conn *ike, uint8_t proto, const uint8_t *spi, size_t spi_size);
 int ike_info_send_notify(struct bw_ike_conn *ike, uint16_t type, const uint8_t *spi, size_t spi_size,
 			 const uint8_t *data, size_t len);
