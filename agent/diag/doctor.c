@@ -469,11 +469,34 @@ out:
 	return rc;
 }
 
+int bw_doctor_build_release(const uint8_t icookie[8], const uint8_t rcookie[8], uint8_t *out, size_t cap,
+			    size_t *len)
+{
+	struct isakmp_hdr h = { .version = ISAKMP_VERSION, .exchange = ISAKMP_EXCH_INFO };
+	struct isakmp_notify n = { .doi = ISAKMP_DOI_IPSEC, .proto = ISAKMP_PROTO_ISAKMP, .spi_size = 16,
+				   .type = ISAKMP_N_NO_PROPOSAL_CHOSEN };
+	struct isakmp_builder b;
+
+	memcpy(h.icookie, icookie, 8);
+	memcpy(h.rcookie, rcookie, 8);
+	do {
+		if (bw_random(&h.msgid, sizeof(h.msgid)) != 0)
+			return -1;
+	} while (h.msgid == 0);
+	memcpy(n.spi, icookie, 8);
+	memcpy(n.spi + 8, rcookie, 8);
+	if (isakmp_b_init_fixed(&b, out, cap, &h) != 0 || isakmp_b_notify(&b, &n) != 0 || isakmp_b_finish(&b) != 0)
+		return -1;
+	*len = isakmp_b_len(&b);
+	return 0;
+}
+
 struct probe_side {
 	int fd;
 	bool natt;
 	bool done;
 	uint8_t icookie[8];
+	uint8_t rcookie[8];		/* of the answer taken */
 	uint8_t msg[4 + 2048];		/* non-ESP marker, then the message */
 	size_t len;
 	struct bw_doctor_probe *res;
@@ -493,7 +516,29 @@ static void vendor_add(struct bw_doctor_probe *r, const char *name)
 	snprintf(r->vendors + used, sizeof(r->vendors) - used, "%s%s", used ? ", " : "", name);
 }
 
-/* Takes an answer when it carries our cookie; anything else on the socket is ignored. */
+/* A gateway that answered message 1 with anything but an Informational holds a half-open
+ * phase 1 for our cookie pair (strongSwan: 30 s, and at most 5 per address). An unencrypted
+ * error notification for that pair makes strongSwan drop it at once; an unencrypted DELETE
+ * it would refuse (DELETE must be encrypted). Sent twice, against the loss of one datagram:
+ * the second finds the SA gone, or still being dropped, and is ignored. */
+static void probe_release(struct probe_side *s, const uint8_t rcookie[8])
+{
+	static const uint8_t zero[8];
+	uint8_t msg[4 + 128];
+	size_t len, off = s->natt ? 4 : 0;
+
+	if (memcmp(rcookie, zero, 8) == 0)
+		return;		/* no responder cookie: the gateway kept nothing */
+	memset(msg, 0, 4);
+	if (bw_doctor_build_release(s->icookie, rcookie, msg + off, sizeof(msg) - off, &len) != 0)
+		return;
+	for (int i = 0; i < 2; i++)
+		if (send(s->fd, msg, len + off, 0) == (ssize_t)(len + off))
+			s->res->released = true;
+}
+
+/* Takes an answer when it carries our cookie; anything else on the socket is ignored. A
+ * later answer, to a resent message 1 that opened another phase 1, is only released. */
 static void probe_answer(struct probe_side *s, uint8_t *msg, size_t len, unsigned rtt_ms)
 {
 	static struct isakmp_sa sa;	/* 75 KiB: not on the stack */
@@ -509,12 +554,20 @@ static void probe_answer(struct probe_side *s, uint8_t *msg, size_t len, unsigne
 	}
 	if (isakmp_hdr_parse(msg, len, &h) != 0 || memcmp(h.icookie, s->icookie, 8) != 0)
 		return;
+	if (s->done) {
+		if (h.exchange != ISAKMP_EXCH_INFO && memcmp(h.rcookie, s->rcookie, 8) != 0)
+			probe_release(s, h.rcookie);
+		return;
+	}
 	memset(r, 0, sizeof(*r));
 	r->sent = true;
 	r->answered = true;
 	r->rtt_ms = rtt_ms;
 	r->exchange = h.exchange;
 	s->done = true;
+	memcpy(s->rcookie, h.rcookie, 8);
+	if (h.exchange != ISAKMP_EXCH_INFO)
+		probe_release(s, h.rcookie);
 	if (h.flags & ISAKMP_FLAG_ENC) {
 		r->encrypted = true;
 		return;
@@ -621,6 +674,7 @@ int bw_doctor_probe_run(const struct bw_conn_config *cfg, const struct sockaddr_
 		uint64_t now = bw_now_ms();
 		struct pollfd pfd[2];
 		nfds_t np = 0;
+		size_t pending = 0;
 		int wait_ms;
 
 		if (now - start >= (uint64_t)timeout_ms)
@@ -642,14 +696,18 @@ int bw_doctor_probe_run(const struct bw_conn_config *cfg, const struct sockaddr_
 			}
 			next_send += 1000;
 		}
+		/* An answered side stays polled while the other waits, for late answers to release. */
 		for (size_t i = 0; i < n; i++)
-			if (!sides[i].done) {
+			if (!sides[i].done)
+				pending++;
+		if (pending == 0)
+			break;
+		for (size_t i = 0; i < n; i++)
+			if (!sides[i].done || sides[i].res->answered) {
 				pfd[np].fd = sides[i].fd;
 				pfd[np].events = POLLIN;
 				np++;
 			}
-		if (np == 0)
-			break;
 		wait_ms = (int)((next_send < start + (uint64_t)timeout_ms ? next_send : start + (uint64_t)timeout_ms) - now);
 		if (poll(pfd, np, wait_ms < 0 ? 0 : wait_ms) <= 0)
 			continue;
@@ -658,11 +716,11 @@ int bw_doctor_probe_run(const struct bw_conn_config *cfg, const struct sockaddr_
 			uint8_t buf[4096];
 			ssize_t got;
 
-			if (s->done)
+			if (s->done && !s->res->answered)
 				continue;
-			while ((got = recv(s->fd, buf, sizeof(buf), 0)) >= 0 && !s->done)
+			while ((got = recv(s->fd, buf, sizeof(buf), 0)) >= 0)
 				probe_answer(s, buf, (size_t)got, (unsigned)(bw_now_ms() - start));
-			if (got < 0 && errno == ECONNREFUSED) {
+			if (got < 0 && errno == ECONNREFUSED && !s->done) {
 				s->res->error = ECONNREFUSED;
 				s->done = true;
 			}

@@ -64,12 +64,24 @@ struct bw_doctor_probe {
 	struct bw_p1_proposal chosen;
 	bool peer_natt;			/* announced RFC 3947 */
 	char vendors[256];		/* the vendor IDs it announced, comma-separated */
+	bool released;			/* the half-open phase 1 the answer stands for was given up
+					 * (bw_doctor_build_release sent) */
 };
+
+/* The message that gives up the phase 1 a message 1 opened on the gateway: an unencrypted
+ * Informational (random non-zero message ID) with one notification, NO-PROPOSAL-CHOSEN, for
+ * protocol ISAKMP whose 16-byte SPI is the cookie pair (RFC 2408 3.14). strongSwan drops a
+ * half-open IKE SA on such an error notification; it would refuse an unencrypted DELETE.
+ * 0, or -1 when cap is too small. */
+int bw_doctor_build_release(const uint8_t icookie[8], const uint8_t rcookie[8], uint8_t *out, size_t cap,
+			    size_t *len);
 
 /* Sends Main Mode message 1 with cfg's proposals and vendor IDs to ike (plain) and, when
  * natt is not NULL, the same offer with its own cookie behind the non-ESP marker to natt;
- * waits up to timeout_ms in all, resending once a second. 0, or -1 with err when nothing
- * could be sent at all. */
+ * waits up to timeout_ms in all, resending once a second. Each answer other than an
+ * Informational is released at once (bw_doctor_build_release, sent twice), so that the
+ * probe leaves no half-open phase 1 behind. 0, or -1 with err when nothing could be sent
+ * at all. */
 int bw_doctor_probe_run(const struct bw_conn_config *cfg, const struct sockaddr_in *ike,
 			const struct sockaddr_in *natt, int timeout_ms, struct bw_doctor_probe *ike_res,
 			struct bw_doctor_probe *natt_res, char *err, size_t errlen);

@@ -1,5 +1,6 @@
 /* burrow doctor's checks that need neither root nor a network: the clock, other IKE daemons
- * in a fake /proc, port ownership, and the phase-1 probe against canned gateways on loopback. */
+ * in a fake /proc, port ownership, the phase-1 probe against canned gateways on loopback, and the
+ * release of the half-open phase 1 the probe opens. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
@@ -150,11 +151,13 @@ static void test_ports(void)
 
 /* ---- A canned gateway ------------------------------------------------------------------------ */
 
-enum answer { ANSWER_MM2, ANSWER_NO_PROPOSAL, ANSWER_NOTHING };
+/* ANSWER_MM2_TWICE: message 2, then another message 2 with another responder cookie (0x6b...),
+ * as when a resent message 1 opened a second phase 1. */
+enum answer { ANSWER_MM2, ANSWER_MM2_TWICE, ANSWER_NO_PROPOSAL, ANSWER_NOTHING };
 
 static struct isakmp_sa reply_sa;
 
-static size_t canned(const uint8_t icookie[8], enum answer how, uint8_t *out, size_t cap)
+static size_t canned(const uint8_t icookie[8], enum answer how, uint8_t rcookie, uint8_t *out, size_t cap)
 {
 	struct isakmp_hdr h = { .version = ISAKMP_VERSION };
 	struct isakmp_builder b;
@@ -162,10 +165,10 @@ static size_t canned(const uint8_t icookie[8], enum answer how, uint8_t *out, si
 	const uint8_t *v;
 
 	memcpy(h.icookie, icookie, 8);
-	memset(h.rcookie, 0x5a, 8);
-	h.exchange = how == ANSWER_MM2 ? ISAKMP_EXCH_MAIN : ISAKMP_EXCH_INFO;
+	memset(h.rcookie, rcookie, 8);
+	h.exchange = how == ANSWER_NO_PROPOSAL ? ISAKMP_EXCH_INFO : ISAKMP_EXCH_MAIN;
 	isakmp_b_init_fixed(&b, out, cap, &h);
-	if (how == ANSWER_MM2) {
+	if (how != ANSWER_NO_PROPOSAL) {
 		struct isakmp_transform *t;
 
 		memset(&reply_sa, 0, sizeof(reply_sa));
@@ -206,7 +209,29 @@ struct seen {
 	int transforms;
 	int marker;		/* the 4500 side: started with four zero bytes */
 	int natt_vid;		/* RFC 3947 vendor ID announced */
+	int releases;		/* messages giving up the phase 1 our answer opened */
+	int late_releases;	/* the same for the second answer of ANSWER_MM2_TWICE */
 };
+
+/* An unencrypted Informational whose only payload is an error notification for protocol
+ * ISAKMP naming the cookie pair of the phase 1 the canned answer opened. */
+static bool is_release(const uint8_t *msg, size_t len, const uint8_t icookie[8], uint8_t rcookie)
+{
+	uint8_t pair[16];
+	struct isakmp_hdr h;
+	struct isakmp_payloads pls;
+	struct isakmp_notify n;
+
+	memcpy(pair, icookie, 8);
+	memset(pair + 8, rcookie, 8);
+	if (isakmp_hdr_parse(msg, len, &h) != 0 || h.exchange != ISAKMP_EXCH_INFO || (h.flags & ISAKMP_FLAG_ENC) ||
+	    h.msgid == 0 || memcmp(h.icookie, pair, 8) != 0 || memcmp(h.rcookie, pair + 8, 8) != 0 ||
+	    isakmp_payloads_parse(h.np, msg + ISAKMP_HDR_LEN, h.length - ISAKMP_HDR_LEN, &pls) != 0 ||
+	    pls.n != 1 || pls.p[0].type != ISAKMP_PL_N || isakmp_parse_notify(&pls.p[0], &n) != 0)
+		return false;
+	return n.doi == ISAKMP_DOI_IPSEC && n.proto == ISAKMP_PROTO_ISAKMP && n.type < 16384 &&
+	       n.spi_size == 16 && memcmp(n.spi, pair, 16) == 0;
+}
 
 static struct isakmp_sa seen_sa;
 
@@ -234,8 +259,9 @@ static void inspect(const uint8_t *msg, size_t len, struct seen *s)
 	}
 }
 
-/* Answers the first datagram on fd (natt: behind the non-ESP marker), then reports. */
-static pid_t gateway(int fd, bool natt, enum answer how, int report_fd)
+/* Answers the first datagram on fd (natt: behind the non-ESP marker), waits for a byte on
+ * go_fd (the probe has returned), counts the releases queued on fd by then, and reports. */
+static pid_t gateway(int fd, bool natt, enum answer how, int go_fd, int report_fd)
 {
 	pid_t pid = fork();
 
@@ -258,9 +284,29 @@ static pid_t gateway(int fd, bool natt, enum answer how, int report_fd)
 			size_t off = natt ? 4 : 0, m;
 
 			memset(out, 0, 4);
-			m = canned(msg, how, out + off, sizeof(out) - off);
+			m = canned(msg, how, 0x5a, out + off, sizeof(out) - off);
 			if (m)
 				sendto(fd, out, m + off, 0, (struct sockaddr *)&from, flen);
+			m = how == ANSWER_MM2_TWICE ? canned(msg, how, 0x6b, out + off, sizeof(out) - off) : 0;
+			if (m)
+				sendto(fd, out, m + off, 0, (struct sockaddr *)&from, flen);
+		}
+		if (len >= ISAKMP_HDR_LEN) {
+			uint8_t icookie[8], go;
+
+			memcpy(icookie, msg, 8);
+			if (read(go_fd, &go, 1) != 1)
+				_exit(1);
+			while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+				size_t off = natt ? 4 : 0;
+
+				if (natt && (n < 4 || memcmp(buf, "\0\0\0\0", 4) != 0))
+					continue;
+				if (is_release(buf + off, (size_t)n - off, icookie, 0x5a))
+					s.releases++;
+				if (is_release(buf + off, (size_t)n - off, icookie, 0x6b))
+					s.late_releases++;
+			}
 		}
 		if (write(report_fd, &s, sizeof(s)) != sizeof(s))
 			_exit(1);
@@ -291,7 +337,7 @@ static struct sockaddr_in loopback(uint16_t port)
 static void test_probe_answers(void)
 {
 	uint16_t p500, p4500;
-	int f500 = udp_socket(&p500), f4500 = udp_socket(&p4500), rep[2];
+	int f500 = udp_socket(&p500), f4500 = udp_socket(&p4500), rep[2], go[2];
 	struct sockaddr_in a500 = loopback(p500), a4500 = loopback(p4500), local = loopback(0);
 	struct bw_doctor_probe r1, r2;
 	struct seen s1 = { 0 }, s2 = { 0 };
@@ -299,11 +345,13 @@ static void test_probe_answers(void)
 	char err[256];
 	json_t *checks, *c;
 
-	if (pipe(rep) != 0)
+	if (pipe(rep) != 0 || pipe(go) != 0)
 		return;
-	g1 = gateway(f500, false, ANSWER_MM2, rep[1]);
-	g2 = gateway(f4500, true, ANSWER_MM2, rep[1]);
+	g1 = gateway(f500, false, ANSWER_MM2, go[0], rep[1]);
+	g2 = gateway(f4500, true, ANSWER_MM2, go[0], rep[1]);
 	tap_is_int(bw_doctor_probe_run(&cfg, &a500, &a4500, 2000, &r1, &r2, err, sizeof(err)), 0, "the probe runs");
+	if (write(go[1], "gg", 2) != 2)
+		tap_diag("cannot wake the canned gateways");
 	waitpid(g1, NULL, 0);
 	waitpid(g2, NULL, 0);
 	/* Two reports in the pipe; tell them apart by the marker. */
@@ -326,6 +374,9 @@ static void test_probe_answers(void)
 	       "the chosen transform is read from the answer");
 	tap_ok(r1.peer_natt, "the gateway's RFC 3947 vendor ID is noticed");
 	tap_ok(r2.answered, "the answer on 4500 is taken after its marker");
+	tap_is_int(s1.releases, 2, "the phase 1 the answer on 500 opened is given up, by a notification sent twice");
+	tap_is_int(s2.releases, 2, "and so is the one on 4500, behind the non-ESP marker");
+	tap_ok(r1.released && r2.released, "the results say both were released");
 
 	checks = bw_doctor_probe_checks(&cfg, "gw", &local, &r1, &r2, true, 2000);
 	c = find_check(checks, "ike-500");
@@ -342,12 +393,14 @@ static void test_probe_answers(void)
 	close(f4500);
 	close(rep[0]);
 	close(rep[1]);
+	close(go[0]);
+	close(go[1]);
 }
 
 static void test_probe_refusals(void)
 {
 	uint16_t p500, closed;
-	int f500 = udp_socket(&p500), fc = udp_socket(&closed), rep[2];
+	int f500 = udp_socket(&p500), fc = udp_socket(&closed), rep[2], go[2];
 	struct sockaddr_in a500, ac;
 	struct bw_doctor_probe r1, r2;
 	struct seen s;
@@ -358,14 +411,20 @@ static void test_probe_refusals(void)
 	close(fc);	/* nothing listens there any more: loopback answers with port unreachable */
 	a500 = loopback(p500);
 	ac = loopback(closed);
-	if (pipe(rep) != 0)
+	if (pipe(rep) != 0 || pipe(go) != 0)
 		return;
-	g = gateway(f500, false, ANSWER_NO_PROPOSAL, rep[1]);
+	g = gateway(f500, false, ANSWER_NO_PROPOSAL, go[0], rep[1]);
 	bw_doctor_probe_run(&cfg, &a500, &ac, 2000, &r1, &r2, err, sizeof(err));
+	if (write(go[1], "g", 1) != 1)
+		tap_diag("cannot wake the canned gateway");
 	waitpid(g, NULL, 0);
 	if (read(rep[0], &s, sizeof(s)) != sizeof(s))
 		memset(&s, 0, sizeof(s));
+	close(go[0]);
+	close(go[1]);
 	tap_ok(r1.answered && r1.notify == ISAKMP_N_NO_PROPOSAL_CHOSEN, "a NO-PROPOSAL-CHOSEN notify is an answer");
+	tap_ok(s.ok_mm1 && s.releases == 0 && !r1.released,
+	       "a gateway that refused in an Informational kept nothing, so nothing is released");
 	tap_is_int(r2.error, ECONNREFUSED, "a closed 4500 comes back as port unreachable");
 	checks = bw_doctor_probe_checks(&cfg, "gw", NULL, &r1, &r2, true, 2000);
 	c = find_check(checks, "ike-500");
@@ -411,6 +470,61 @@ static void test_probe_refusals(void)
 	}
 }
 
+/* A second answer, to a resent message 1, stands for a second half-open phase 1: it is released
+ * too, while the probe still waits for the other port (here a black hole). */
+static void test_probe_late_answer(void)
+{
+	uint16_t p500, ph;
+	int f500 = udp_socket(&p500), fh = udp_socket(&ph), rep[2], go[2];
+	struct sockaddr_in a500 = loopback(p500), ah = loopback(ph);
+	struct bw_doctor_probe r1, r2;
+	struct seen s = { 0 };
+	pid_t g;
+	char err[256];
+
+	if (pipe(rep) != 0 || pipe(go) != 0)
+		return;
+	g = gateway(f500, false, ANSWER_MM2_TWICE, go[0], rep[1]);
+	bw_doctor_probe_run(&cfg, &a500, &ah, 1200, &r1, &r2, err, sizeof(err));
+	if (write(go[1], "g", 1) != 1)
+		tap_diag("cannot wake the canned gateway");
+	waitpid(g, NULL, 0);
+	if (read(rep[0], &s, sizeof(s)) != sizeof(s))
+		memset(&s, 0, sizeof(s));
+	tap_ok(r1.answered && r1.chose, "the first answer is the one reported");
+	tap_is_int(s.releases, 2, "its phase 1 is released");
+	tap_is_int(s.late_releases, 2, "and so is the one the late second answer stands for");
+	close(f500);
+	close(fh);
+	close(rep[0]);
+	close(rep[1]);
+	close(go[0]);
+	close(go[1]);
+}
+
+static void test_release_message(void)
+{
+	const uint8_t ic[8] = { 1, 2, 3, 4, 5, 6, 7, 8 }, rc[8] = { 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a };
+	uint8_t buf[256], small[40];
+	struct isakmp_hdr h;
+	struct isakmp_payloads pls;
+	struct isakmp_notify n;
+	size_t len = 0;
+
+	tap_is_int(bw_doctor_build_release(ic, rc, buf, sizeof(buf), &len), 0, "the release message builds");
+	tap_ok(is_release(buf, len, ic, 0x5a), "as an unencrypted Informational with one error notification for the cookie pair");
+	tap_ok(isakmp_hdr_parse(buf, len, &h) == 0 && h.length == len && h.version == ISAKMP_VERSION,
+	       "its header is ISAKMP 1.0 and covers the message (%zu bytes)", len);
+	if (isakmp_hdr_parse(buf, len, &h) == 0 &&
+	    isakmp_payloads_parse(h.np, buf + ISAKMP_HDR_LEN, h.length - ISAKMP_HDR_LEN, &pls) == 0 && pls.n == 1 &&
+	    isakmp_parse_notify(&pls.p[0], &n) == 0)
+		tap_is_int(n.type, ISAKMP_N_NO_PROPOSAL_CHOSEN, "the notification is NO-PROPOSAL-CHOSEN");
+	else
+		tap_ok(0, "the notification is NO-PROPOSAL-CHOSEN");
+	tap_is_int(bw_doctor_build_release(ic, rc, small, sizeof(small), &len), -1,
+		   "a buffer too small for it is an error, not a truncated message");
+}
+
 static void test_resolve(void)
 {
 	struct sockaddr_in out;
@@ -431,6 +545,8 @@ int main(void)
 	load_cfg();
 	test_probe_answers();
 	test_probe_refusals();
+	test_probe_late_answer();
+	test_release_message();
 	test_resolve();
 	return tap_done_testing();
 }
