@@ -38,7 +38,7 @@
 #include "sa-backends/userspace/esp.h"
 #include "sa-backends/userspace/tun_offload.h"
 #include "sa-backends/userspace/userspace.h"
-#include "sa-backends/userspace/us_system.h"
+#include "sa-backends/common/sysnet.h"
 #include "util.h"
 
 #define MAX_BATCH 128
@@ -449,7 +449,7 @@ int main(int argc, char **argv)
 	if (optind != argc || !name || !local_s || !remote_s || !peer_s || !key_s || !spi_out ||
 	    !spi_in)
 		usage();
-	if (us_cidr_parse(local_s, &local_addr) < 0 || us_cidr_parse(remote_s, &remote_net) < 0 ||
+	if (sn_cidr_parse(local_s, &local_addr) < 0 || sn_cidr_parse(remote_s, &remote_net) < 0 ||
 	    local_addr.family != remote_net.family) {
 		fprintf(stderr, "bench_us_tunnel: bad --local-addr or --remote-net\n");
 		return 2;

@@ -24,7 +24,7 @@
 #include "log.h"
 #include "sa-backends/userspace/transport.h"
 #include "sa-backends/userspace/tun_offload.h"
-#include "sa-backends/userspace/us_system.h"
+#include "sa-backends/common/sysnet.h"
 #include "util.h"
 
 #ifndef TUN_F_USO4	/* Linux 6.2; older headers lack them */
@@ -81,7 +81,7 @@ struct bw_sa_conn {
 	char record_path[PATH_MAX];
 	struct bw_sa_conn_cbs cbs;
 	struct nl_sock *nl;
-	struct us_record rec;		/* what is installed; mirrored in record_path */
+	struct sn_record rec;		/* what is installed; mirrored in record_path */
 
 	struct us_sa sas[US_MAX_SAS];
 	struct us_policy pols[US_MAX_POLICIES];
@@ -108,39 +108,11 @@ static const char *dir_name(enum bw_sa_dir d)
 
 /* ---- interface name ---- */
 
-static bool ifname_char_ok(char ch)
-{
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-	       ch == '-' || ch == '_' || ch == '.';
-}
-
-void bw_us_ifname(const char *conn_name, char out[IFNAMSIZ])
-{
-	size_t n = strlen(conn_name), room = IFNAMSIZ - 1 - 3;
-	bool clean = n > 0;
-	uint32_t h = 2166136261u;	/* FNV-1a */
-
-	for (size_t i = 0; i < n; i++) {
-		clean = clean && ifname_char_ok(conn_name[i]);
-		h = (h ^ (uint8_t)conn_name[i]) * 16777619u;
-	}
-	memcpy(out, "bw-", 3);
-	if (clean && n <= room) {
-		memcpy(out + 3, conn_name, n + 1);
-		return;
-	}
-	/* "bw-" + 7 + "-" + 4 hex = 15 characters */
-	size_t k = 0;
-	for (size_t i = 0; i < n && k < 7; i++)
-		out[3 + k++] = ifname_char_ok(conn_name[i]) ? conn_name[i] : '_';
-	snprintf(out + 3 + k, IFNAMSIZ - 3 - k, "-%04x", (unsigned)((h ^ (h >> 16)) & 0xffff));
-}
-
 /* ---- the record ---- */
 
 static int record_save(struct bw_sa_conn *c)
 {
-	int err = us_record_write(c->record_path, c->name, &c->rec);
+	int err = sn_record_write(c->record_path, c->name, &c->rec);
 
 	if (err < 0)
 		bw_log(BW_LOG_ERROR, c->name, "cannot write %s: %s", c->record_path,
@@ -154,9 +126,9 @@ static int net_save(void *ctx)
 }
 
 /* The addresses and routes of the record, for the code both backends share. */
-static struct us_net net_of(struct bw_sa_conn *c)
+static struct sn_net net_of(struct bw_sa_conn *c)
 {
-	return (struct us_net){ .nl = c->nl, .conn = c->name, .ifindex = c->ifindex, .ifname = c->rec.ifname,
+	return (struct sn_net){ .nl = c->nl, .conn = c->name, .ifindex = c->ifindex, .ifname = c->rec.ifname,
 				.addrs = c->rec.addrs, .n_addrs = &c->rec.n_addrs, .routes = c->rec.routes,
 				.n_routes = &c->rec.n_routes, .save = net_save, .ctx = c };
 }
@@ -264,8 +236,8 @@ static int us_del_sa(struct bw_sa_conn *c, uint32_t spi, enum bw_sa_dir dir)
 
 static bool selector_equal(const struct us_selector *a, const struct us_selector *b)
 {
-	return us_cidr_equal(&a->local_ts, &b->local_ts) &&
-	       us_cidr_equal(&a->remote_ts, &b->remote_ts);
+	return sn_cidr_equal(&a->local_ts, &b->local_ts) &&
+	       sn_cidr_equal(&a->remote_ts, &b->remote_ts);
 }
 
 static void sa_bind(struct us_sa *sa, const struct us_selector *sel)
@@ -305,15 +277,15 @@ static int us_add_policy(struct bw_sa_conn *c, const struct bw_cidr *local_ts,
 	struct us_policy *pol;
 	char l[64], r[64];
 
-	if (!us_cidr_valid(local_ts) || !us_cidr_valid(remote_ts) ||
+	if (!sn_cidr_valid(local_ts) || !sn_cidr_valid(remote_ts) ||
 	    local_ts->family != remote_ts->family)
 		return -EINVAL;
 	if (!sa_find(c, out_spi, BW_SA_OUT) || !in)
 		return -ENOENT;
 	if (in->n_sel == US_MAX_SA_SELECTORS)
 		return -ENOSPC;
-	us_cidr_format(local_ts, l, sizeof(l));
-	us_cidr_format(remote_ts, r, sizeof(r));
+	sn_cidr_format(local_ts, l, sizeof(l));
+	sn_cidr_format(remote_ts, r, sizeof(r));
 	pol = policy_find(c, &sel);
 	if (pol) {
 		/* A rekey: the newest SAs take over; the old inbound SA keeps its binding. */
@@ -400,8 +372,8 @@ static struct us_policy *policy_match(struct bw_sa_conn *c, const struct us_ip *
 
 	for (size_t i = 0; i < US_MAX_POLICIES; i++) {
 		struct us_policy *p = &c->pols[i];
-		if (!p->used || !us_cidr_contains(&p->sel.local_ts, ip->family, ip->src) ||
-		    !us_cidr_contains(&p->sel.remote_ts, ip->family, ip->dst))
+		if (!p->used || !sn_cidr_contains(&p->sel.local_ts, ip->family, ip->src) ||
+		    !sn_cidr_contains(&p->sel.remote_ts, ip->family, ip->dst))
 			continue;
 		if (!best || p->sel.remote_ts.prefix > best->sel.remote_ts.prefix ||
 		    (p->sel.remote_ts.prefix == best->sel.remote_ts.prefix &&
@@ -544,8 +516,8 @@ static int gro_emit_cb(void *ctx, const uint8_t hdr[TUN_VNET_HDR_LEN], const uin
 static bool inbound_allowed(const struct us_sa *sa, const struct us_ip *ip)
 {
 	for (size_t i = 0; i < sa->n_sel; i++)
-		if (us_cidr_contains(&sa->sel[i].remote_ts, ip->family, ip->src) &&
-		    us_cidr_contains(&sa->sel[i].local_ts, ip->family, ip->dst))
+		if (sn_cidr_contains(&sa->sel[i].remote_ts, ip->family, ip->src) &&
+		    sn_cidr_contains(&sa->sel[i].local_ts, ip->family, ip->dst))
 			return true;
 	return false;
 }
@@ -646,44 +618,44 @@ static int us_counters(struct bw_sa_conn *c, struct bw_sa_counters *out)
 
 static int us_set_address(struct bw_sa_conn *c, const struct bw_cidr *addr)
 {
-	struct us_net n = net_of(c);
+	struct sn_net n = net_of(c);
 
-	return us_net_add_address(&n, addr);
+	return sn_net_add_address(&n, addr);
 }
 
 static int us_add_route(struct bw_sa_conn *c, const struct bw_cidr *net, const struct bw_cidr *src)
 {
-	struct us_net n = net_of(c);
+	struct sn_net n = net_of(c);
 
-	return us_net_add_routes(&n, net, src);
+	return sn_net_add_routes(&n, net, src);
 }
 
 int bw_us_route_exception(struct bw_sa_conn *c, const struct sockaddr *gateway)
 {
-	struct us_net n = net_of(c);
+	struct sn_net n = net_of(c);
 
-	return us_net_route_exception(&n, gateway);
+	return sn_net_route_exception(&n, gateway);
 }
 
 int bw_us_transport_route(struct bw_sa_conn *c, const struct bw_cidr *peer, const struct bw_cidr *src)
 {
-	struct us_rule rule = { .family = AF_INET, .table = US_RULE_TABLE_BASE + (uint32_t)c->ifindex,
-				.prio = US_RULE_PRIO };
-	struct us_route r = { .dst = *peer, .has_src = true, .src = *src, .table = rule.table };
-	struct us_net n = net_of(c);
+	struct sn_rule rule = { .family = AF_INET, .table = SN_RULE_TABLE_BASE + (uint32_t)c->ifindex,
+				.prio = SN_RULE_PRIO };
+	struct sn_route r = { .dst = *peer, .has_src = true, .src = *src, .table = rule.table };
+	struct sn_net n = net_of(c);
 	int err;
 
 	if (peer->family != AF_INET || peer->prefix != 32 || src->family != AF_INET || src->prefix != 32)
 		return -EINVAL;
 	bw_strlcpy(r.ifname, c->rec.ifname, sizeof(r.ifname));
-	err = us_net_route_install(&n, &r);
+	err = sn_net_route_install(&n, &r);
 	if (err < 0 || c->rec.n_rules > 0)
 		return err;
 	/* Recorded first, like routes: a crash in between leaves a record of nothing. */
 	c->rec.rules[c->rec.n_rules++] = rule;
 	err = record_save(c);
 	if (err == 0)
-		err = us_rule_add(c->nl, &rule);
+		err = sn_rule_add(c->nl, &rule);
 	if (err < 0) {
 		c->rec.n_rules--;
 		record_save(c);
@@ -696,7 +668,7 @@ int bw_us_transport_route(struct bw_sa_conn *c, const struct bw_cidr *peer, cons
 	return 0;
 }
 
-static void undo_record(struct nl_sock *nl, const char *conn, const struct us_record *rec,
+static void undo_record(struct nl_sock *nl, const char *conn, const struct sn_record *rec,
 			bool device_ours)
 {
 	int ifindex = rec->ifname[0] ? (int)if_nametoindex(rec->ifname) : 0;
@@ -704,25 +676,25 @@ static void undo_record(struct nl_sock *nl, const char *conn, const struct us_re
 	int err;
 
 	for (size_t i = rec->n_routes; i-- > 0;) {
-		const struct us_route *r = &rec->routes[i];
+		const struct sn_route *r = &rec->routes[i];
 		if (!r->exception && (!device_ours || ifindex == 0))
 			continue;
-		err = us_route_del(nl, r);
-		us_cidr_format(&r->dst, d, sizeof(d));
+		err = sn_route_del(nl, r);
+		sn_cidr_format(&r->dst, d, sizeof(d));
 		if (err < 0 && err != -ENOENT)
 			bw_log(BW_LOG_WARN, conn, "cannot remove route %s dev %s: %s", d, r->ifname,
 			       strerror(-err));
 	}
 	/* A rule outlives the device; one of a device another process holds stays with it. */
 	for (size_t i = 0; (device_ours || ifindex == 0) && i < rec->n_rules; i++) {
-		err = us_rule_del(nl, &rec->rules[i]);
+		err = sn_rule_del(nl, &rec->rules[i]);
 		if (err < 0 && err != -ENOENT)
 			bw_log(BW_LOG_WARN, conn, "cannot remove the routing rule for table %u: %s", rec->rules[i].table,
 			       strerror(-err));
 	}
 	for (size_t i = 0; device_ours && ifindex > 0 && i < rec->n_addrs; i++) {
-		err = us_addr_del(nl, ifindex, &rec->addrs[i]);
-		us_cidr_format(&rec->addrs[i], d, sizeof(d));
+		err = sn_addr_del(nl, ifindex, &rec->addrs[i]);
+		sn_cidr_format(&rec->addrs[i], d, sizeof(d));
 		if (err < 0 && err != -ENOENT)
 			bw_log(BW_LOG_WARN, conn, "cannot remove address %s from %s: %s", d,
 			       rec->ifname, strerror(-err));
@@ -745,7 +717,7 @@ static void us_conn_close(struct bw_sa_conn *c)
 	if (c->record_path[0] && unlink(c->record_path) < 0 && errno != ENOENT)
 		bw_log(BW_LOG_WARN, c->name, "cannot remove %s: %s", c->record_path, strerror(errno));
 	if (c->nl)
-		us_nl_close(c->nl);
+		sn_nl_close(c->nl);
 	if (c->ifindex > 0)
 		bw_log(BW_LOG_INFO, c->name, "%s removed", c->rec.ifname);
 	OPENSSL_cleanse(c->pkt, sizeof(c->pkt));
@@ -796,16 +768,16 @@ static int tun_open_offload(const char *conn, const char *ifname, int *fd_out)
 static void us_cleanup_stale(const char *conn_name, const char *state_dir)
 {
 	char path[PATH_MAX];
-	struct us_record *rec;
+	struct sn_record *rec;
 	struct nl_sock *nl = NULL;
 	int err;
 
-	if (us_record_path(state_dir, conn_name, path, sizeof(path)) < 0)
+	if (sn_record_path(state_dir, conn_name, path, sizeof(path)) < 0)
 		return;
 	rec = calloc(1, sizeof(*rec));
 	if (!rec)
 		return;
-	err = us_record_read(path, rec);
+	err = sn_record_read(path, rec);
 	if (err == -ENOENT)
 		goto out;
 	if (err < 0) {
@@ -813,7 +785,7 @@ static void us_cleanup_stale(const char *conn_name, const char *state_dir)
 		goto out;
 	}
 	bw_log(BW_LOG_INFO, conn_name, "undoing what a previous run left in %s", path);
-	err = rec->ifname[0] ? us_tun_remove_stale(rec->ifname) : -ENOENT;
+	err = rec->ifname[0] ? sn_tun_remove_stale(rec->ifname) : -ENOENT;
 	if (err == -EBUSY || err == -EINVAL)
 		bw_log(BW_LOG_WARN, conn_name,
 		       "%s exists but is %s; leaving it and its routes alone", rec->ifname,
@@ -822,9 +794,9 @@ static void us_cleanup_stale(const char *conn_name, const char *state_dir)
 		bw_log(BW_LOG_WARN, conn_name, "cannot remove %s: %s", rec->ifname, strerror(-err));
 	/* The device took its own addresses and routes along; the exceptions sit on other
 	 * interfaces and are still there. */
-	if (us_nl_open(&nl) == 0) {
+	if (sn_nl_open(&nl) == 0) {
 		undo_record(nl, conn_name, rec, false);
-		us_nl_close(nl);
+		sn_nl_close(nl);
 	}
 	if (unlink(path) < 0 && errno != ENOENT)
 		bw_log(BW_LOG_WARN, conn_name, "cannot remove %s: %s", path, strerror(errno));
@@ -851,10 +823,10 @@ static int us_conn_open(struct ev_loop *loop, const char *conn_name, const char 
 	c->tun_fd = -1;
 	c->cbs = *cbs;
 	bw_strlcpy(c->name, conn_name, sizeof(c->name));
-	bw_us_ifname(conn_name, c->rec.ifname);
-	err = us_record_path(state_dir, conn_name, c->record_path, sizeof(c->record_path));
+	sn_ifname(conn_name, c->rec.ifname);
+	err = sn_record_path(state_dir, conn_name, c->record_path, sizeof(c->record_path));
 	if (err == 0)
-		err = us_nl_open(&c->nl);
+		err = sn_nl_open(&c->nl);
 	if (err == 0)
 		err = record_save(c);
 	if (err < 0)
@@ -868,13 +840,13 @@ static int us_conn_open(struct ev_loop *loop, const char *conn_name, const char 
 	}
 	c->vnet = err == 0;
 	if (err < 0)
-		err = us_tun_open(c->rec.ifname, &c->tun_fd);
+		err = sn_tun_open(c->rec.ifname, &c->tun_fd);
 	if (err < 0) {
 		bw_log(BW_LOG_ERROR, c->name, "cannot create %s: %s%s", c->rec.ifname, strerror(-err),
 		       err == -EBUSY ? " (another process holds it)" : "");
 		goto fail;
 	}
-	err = us_link_setup(c->nl, c->rec.ifname, BW_US_MTU);
+	err = sn_link_setup(c->nl, c->rec.ifname, BW_US_MTU);
 	if (err < 0) {
 		bw_log(BW_LOG_ERROR, c->name, "cannot bring %s up: %s", c->rec.ifname, strerror(-err));
 		goto fail;

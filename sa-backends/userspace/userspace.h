@@ -20,12 +20,6 @@
  * the rest of the event loop. */
 #define BW_US_READ_BATCH 64
 
-/* The interface name of connection conn_name: "bw-" + name, or, when that does not fit
- * IFNAMSIZ or the name has characters an interface name cannot carry, "bw-" + the first
- * 7 usable characters + "-" + 4 hex digits of a hash of the whole name (deterministic, so
- * that cleanup after a crash finds the same device). */
-void bw_us_ifname(const char *conn_name, char out[IFNAMSIZ]);
-
 /* Pins the current route to the IKE gateway as a host route (same gateway, same
  * interface) so that the tunnel's own IKE and ESP packets keep using the original path
  * once routes through the tunnel cover the gateway: add_route(0.0.0.0/0) installs

@@ -25,7 +25,7 @@
 #include <openssl/rand.h>
 
 #include "log.h"
-#include "sa-backends/userspace/userspace.h"
+#include "sa-backends/common/sysnet.h"
 #include "sa-backends/xfrm/xfrm_msg.h"
 #include "sa-backends/xfrm/xfrm_record.h"
 #include "util.h"
@@ -237,7 +237,7 @@ static int record_save(struct bw_sa_conn *c)
 static void rec_sa_drop(struct bw_sa_conn *c, uint32_t spi, const struct bw_cidr *dst)
 {
 	for (size_t i = 0; i < c->rec.n_sas; i++)
-		if (c->rec.sas[i].spi == spi && us_cidr_equal(&c->rec.sas[i].dst, dst)) {
+		if (c->rec.sas[i].spi == spi && sn_cidr_equal(&c->rec.sas[i].dst, dst)) {
 			c->rec.sas[i] = c->rec.sas[--c->rec.n_sas];
 			record_save(c);
 			return;
@@ -247,8 +247,8 @@ static void rec_sa_drop(struct bw_sa_conn *c, uint32_t spi, const struct bw_cidr
 static void rec_policy_drop(struct bw_sa_conn *c, const struct xf_rec_policy *p)
 {
 	for (size_t i = 0; i < c->rec.n_pols; i++)
-		if (c->rec.pols[i].dir == p->dir && us_cidr_equal(&c->rec.pols[i].src, &p->src) &&
-		    us_cidr_equal(&c->rec.pols[i].dst, &p->dst)) {
+		if (c->rec.pols[i].dir == p->dir && sn_cidr_equal(&c->rec.pols[i].src, &p->src) &&
+		    sn_cidr_equal(&c->rec.pols[i].dst, &p->dst)) {
 			memmove(&c->rec.pols[i], &c->rec.pols[i + 1],
 				(c->rec.n_pols - i - 1) * sizeof(c->rec.pols[0]));
 			c->rec.n_pols--;
@@ -271,7 +271,7 @@ static struct xf_sa *sa_find_dst(struct bw_sa_conn *c, uint32_t spi, const struc
 {
 	for (size_t i = 0; i < XF_MAX_SAS; i++)
 		if (c->sas[i].used && c->sas[i].installed && c->sas[i].spi == spi &&
-		    us_cidr_equal(&c->sas[i].dst, dst))
+		    sn_cidr_equal(&c->sas[i].dst, dst))
 			return &c->sas[i];
 	return NULL;
 }
@@ -421,8 +421,8 @@ static int xf_del_sa(struct bw_sa_conn *c, uint32_t spi, enum bw_sa_dir dir)
 static struct xf_policy *policy_find(struct bw_sa_conn *c, const struct bw_cidr *l, const struct bw_cidr *r)
 {
 	for (size_t i = 0; i < XF_MAX_POLICIES / 3; i++)
-		if (c->pols[i].used && us_cidr_equal(&c->pols[i].local_ts, l) &&
-		    us_cidr_equal(&c->pols[i].remote_ts, r))
+		if (c->pols[i].used && sn_cidr_equal(&c->pols[i].local_ts, l) &&
+		    sn_cidr_equal(&c->pols[i].remote_ts, r))
 			return &c->pols[i];
 	return NULL;
 }
@@ -479,8 +479,8 @@ static int policies_install(struct bw_sa_conn *c, const struct bw_cidr *l, const
 	}
 	if (err == 0)
 		return 0;
-	us_cidr_format(l, ls, sizeof(ls));
-	us_cidr_format(r, rs, sizeof(rs));
+	sn_cidr_format(l, ls, sizeof(ls));
+	sn_cidr_format(r, rs, sizeof(rs));
 	if (err == -EEXIST)
 		bw_log(BW_LOG_ERROR, c->name, "a kernel policy for %s <-> %s exists already and is not Burrow's; "
 		       "another IPsec daemon (strongSwan, libreswan) may be running", ls, rs);
@@ -505,14 +505,14 @@ static int xf_add_policy(struct bw_sa_conn *c, const struct bw_cidr *local_ts,
 	char l[64], r[64];
 	int err;
 
-	if (!us_cidr_valid(local_ts) || !us_cidr_valid(remote_ts) || local_ts->family != remote_ts->family)
+	if (!sn_cidr_valid(local_ts) || !sn_cidr_valid(remote_ts) || local_ts->family != remote_ts->family)
 		return -EINVAL;
 	if (!out || !in)
 		return -ENOENT;
 	if (out->pending.mode != in->pending.mode && !out->installed && !in->installed)
 		return -EINVAL;
-	us_cidr_format(local_ts, l, sizeof(l));
-	us_cidr_format(remote_ts, r, sizeof(r));
+	sn_cidr_format(local_ts, l, sizeof(l));
+	sn_cidr_format(remote_ts, r, sizeof(r));
 	pol = policy_find(c, local_ts, remote_ts);
 	/* One reqid per selector pair, kept across rekeys: the kernel sends with the newest SA
 	 * of the reqid and accepts every SA of it, so a rekey changes no policy. */
@@ -792,18 +792,18 @@ static int net_save(void *ctx)
 }
 
 /* The addresses and routes of the record, for the code both backends share. */
-static struct us_net net_of(struct bw_sa_conn *c)
+static struct sn_net net_of(struct bw_sa_conn *c)
 {
-	return (struct us_net){ .nl = c->rt, .conn = c->name, .ifindex = c->ifindex, .ifname = c->rec.ifname,
+	return (struct sn_net){ .nl = c->rt, .conn = c->name, .ifindex = c->ifindex, .ifname = c->rec.ifname,
 				.addrs = c->rec.addrs, .n_addrs = &c->rec.n_addrs, .routes = c->rec.routes,
 				.n_routes = &c->rec.n_routes, .save = net_save, .ctx = c };
 }
 
 static int xf_set_address(struct bw_sa_conn *c, const struct bw_cidr *addr)
 {
-	struct us_net n = net_of(c);
+	struct sn_net n = net_of(c);
 
-	return us_net_add_address(&n, addr);
+	return sn_net_add_address(&n, addr);
 }
 
 /* Routes through the dummy device only choose the source address: the kernel's policy
@@ -811,16 +811,16 @@ static int xf_set_address(struct bw_sa_conn *c, const struct bw_cidr *addr)
  * goes nowhere instead of out in clear. */
 static int xf_add_route(struct bw_sa_conn *c, const struct bw_cidr *net, const struct bw_cidr *src)
 {
-	struct us_net n = net_of(c);
+	struct sn_net n = net_of(c);
 
-	return us_net_add_routes(&n, net, src);
+	return sn_net_add_routes(&n, net, src);
 }
 
 int bw_xfrm_route_exception(struct bw_sa_conn *c, const struct sockaddr *gateway)
 {
-	struct us_net n = net_of(c);
+	struct sn_net n = net_of(c);
 
-	return us_net_route_exception(&n, gateway);
+	return sn_net_route_exception(&n, gateway);
 }
 
 static const char *xf_ifname(struct bw_sa_conn *c)
@@ -853,8 +853,8 @@ static void undo_record(struct nl_sock *nl, struct nl_sock *rt, const char *conn
 		}
 		err = policy_delete(nl, p);
 		if (err < 0 && err != -ENOENT) {
-			us_cidr_format(&p->src, a, sizeof(a));
-			us_cidr_format(&p->dst, b, sizeof(b));
+			sn_cidr_format(&p->src, a, sizeof(a));
+			sn_cidr_format(&p->dst, b, sizeof(b));
 			bw_log(BW_LOG_WARN, conn, "cannot remove policy %s %s -> %s: %s", xf_dir_name(p->dir), a, b,
 			       strerror(-err));
 		}
@@ -874,11 +874,11 @@ static void undo_record(struct nl_sock *nl, struct nl_sock *rt, const char *conn
 	}
 	/* Exceptions sit on other interfaces; the rest leave with the device. */
 	for (size_t i = rec->n_routes; rt && i-- > 0;) {
-		const struct us_route *r = &rec->routes[i];
+		const struct sn_route *r = &rec->routes[i];
 		if (!r->exception)
 			continue;
-		err = us_route_del(rt, r);
-		us_cidr_format(&r->dst, a, sizeof(a));
+		err = sn_route_del(rt, r);
+		sn_cidr_format(&r->dst, a, sizeof(a));
 		if (err < 0 && err != -ENOENT)
 			bw_log(BW_LOG_WARN, conn, "cannot remove route %s dev %s: %s", a, r->ifname, strerror(-err));
 	}
@@ -916,7 +916,7 @@ static void xf_conn_close(struct bw_sa_conn *c)
 	if (c->nl)
 		nl_socket_free(c->nl);
 	if (c->rt)
-		us_nl_close(c->rt);
+		sn_nl_close(c->rt);
 	c->nl = c->rt = NULL;
 	if (had_dev)
 		bw_log(BW_LOG_INFO, c->name, "kernel SAs and policies removed, %s removed", c->rec.ifname);
@@ -946,13 +946,13 @@ static void xf_cleanup_stale(const char *conn_name, const char *state_dir)
 	bw_log(BW_LOG_INFO, conn_name, "undoing what a previous run left in %s", path);
 	if (xf_nl_open(&nl) < 0)
 		nl = NULL;
-	if (us_nl_open(&rt) < 0)
+	if (sn_nl_open(&rt) < 0)
 		rt = NULL;
 	undo_record(nl, rt, conn_name, rec, true);
 	if (nl)
 		nl_socket_free(nl);
 	if (rt)
-		us_nl_close(rt);
+		sn_nl_close(rt);
 	if (unlink(path) < 0 && errno != ENOENT)
 		bw_log(BW_LOG_WARN, conn_name, "cannot remove %s: %s", path, strerror(errno));
 out:
@@ -977,12 +977,12 @@ static int xf_conn_open(struct ev_loop *loop, const char *conn_name, const char 
 	c->loop = loop;
 	c->cbs = *cbs;
 	bw_strlcpy(c->name, conn_name, sizeof(c->name));
-	bw_us_ifname(conn_name, c->rec.ifname);
+	sn_ifname(conn_name, c->rec.ifname);
 	err = xf_record_path(state_dir, conn_name, c->record_path, sizeof(c->record_path));
 	if (err == 0)
 		err = xf_nl_open(&c->nl);
 	if (err == 0)
-		err = us_nl_open(&c->rt);
+		err = sn_nl_open(&c->rt);
 	if (err == 0)
 		err = events_open(c);
 	if (err == 0)
@@ -998,7 +998,7 @@ static int xf_conn_open(struct ev_loop *loop, const char *conn_name, const char 
 			c->rec.ifname[0] = '\0';	/* not ours: close must leave it */
 		goto fail;
 	}
-	err = us_link_setup(c->rt, c->rec.ifname, XF_DUMMY_MTU);
+	err = sn_link_setup(c->rt, c->rec.ifname, XF_DUMMY_MTU);
 	if (err < 0) {
 		bw_log(BW_LOG_ERROR, c->name, "cannot bring %s up: %s", c->rec.ifname, strerror(-err));
 		goto fail;

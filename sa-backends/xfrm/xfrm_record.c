@@ -27,28 +27,28 @@ int xf_record_path(const char *state_dir, const char *conn_name, char *buf, size
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-static struct us_rec_net rec_net_of(struct xf_record *r)
+static struct sn_rec_net rec_net_of(struct xf_record *r)
 {
-	return (struct us_rec_net){ .ifname = r->ifname, .addrs = r->addrs, .n_addrs = &r->n_addrs,
+	return (struct sn_rec_net){ .ifname = r->ifname, .addrs = r->addrs, .n_addrs = &r->n_addrs,
 				    .routes = r->routes, .n_routes = &r->n_routes };
 }
 
 int xf_record_write(const char *path, const char *conn_name, const struct xf_record *r)
 {
 	char tmp[PATH_MAX], a[64], b[64];
-	struct us_rec_net rec_net = rec_net_of((struct xf_record *)r);
+	struct sn_rec_net rec_net = rec_net_of((struct xf_record *)r);
 	int err;
-	FILE *f = us_record_create(path, tmp, sizeof(tmp), &err);
+	FILE *f = sn_record_create(path, tmp, sizeof(tmp), &err);
 
 	if (!f)
 		return err;
 	fprintf(f, "# What Burrow's xfrm backend installed for connection %s.\n"
 		   "# Removed when the connection closes; undone at the next start after a crash.\n",
 		conn_name);
-	err = us_record_put_net(f, &rec_net);
+	err = sn_record_put_net(f, &rec_net);
 	for (size_t i = 0; i < r->n_sas && !err; i++) {
 		const struct xf_rec_sa *s = &r->sas[i];
-		if (us_cidr_format(&s->dst, a, sizeof(a)) < 0)
+		if (sn_cidr_format(&s->dst, a, sizeof(a)) < 0)
 			err = -EINVAL;
 		else
 			fprintf(f, "sa %s 0x%08x dst %s reqid 0x%08x\n", s->dir == BW_SA_IN ? "in" : "out",
@@ -56,12 +56,12 @@ int xf_record_write(const char *path, const char *conn_name, const struct xf_rec
 	}
 	for (size_t i = 0; i < r->n_pols && !err; i++) {
 		const struct xf_rec_policy *p = &r->pols[i];
-		if (us_cidr_format(&p->src, a, sizeof(a)) < 0 || us_cidr_format(&p->dst, b, sizeof(b)) < 0)
+		if (sn_cidr_format(&p->src, a, sizeof(a)) < 0 || sn_cidr_format(&p->dst, b, sizeof(b)) < 0)
 			err = -EINVAL;
 		else
 			fprintf(f, "policy %s %s %s reqid 0x%08x\n", xf_dir_name(p->dir), a, b, p->reqid);
 	}
-	return us_record_finish(f, tmp, path, err);
+	return sn_record_finish(f, tmp, path, err);
 }
 
 static int parse_u32(const char *s, uint32_t *out)
@@ -96,7 +96,7 @@ static int parse_sa(char **save, struct xf_rec_sa *s)
 		s->dir = BW_SA_OUT;
 	else
 		return -EINVAL;
-	if (parse_u32(spi, &s->spi) < 0 || s->spi == 0 || !dst || us_cidr_parse(dst, &s->dst) < 0 ||
+	if (parse_u32(spi, &s->spi) < 0 || s->spi == 0 || !dst || sn_cidr_parse(dst, &s->dst) < 0 ||
 	    parse_u32(reqid, &s->reqid) < 0)
 		return -EINVAL;
 	return 0;
@@ -120,7 +120,7 @@ static int parse_policy(char **save, struct xf_rec_policy *p)
 		p->dir = XFRM_POLICY_FWD;
 	else
 		return -EINVAL;
-	if (us_cidr_parse(src, &p->src) < 0 || us_cidr_parse(dst, &p->dst) < 0 ||
+	if (sn_cidr_parse(src, &p->src) < 0 || sn_cidr_parse(dst, &p->dst) < 0 ||
 	    p->src.family != p->dst.family || parse_u32(reqid, &p->reqid) < 0)
 		return -EINVAL;
 	return 0;
@@ -129,8 +129,8 @@ static int parse_policy(char **save, struct xf_rec_policy *p)
 static int record_line(void *ctx, const char *key, char **save)
 {
 	struct xf_record *r = ctx;
-	struct us_rec_net n = rec_net_of(r);
-	int rc = us_record_net_line(key, save, &n);
+	struct sn_rec_net n = rec_net_of(r);
+	int rc = sn_record_net_line(key, save, &n);
 
 	if (rc != 0)
 		return rc;
@@ -152,5 +152,5 @@ static int record_line(void *ctx, const char *key, char **save)
 int xf_record_read(const char *path, struct xf_record *r)
 {
 	memset(r, 0, sizeof(*r));
-	return us_record_read_lines(path, "xfrm", record_line, r);
+	return sn_record_read_lines(path, "xfrm", record_line, r);
 }

@@ -11,7 +11,7 @@
 
 #include "config/config.h"
 #include "sa-backends/sa_backend.h"
-#include "sa-backends/userspace/us_system.h"
+#include "sa-backends/common/sysnet.h"
 
 #define XF_MAX_SAS 64		/* both directions, old and new during rekeys */
 #define XF_MAX_POLICIES 96	/* in, out, fwd for each of 32 selector pairs */
@@ -35,9 +35,9 @@ struct xf_record {
 	size_t n_sas;
 	struct xf_rec_policy pols[XF_MAX_POLICIES];
 	size_t n_pols;
-	struct bw_cidr addrs[US_MAX_ADDRS];
+	struct bw_cidr addrs[SN_MAX_ADDRS];
 	size_t n_addrs;
-	struct us_route routes[US_MAX_ROUTES];
+	struct sn_route routes[SN_MAX_ROUTES];
 	size_t n_routes;
 };
 

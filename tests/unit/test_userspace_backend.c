@@ -26,7 +26,7 @@
 #include "sa-backends/sa_backend.h"
 #include "sa-backends/userspace/esp.h"
 #include "sa-backends/userspace/userspace.h"
-#include "sa-backends/userspace/us_system.h"
+#include "sa-backends/common/sysnet.h"
 #include "tap.h"
 
 static const struct bw_sa_backend_ops *ops = &bw_sa_backend_userspace;
@@ -331,17 +331,17 @@ static void test_names_and_pick(void)
 	const char *got = a;
 	char err[256] = "";
 
-	bw_us_ifname("office", a);
+	sn_ifname("office", a);
 	tap_is_str(got, "bw-office", "a short connection name becomes bw-NAME");
-	bw_us_ifname("a-very-long-connection-name", a);
-	bw_us_ifname("a-very-long-connection-name", b);
-	bw_us_ifname("a-very-long-connection-other", c);
+	sn_ifname("a-very-long-connection-name", a);
+	sn_ifname("a-very-long-connection-name", b);
+	sn_ifname("a-very-long-connection-other", c);
 	tap_ok(strlen(a) == IFNAMSIZ - 1 && strncmp(a, "bw-a-very", 9) == 0 && strcmp(a, b) == 0,
 	       "a long name is truncated to 15 characters, deterministically (%s)", a);
 	tap_ok(strcmp(a, c) != 0, "two long names with the same start get different hashes (%s, %s)",
 	       a, c);
-	bw_us_ifname("x:y", a);
-	bw_us_ifname("x_y", b);
+	sn_ifname("x:y", a);
+	sn_ifname("x_y", b);
 	tap_ok(strchr(a, ':') == NULL && strcmp(a, b) != 0,
 	       "a name with characters interfaces cannot carry is sanitized and hashed (%s)", a);
 
@@ -411,7 +411,7 @@ static void test_transport(const uint8_t *kx, const uint8_t *ky, size_t klen)
 	OPENSSL_cleanse(p.keymat, sizeof(p.keymat));
 	tap_is_int(ops->add_policy(c, &me, &peer, 0x5000, 0x6000), 0, "transport: policy 192.0.2.1/32 <-> 192.0.2.77/32");
 	tap_is_int(bw_us_transport_route(c, &peer, &me), 0, "bw_us_transport_route routes the peer into bw-tr");
-	snprintf(table, sizeof(table), "lookup %u", US_RULE_TABLE_BASE + if_nametoindex("bw-tr"));
+	snprintf(table, sizeof(table), "lookup %u", SN_RULE_TABLE_BASE + if_nametoindex("bw-tr"));
 	tap_ok(cmd_has("ip -4 rule show", "not from all fwmark 0x62770000 lookup") && cmd_has("ip -4 rule show", table),
 	       "a rule sends every packet without Burrow's IKE mark to the connection's table (%s)", table);
 	tap_ok(file_has(record, "rule inet table ") && file_has(record, "route 192.0.2.77/32 dev bw-tr table "),

@@ -16,7 +16,7 @@ static struct bw_cidr cidr(const char *s)
 {
 	struct bw_cidr c = { 0 };
 
-	us_cidr_parse(s, &c);
+	sn_cidr_parse(s, &c);
 	return c;
 }
 
@@ -44,9 +44,9 @@ int main(void)
 	r.n_pols = 3;
 	r.addrs[0] = cidr("10.9.0.2/32");
 	r.n_addrs = 1;
-	r.routes[0] = (struct us_route){ .dst = cidr("10.1.0.0/24"), .has_src = true, .src = cidr("10.9.0.2/32"),
+	r.routes[0] = (struct sn_route){ .dst = cidr("10.1.0.0/24"), .has_src = true, .src = cidr("10.9.0.2/32"),
 					 .ifname = "bw-office", .table = RT_TABLE_MAIN };
-	r.routes[1] = (struct us_route){ .dst = cidr("192.0.2.1/32"), .has_via = true, .via = cidr("192.0.2.254/32"),
+	r.routes[1] = (struct sn_route){ .dst = cidr("192.0.2.1/32"), .has_via = true, .via = cidr("192.0.2.254/32"),
 					 .ifname = "eth0", .table = 220, .exception = true };
 	r.n_routes = 2;
 	tap_is_int(xf_record_write(path, "office", &r), 0, "the record is written");
@@ -59,15 +59,15 @@ int main(void)
 	tap_is_int(xf_record_read(path, &back), 0, "the record reads back");
 	tap_is_str(back.ifname, "bw-office", "device name");
 	tap_ok(back.n_sas == 2 && back.sas[0].dir == BW_SA_IN && back.sas[0].spi == 0xc1000001 &&
-	       back.sas[0].reqid == 0xb7abcd01 && us_cidr_equal(&back.sas[0].dst, &r.sas[0].dst) &&
+	       back.sas[0].reqid == 0xb7abcd01 && sn_cidr_equal(&back.sas[0].dst, &r.sas[0].dst) &&
 	       back.sas[1].dir == BW_SA_OUT && back.sas[1].spi == 0x102 &&
-	       us_cidr_equal(&back.sas[1].dst, &r.sas[1].dst),
+	       sn_cidr_equal(&back.sas[1].dst, &r.sas[1].dst),
 	       "SAs: direction, SPI, destination (IPv4 and IPv6), reqid");
 	tap_ok(back.n_pols == 3 && back.pols[0].dir == XFRM_POLICY_OUT && back.pols[2].dir == XFRM_POLICY_FWD &&
-	       us_cidr_equal(&back.pols[1].src, &r.pols[1].src) && us_cidr_equal(&back.pols[1].dst, &r.pols[1].dst) &&
+	       sn_cidr_equal(&back.pols[1].src, &r.pols[1].src) && sn_cidr_equal(&back.pols[1].dst, &r.pols[1].dst) &&
 	       back.pols[1].reqid == 0xb7abcd01,
 	       "policies: direction, selector, reqid, in order");
-	tap_ok(back.n_addrs == 1 && us_cidr_equal(&back.addrs[0], &r.addrs[0]), "address");
+	tap_ok(back.n_addrs == 1 && sn_cidr_equal(&back.addrs[0], &r.addrs[0]), "address");
 	tap_ok(back.n_routes == 2 && !back.routes[0].exception && back.routes[0].has_src &&
 	       back.routes[1].exception && back.routes[1].has_via && back.routes[1].table == 220 &&
 	       strcmp(back.routes[1].ifname, "eth0") == 0,

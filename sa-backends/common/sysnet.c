@@ -1,6 +1,6 @@
 /* What the userspace backend changes in the system — the TUN device, addresses, routes —
  * through libnl-route, and the state record that lets a later run undo it after a crash. */
-#include "sa-backends/userspace/us_system.h"
+#include "sa-backends/common/sysnet.h"
 #include "sa-backends/sa_backend.h"
 
 #include <arpa/inet.h>
@@ -60,24 +60,24 @@ static size_t alen(sa_family_t family)
 	return family == AF_INET ? 4 : 16;
 }
 
-bool us_cidr_valid(const struct bw_cidr *c)
+bool sn_cidr_valid(const struct bw_cidr *c)
 {
 	return (c->family == AF_INET && c->prefix <= 32) ||
 	       (c->family == AF_INET6 && c->prefix <= 128);
 }
 
-int us_cidr_format(const struct bw_cidr *c, char *buf, size_t len)
+int sn_cidr_format(const struct bw_cidr *c, char *buf, size_t len)
 {
 	char a[INET6_ADDRSTRLEN];
 	int n;
 
-	if (!us_cidr_valid(c) || !inet_ntop(c->family, c->addr, a, sizeof(a)))
+	if (!sn_cidr_valid(c) || !inet_ntop(c->family, c->addr, a, sizeof(a)))
 		return -EINVAL;
 	n = snprintf(buf, len, "%s/%u", a, c->prefix);
 	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
 }
 
-int us_cidr_parse(const char *s, struct bw_cidr *out)
+int sn_cidr_parse(const char *s, struct bw_cidr *out)
 {
 	char a[INET6_ADDRSTRLEN];
 	const char *slash = strchr(s, '/');
@@ -108,7 +108,7 @@ int us_cidr_parse(const char *s, struct bw_cidr *out)
 	return 0;
 }
 
-bool us_cidr_contains(const struct bw_cidr *net, sa_family_t family, const uint8_t *addr)
+bool sn_cidr_contains(const struct bw_cidr *net, sa_family_t family, const uint8_t *addr)
 {
 	unsigned full = net->prefix / 8, rest = net->prefix % 8;
 
@@ -124,28 +124,56 @@ bool us_cidr_contains(const struct bw_cidr *net, sa_family_t family, const uint8
 	return true;
 }
 
-bool us_cidr_equal(const struct bw_cidr *a, const struct bw_cidr *b)
+bool sn_cidr_equal(const struct bw_cidr *a, const struct bw_cidr *b)
 {
 	return a->family == b->family && a->prefix == b->prefix &&
 	       memcmp(a->addr, b->addr, alen(a->family)) == 0;
 }
 
+static bool ifname_char_ok(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       ch == '-' || ch == '_' || ch == '.';
+}
+
+void sn_ifname(const char *conn_name, char out[IFNAMSIZ])
+{
+	size_t n = strlen(conn_name), room = IFNAMSIZ - 1 - 3;
+	bool clean = n > 0;
+	uint32_t h = 2166136261u;	/* FNV-1a */
+
+	for (size_t i = 0; i < n; i++) {
+		clean = clean && ifname_char_ok(conn_name[i]);
+		h = (h ^ (uint8_t)conn_name[i]) * 16777619u;
+	}
+	memcpy(out, "bw-", 3);
+	if (clean && n <= room) {
+		memcpy(out + 3, conn_name, n + 1);
+		return;
+	}
+	/* "bw-" + 7 + "-" + 4 hex = 15 characters */
+	size_t k = 0;
+	for (size_t i = 0; i < n && k < 7; i++)
+		out[3 + k++] = ifname_char_ok(conn_name[i]) ? conn_name[i] : '_';
+	snprintf(out + 3 + k, IFNAMSIZ - 3 - k, "-%04x", (unsigned)((h ^ (h >> 16)) & 0xffff));
+}
+
 /* ---- the state record ---- */
 
-int us_record_path(const char *state_dir, const char *conn_name, char *buf, size_t len)
+int sn_record_path(const char *state_dir, const char *conn_name, char *buf, size_t len)
 {
 	int n = snprintf(buf, len, "%s/%s.userspace", state_dir, conn_name);
 
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-int us_record_put_route(FILE *f, const struct us_route *r)
+int sn_record_put_route(FILE *f, const struct sn_route *r)
 {
 	char dst[64], src[64], via[64];
 
-	if (us_cidr_format(&r->dst, dst, sizeof(dst)) < 0 ||
-	    (r->has_src && us_cidr_format(&r->src, src, sizeof(src)) < 0) ||
-	    (r->has_via && us_cidr_format(&r->via, via, sizeof(via)) < 0))
+	if (sn_cidr_format(&r->dst, dst, sizeof(dst)) < 0 ||
+	    (r->has_src && sn_cidr_format(&r->src, src, sizeof(src)) < 0) ||
+	    (r->has_via && sn_cidr_format(&r->via, via, sizeof(via)) < 0))
 		return -EINVAL;
 	fprintf(f, "%s %s dev %s table %u", r->exception ? "exception" : "route", dst,
 		r->ifname, r->table);
@@ -157,7 +185,7 @@ int us_record_put_route(FILE *f, const struct us_route *r)
 	return 0;
 }
 
-FILE *us_record_create(const char *path, char *tmp, size_t tmplen, int *err)
+FILE *sn_record_create(const char *path, char *tmp, size_t tmplen, int *err)
 {
 	FILE *f;
 	int fd;
@@ -182,7 +210,7 @@ FILE *us_record_create(const char *path, char *tmp, size_t tmplen, int *err)
 	return f;
 }
 
-int us_record_finish(FILE *f, const char *tmp, const char *path, int err)
+int sn_record_finish(FILE *f, const char *tmp, const char *path, int err)
 {
 	if (!err && (fflush(f) != 0 || fsync(fileno(f)) != 0))
 		err = -errno;
@@ -195,19 +223,19 @@ int us_record_finish(FILE *f, const char *tmp, const char *path, int err)
 	return err;
 }
 
-int us_record_put_net(FILE *f, const struct us_rec_net *n)
+int sn_record_put_net(FILE *f, const struct sn_rec_net *n)
 {
 	char a[64];
 
 	if (n->ifname[0])
 		fprintf(f, "ifname %s\n", n->ifname);
 	for (size_t i = 0; i < *n->n_addrs; i++) {
-		if (us_cidr_format(&n->addrs[i], a, sizeof(a)) < 0)
+		if (sn_cidr_format(&n->addrs[i], a, sizeof(a)) < 0)
 			return -EINVAL;
 		fprintf(f, "address %s\n", a);
 	}
 	for (size_t i = 0; i < *n->n_routes; i++) {
-		int err = us_record_put_route(f, &n->routes[i]);
+		int err = sn_record_put_route(f, &n->routes[i]);
 
 		if (err < 0)
 			return err;
@@ -215,7 +243,7 @@ int us_record_put_net(FILE *f, const struct us_rec_net *n)
 	return 0;
 }
 
-int us_record_net_line(const char *key, char **save, const struct us_rec_net *n)
+int sn_record_net_line(const char *key, char **save, const struct sn_rec_net *n)
 {
 	if (strcmp(key, "ifname") == 0) {
 		char *v = strtok_r(NULL, " \t", save);
@@ -225,14 +253,14 @@ int us_record_net_line(const char *key, char **save, const struct us_rec_net *n)
 	if (strcmp(key, "address") == 0) {
 		char *v = strtok_r(NULL, " \t", save);
 
-		if (!v || *n->n_addrs == US_MAX_ADDRS || us_cidr_parse(v, &n->addrs[*n->n_addrs]) < 0)
+		if (!v || *n->n_addrs == SN_MAX_ADDRS || sn_cidr_parse(v, &n->addrs[*n->n_addrs]) < 0)
 			return -EINVAL;
 		(*n->n_addrs)++;
 		return 1;
 	}
 	if (strcmp(key, "route") == 0 || strcmp(key, "exception") == 0) {
-		if (*n->n_routes == US_MAX_ROUTES ||
-		    us_record_parse_route(save, key[0] == 'e', &n->routes[*n->n_routes]) < 0)
+		if (*n->n_routes == SN_MAX_ROUTES ||
+		    sn_record_parse_route(save, key[0] == 'e', &n->routes[*n->n_routes]) < 0)
 			return -EINVAL;
 		(*n->n_routes)++;
 		return 1;
@@ -240,7 +268,7 @@ int us_record_net_line(const char *key, char **save, const struct us_rec_net *n)
 	return 0;
 }
 
-int us_record_read_lines(const char *path, const char *backend,
+int sn_record_read_lines(const char *path, const char *backend,
 			 int (*line)(void *ctx, const char *key, char **save), void *ctx)
 {
 	char buf[512];
@@ -264,33 +292,33 @@ int us_record_read_lines(const char *path, const char *backend,
 	return 0;
 }
 
-static struct us_rec_net rec_net_of(struct us_record *r)
+static struct sn_rec_net rec_net_of(struct sn_record *r)
 {
-	return (struct us_rec_net){ .ifname = r->ifname, .addrs = r->addrs, .n_addrs = &r->n_addrs,
+	return (struct sn_rec_net){ .ifname = r->ifname, .addrs = r->addrs, .n_addrs = &r->n_addrs,
 				    .routes = r->routes, .n_routes = &r->n_routes };
 }
 
-int us_record_write(const char *path, const char *conn_name, const struct us_record *r)
+int sn_record_write(const char *path, const char *conn_name, const struct sn_record *r)
 {
 	char tmp[PATH_MAX];
-	struct us_rec_net rec_net = rec_net_of((struct us_record *)r);
+	struct sn_rec_net rec_net = rec_net_of((struct sn_record *)r);
 	int err;
-	FILE *f = us_record_create(path, tmp, sizeof(tmp), &err);
+	FILE *f = sn_record_create(path, tmp, sizeof(tmp), &err);
 
 	if (!f)
 		return err;
 	fprintf(f, "# What Burrow's userspace backend installed for connection %s.\n"
 		   "# Removed when the connection closes; undone at the next start after a crash.\n",
 		conn_name);
-	err = us_record_put_net(f, &rec_net);
+	err = sn_record_put_net(f, &rec_net);
 	for (size_t i = 0; i < r->n_rules && !err; i++)
 		fprintf(f, "rule inet%s table %u pref %u\n", r->rules[i].family == AF_INET6 ? "6" : "",
 			r->rules[i].table, r->rules[i].prio);
-	return us_record_finish(f, tmp, path, err);
+	return sn_record_finish(f, tmp, path, err);
 }
 
 /* "route|exception DST dev IF table N [src A] [via G]", the tokens after the key */
-int us_record_parse_route(char **save, bool exception, struct us_route *r)
+int sn_record_parse_route(char **save, bool exception, struct sn_route *r)
 {
 	char *tok, *val;
 	bool has_dev = false;
@@ -299,7 +327,7 @@ int us_record_parse_route(char **save, bool exception, struct us_route *r)
 	r->exception = exception;
 	r->table = RT_TABLE_MAIN;
 	tok = strtok_r(NULL, " \t", save);
-	if (!tok || us_cidr_parse(tok, &r->dst) < 0)
+	if (!tok || sn_cidr_parse(tok, &r->dst) < 0)
 		return -EINVAL;
 	while ((tok = strtok_r(NULL, " \t", save))) {
 		val = strtok_r(NULL, " \t", save);
@@ -319,11 +347,11 @@ int us_record_parse_route(char **save, bool exception, struct us_route *r)
 				return -EINVAL;
 			r->table = (uint32_t)t;
 		} else if (strcmp(tok, "src") == 0) {
-			if (us_cidr_parse(val, &r->src) < 0)
+			if (sn_cidr_parse(val, &r->src) < 0)
 				return -EINVAL;
 			r->has_src = true;
 		} else if (strcmp(tok, "via") == 0) {
-			if (us_cidr_parse(val, &r->via) < 0)
+			if (sn_cidr_parse(val, &r->via) < 0)
 				return -EINVAL;
 			r->has_via = true;
 		} else {
@@ -334,7 +362,7 @@ int us_record_parse_route(char **save, bool exception, struct us_route *r)
 }
 
 /* "rule inet|inet6 table N pref P" */
-static int parse_rule_line(char *rest, struct us_rule *r)
+static int parse_rule_line(char *rest, struct sn_rule *r)
 {
 	char fam[8];
 	unsigned long table, prio;
@@ -356,23 +384,23 @@ static int parse_rule_line(char *rest, struct us_rule *r)
 
 static int record_line(void *ctx, const char *key, char **save)
 {
-	struct us_record *r = ctx;
-	struct us_rec_net n = rec_net_of(r);
-	int rc = us_record_net_line(key, save, &n);
+	struct sn_record *r = ctx;
+	struct sn_rec_net n = rec_net_of(r);
+	int rc = sn_record_net_line(key, save, &n);
 
 	if (rc != 0)
 		return rc;
-	if (strcmp(key, "rule") != 0 || r->n_rules == US_MAX_RULES ||
+	if (strcmp(key, "rule") != 0 || r->n_rules == SN_MAX_RULES ||
 	    parse_rule_line(*save ? *save : (char *)"", &r->rules[r->n_rules]) < 0)
 		return -EINVAL;
 	r->n_rules++;
 	return 1;
 }
 
-int us_record_read(const char *path, struct us_record *r)
+int sn_record_read(const char *path, struct sn_record *r)
 {
 	memset(r, 0, sizeof(*r));
-	return us_record_read_lines(path, "userspace", record_line, r);
+	return sn_record_read_lines(path, "userspace", record_line, r);
 }
 
 /* ---- the TUN device ---- */
@@ -396,12 +424,12 @@ static int tun_attach(const char *ifname, int *fd_out)
 	return 0;
 }
 
-int us_tun_open(const char *ifname, int *fd_out)
+int sn_tun_open(const char *ifname, int *fd_out)
 {
 	return tun_attach(ifname, fd_out);
 }
 
-int us_tun_remove_stale(const char *ifname)
+int sn_tun_remove_stale(const char *ifname)
 {
 	int fd = -1, err;
 
@@ -418,7 +446,7 @@ int us_tun_remove_stale(const char *ifname)
 	return err;
 }
 
-int us_nl_open(struct nl_sock **out)
+int sn_nl_open(struct nl_sock **out)
 {
 	struct nl_sock *nl = nl_socket_alloc();
 	int err;
@@ -434,12 +462,12 @@ int us_nl_open(struct nl_sock **out)
 	return 0;
 }
 
-void us_nl_close(struct nl_sock *nl)
+void sn_nl_close(struct nl_sock *nl)
 {
 	nl_socket_free(nl);
 }
 
-int us_link_setup(struct nl_sock *nl, const char *ifname, int mtu)
+int sn_link_setup(struct nl_sock *nl, const char *ifname, int mtu)
 {
 	struct rtnl_link *orig = NULL, *chg = NULL;
 	struct ifreq ifr = { 0 };
@@ -504,7 +532,7 @@ static int addr_change(struct nl_sock *nl, int ifindex, const struct bw_cidr *c,
 	struct nl_addr *local;
 	int err;
 
-	if (!us_cidr_valid(c))
+	if (!sn_cidr_valid(c))
 		return -EINVAL;
 	ra = rtnl_addr_alloc();
 	local = nl_addr_of(c);
@@ -525,26 +553,26 @@ static int addr_change(struct nl_sock *nl, int ifindex, const struct bw_cidr *c,
 	return nlerr(err);
 }
 
-int us_addr_add(struct nl_sock *nl, int ifindex, const struct bw_cidr *a)
+int sn_addr_add(struct nl_sock *nl, int ifindex, const struct bw_cidr *a)
 {
 	return addr_change(nl, ifindex, a, true);
 }
 
-int us_addr_del(struct nl_sock *nl, int ifindex, const struct bw_cidr *a)
+int sn_addr_del(struct nl_sock *nl, int ifindex, const struct bw_cidr *a)
 {
 	int err = addr_change(nl, ifindex, a, false);
 
 	return err == -EADDRNOTAVAIL || err == -ENODEV ? -ENOENT : err;
 }
 
-static int route_change(struct nl_sock *nl, const struct us_route *r, bool add)
+static int route_change(struct nl_sock *nl, const struct sn_route *r, bool add)
 {
 	struct rtnl_route *rt = NULL;
 	struct rtnl_nexthop *nh = NULL;
 	struct nl_addr *dst = NULL, *src = NULL, *via = NULL;
 	int ifindex, err;
 
-	if (!us_cidr_valid(&r->dst) || (r->has_src && r->src.family != r->dst.family) ||
+	if (!sn_cidr_valid(&r->dst) || (r->has_src && r->src.family != r->dst.family) ||
 	    (r->has_via && r->via.family != r->dst.family))
 		return -EINVAL;
 	ifindex = (int)if_nametoindex(r->ifname);
@@ -590,19 +618,19 @@ out:
 	return err;
 }
 
-int us_route_add(struct nl_sock *nl, const struct us_route *r)
+int sn_route_add(struct nl_sock *nl, const struct sn_route *r)
 {
 	return route_change(nl, r, true);
 }
 
-int us_route_del(struct nl_sock *nl, const struct us_route *r)
+int sn_route_del(struct nl_sock *nl, const struct sn_route *r)
 {
 	int err = route_change(nl, r, false);
 
 	return err == -ENODEV || err == -ESRCH ? -ENOENT : err;
 }
 
-static int rule_change(struct nl_sock *nl, const struct us_rule *r, bool add)
+static int rule_change(struct nl_sock *nl, const struct sn_rule *r, bool add)
 {
 	struct rtnl_rule *rule;
 	struct nl_msg *msg = NULL;
@@ -631,19 +659,19 @@ static int rule_change(struct nl_sock *nl, const struct us_rule *r, bool add)
 	return err;
 }
 
-int us_rule_add(struct nl_sock *nl, const struct us_rule *r)
+int sn_rule_add(struct nl_sock *nl, const struct sn_rule *r)
 {
 	return rule_change(nl, r, true);
 }
 
-int us_rule_del(struct nl_sock *nl, const struct us_rule *r)
+int sn_rule_del(struct nl_sock *nl, const struct sn_rule *r)
 {
 	int err = rule_change(nl, r, false);
 
 	return err == -ESRCH ? -ENOENT : err;
 }
 
-int us_route_get(struct nl_sock *nl, const struct bw_cidr *host, struct us_route *out,
+int sn_route_get(struct nl_sock *nl, const struct bw_cidr *host, struct sn_route *out,
 		 bool *is_local)
 {
 	struct rtnl_route *res = NULL;
@@ -692,14 +720,14 @@ int us_route_get(struct nl_sock *nl, const struct bw_cidr *host, struct us_route
 	return ifindex;
 }
 
-int us_routes_for_net(const char *ifname, const struct bw_cidr *net, const struct bw_cidr *src,
-		      int (*install)(void *ctx, const struct us_route *r),
-		      void (*undo)(void *ctx, const struct us_route *r), void *ctx)
+int sn_routes_for_net(const char *ifname, const struct bw_cidr *net, const struct bw_cidr *src,
+		      int (*install)(void *ctx, const struct sn_route *r),
+		      void (*undo)(void *ctx, const struct sn_route *r), void *ctx)
 {
-	struct us_route r = { .table = RT_TABLE_MAIN };
+	struct sn_route r = { .table = RT_TABLE_MAIN };
 	int err;
 
-	if (!us_cidr_valid(net) || (src && (!us_cidr_valid(src) || src->family != net->family)))
+	if (!sn_cidr_valid(net) || (src && (!sn_cidr_valid(src) || src->family != net->family)))
 		return -EINVAL;
 	bw_strlcpy(r.ifname, ifname, sizeof(r.ifname));
 	r.dst = *net;
@@ -711,7 +739,7 @@ int us_routes_for_net(const char *ifname, const struct bw_cidr *net, const struc
 	if (net->prefix != 0)
 		return install(ctx, &r);
 	/* Everything: two halves more specific than the default route (the way OpenVPN and
-	 * wg-quick do it); the caller pins the gateway first with us_gateway_exception(). */
+	 * wg-quick do it); the caller pins the gateway first with sn_gateway_exception(). */
 	r.dst.prefix = 1;
 	memset(r.dst.addr, 0, sizeof(r.dst.addr));
 	err = install(ctx, &r);
@@ -726,8 +754,8 @@ int us_routes_for_net(const char *ifname, const struct bw_cidr *net, const struc
 	return err;
 }
 
-int us_gateway_exception(struct nl_sock *rt, const struct sockaddr *gateway, int tunnel_ifindex,
-			 const char *tunnel_ifname, const char *conn, struct us_route *out)
+int sn_gateway_exception(struct nl_sock *rt, const struct sockaddr *gateway, int tunnel_ifindex,
+			 const char *tunnel_ifname, const char *conn, struct sn_route *out)
 {
 	struct bw_cidr host = { 0 };
 	bool is_local;
@@ -745,8 +773,8 @@ int us_gateway_exception(struct nl_sock *rt, const struct sockaddr *gateway, int
 	} else {
 		return -EAFNOSUPPORT;
 	}
-	us_cidr_format(&host, g, sizeof(g));
-	ifindex = us_route_get(rt, &host, out, &is_local);
+	sn_cidr_format(&host, g, sizeof(g));
+	ifindex = sn_route_get(rt, &host, out, &is_local);
 	if (ifindex < 0) {
 		bw_log(BW_LOG_ERROR, conn, "no route to the gateway %s: %s", g, strerror(-ifindex));
 		return ifindex;
@@ -764,23 +792,23 @@ int us_gateway_exception(struct nl_sock *rt, const struct sockaddr *gateway, int
 
 /* ---- addresses and routes, recorded (both backends) ---- */
 
-int us_net_add_address(const struct us_net *n, const struct bw_cidr *addr)
+int sn_net_add_address(const struct sn_net *n, const struct bw_cidr *addr)
 {
 	char a[64];
 	int err;
 
-	if (!us_cidr_valid(addr))
+	if (!sn_cidr_valid(addr))
 		return -EINVAL;
 	for (size_t i = 0; i < *n->n_addrs; i++)
-		if (us_cidr_equal(&n->addrs[i], addr))
+		if (sn_cidr_equal(&n->addrs[i], addr))
 			return 0;
-	if (*n->n_addrs == US_MAX_ADDRS)
+	if (*n->n_addrs == SN_MAX_ADDRS)
 		return -ENOSPC;
 	n->addrs[(*n->n_addrs)++] = *addr;
 	err = n->save(n->ctx);
 	if (err == 0)
-		err = us_addr_add(n->nl, n->ifindex, addr);
-	us_cidr_format(addr, a, sizeof(a));
+		err = sn_addr_add(n->nl, n->ifindex, addr);
+	sn_cidr_format(addr, a, sizeof(a));
 	if (err < 0) {
 		(*n->n_addrs)--;
 		n->save(n->ctx);
@@ -793,18 +821,18 @@ int us_net_add_address(const struct us_net *n, const struct bw_cidr *addr)
 
 /* Records a route first and installs it second: a crash in between leaves a record of
  * something that is not there, which cleanup tolerates, never the other way round. */
-int us_net_route_install(const struct us_net *n, const struct us_route *r)
+int sn_net_route_install(const struct sn_net *n, const struct sn_route *r)
 {
 	char d[64];
 	int err;
 
-	if (*n->n_routes == US_MAX_ROUTES)
+	if (*n->n_routes == SN_MAX_ROUTES)
 		return -ENOSPC;
 	n->routes[(*n->n_routes)++] = *r;
 	err = n->save(n->ctx);
 	if (err == 0)
-		err = us_route_add(n->nl, r);
-	us_cidr_format(&r->dst, d, sizeof(d));
+		err = sn_route_add(n->nl, r);
+	sn_cidr_format(&r->dst, d, sizeof(d));
 	if (err < 0) {
 		(*n->n_routes)--;
 		n->save(n->ctx);
@@ -817,32 +845,32 @@ int us_net_route_install(const struct us_net *n, const struct us_route *r)
 	return 0;
 }
 
-static int net_install_cb(void *ctx, const struct us_route *r)
+static int net_install_cb(void *ctx, const struct sn_route *r)
 {
-	return us_net_route_install(ctx, r);
+	return sn_net_route_install(ctx, r);
 }
 
-static void net_undo_cb(void *ctx, const struct us_route *r)
+static void net_undo_cb(void *ctx, const struct sn_route *r)
 {
-	const struct us_net *n = ctx;
+	const struct sn_net *n = ctx;
 
-	us_route_del(n->nl, r);
+	sn_route_del(n->nl, r);
 	(*n->n_routes)--;
 	n->save(n->ctx);
 }
 
-int us_net_add_routes(const struct us_net *n, const struct bw_cidr *net, const struct bw_cidr *src)
+int sn_net_add_routes(const struct sn_net *n, const struct bw_cidr *net, const struct bw_cidr *src)
 {
-	return us_routes_for_net(n->ifname, net, src, net_install_cb, net_undo_cb, (void *)n);
+	return sn_routes_for_net(n->ifname, net, src, net_install_cb, net_undo_cb, (void *)n);
 }
 
-int us_net_route_exception(const struct us_net *n, const struct sockaddr *gateway)
+int sn_net_route_exception(const struct sn_net *n, const struct sockaddr *gateway)
 {
-	struct us_route r;
-	int err = us_gateway_exception(n->nl, gateway, n->ifindex, n->ifname, n->conn, &r);
+	struct sn_route r;
+	int err = sn_gateway_exception(n->nl, gateway, n->ifindex, n->ifname, n->conn, &r);
 
 	if (err <= 0)
 		return err;
-	err = us_net_route_install(n, &r);
+	err = sn_net_route_install(n, &r);
 	return err == -EEXIST ? 0 : err;
 }
