@@ -120,8 +120,10 @@ static json_t *select_conns(struct ctl_client *cl, const struct bw_ctl_request *
 	size_t i;
 
 	if (bw_ctl_arg_bool(req, "all")) {
+		/* An invalid connection never runs: --all leaves it out rather than fail on it. */
 		for (i = 0; i < a->n_conns; i++)
-			json_array_append_new(sel, json_string(a->conns[i]->name));
+			if (a->conns[i]->valid)
+				json_array_append_new(sel, json_string(a->conns[i]->name));
 		return sel;
 	}
 	if (group) {
