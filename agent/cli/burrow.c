@@ -614,17 +614,30 @@ static int cmd_location(int argc, char **argv)
 	return simple("location", args, print_location);
 }
 
+/* {connections, policy_errors}; an older agent replies with the connections alone. */
 static void print_reload(json_t *res)
 {
+	json_t *conns = json_is_array(res) ? res : json_object_get(res, "connections");
+	json_t *perr = json_object_get(res, "policy_errors"), *c;
 	size_t i, bad = 0;
-	json_t *c;
 
-	json_array_foreach(res, i, c)
+	json_array_foreach(conns, i, c)
 		if (json_object_get(c, "error")) {
 			bad++;
 			printf("%s: invalid: %s\n", str(c, "name"), str(c, "error"));
 		}
-	printf("reloaded: %zu connection(s), %zu invalid\n", json_array_size(res), bad);
+	json_array_foreach(perr, i, c) {
+		json_int_t line = json_integer_value(json_object_get(c, "line"));
+
+		if (line > 0)
+			printf("%s:%lld: %s (policy not loaded)\n", str(c, "file"), (long long)line, str(c, "message"));
+		else
+			printf("%s: %s (policy not loaded)\n", str(c, "file"), str(c, "message"));
+	}
+	printf("reloaded: %zu connection(s), %zu invalid", json_array_size(conns), bad);
+	if (perr)
+		printf("; %zu polic%s failed to load", json_array_size(perr), json_array_size(perr) == 1 ? "y" : "ies");
+	putchar('\n');
 }
 
 static int cmd_reload(int argc, char **argv)

@@ -199,6 +199,15 @@ static void test_load_errors(void)
 	tap_ok(ptu_has(r.out, "loading the policy failed: ") && ptu_has(r.out, "policy.lua:2: refuse to load"),
 	       "a main chunk that raises is reported with file:line");
 	tap_ok(ptu_has(r.out, "event start") && !ptu_has(r.out, "kept"), "and keeps none of its handlers");
+	tap_ok(ptu_has(r.out, "event policy_error") && ptu_has(r.out, "line=2") &&
+	       ptu_has(r.out, "message=refuse to load") && ptu_has(r.out, "/policy.lua"),
+	       "a policy_error event carries the policy's file, line and message");
+	if (tap_failed)
+		tap_diag("%s", r.out);
+	free(r.out);
+	r = ptu_run1("burrow.on('start', function() end\nlocal x = = 1\n", "");
+	tap_ok(ptu_has(r.out, "event policy_error") && ptu_has(r.out, "line=2"),
+	       "a policy that does not compile emits policy_error with the line of the syntax error");
 	free(r.out);
 	r = ptu_run1("print('hello', 1, nil)\n", "");
 	tap_ok(ptu_has(r.out, "log policy.lua info: hello\t1\tnil"), "print() goes to the log");
