@@ -737,15 +737,19 @@ static int cmd_devices(int argc, char **argv)
 	return devices_local(BURROW_DEVICES_DIR, id);
 }
 
-/* Commands whose machinery belongs to later issues: say so, do not pretend. */
-static int not_yet(const char *what)
+/* Commands whose machinery belongs to later issues: say so, do not pretend. They take no
+ * options yet, and the help lists none. */
+static int not_yet(const char *cmd, const char *what, int argc, char **argv)
 {
+	for (int i = 1; i < argc; i++)
+		if (is_option(argv[i]))
+			return bad_option(cmd, argv[i]);
 	fprintf(stderr, "burrow: %s is not available yet in this release\n", what);
 	return 1;
 }
 
-static int cmd_export(int argc, char **argv) { (void)argc; (void)argv; return not_yet("profile export"); }
-static int cmd_import(int argc, char **argv) { (void)argc; (void)argv; return not_yet("profile import"); }
+static int cmd_export(int argc, char **argv) { return not_yet("export", "profile export", argc, argv); }
+static int cmd_import(int argc, char **argv) { return not_yet("import", "profile import", argc, argv); }
 static int cmd_report(int argc, char **argv) { return bw_cli_report(argc, argv, socket_path); }
 static int cmd_doctor(int argc, char **argv) { return bw_cli_doctor(argc, argv, socket_path, json_out); }
 
