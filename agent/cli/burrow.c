@@ -809,6 +809,8 @@ static int cmd_help(int argc, char **argv)
 {
 	const struct subcmd *c;
 
+	if (argc >= 2 && is_option(argv[1]))
+		return bad_option("help", argv[1]);
 	if (argc > 2)
 		return usage_err("help [COMMAND]");
 	if (argc == 2) {
@@ -820,7 +822,7 @@ static int cmd_help(int argc, char **argv)
 		return 0;
 	}
 	printf("usage: burrow [--socket PATH] [--json] COMMAND [ARGS]\n"
-	       "       burrow --help | --version | COMMAND --help\n\ncommands:\n");
+	       "       burrow --help|-h | --version | COMMAND --help\n\ncommands:\n");
 	for (size_t i = 0; i < BW_ARRAY_SIZE(subcmds); i++) {
 		const char *u = subcmds[i].usage;
 
