@@ -175,6 +175,9 @@ is "$rc" 0 "burrow policy check works without an agent"
 out=$(bw policy test "$T/ok.lua" --events "$T/trace.jsonl"); rc=$?
 is "$rc" 0 "burrow policy test works without an agent"
 like "$out" 'ssid CafeFree' "and replays the trace"
+printf 'burrow.on("policy_error", function(ev) burrow.log("info", ev.file) end)\n' > "$T/onerr.lua"
+out=$(bw policy check "$T/onerr.lua" 2>&1); rc=$?
+is "$rc" 0 "a policy may subscribe to policy_error (check knows the event)"
 printf 'burrow.on("ssid", function() end)\nlocal f = io.open("/etc/passwd")\n' > "$T/io.lua"
 out=$(bw policy check "$T/io.lua" 2>&1); rc=$?
 is "$rc" 1 "policy check of a policy that uses io fails"
