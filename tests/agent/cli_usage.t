@@ -243,8 +243,9 @@ out=$(bw reload); rc=$?
 like "$out" 'reloaded: 2 connection\(s\), 1 invalid; 0 policies failed to load' "once fixed, reload reports no policy errors"
 
 kill -TERM "$PID"
-wait "$PID"
+wait "$PID"; rc=$?
 PID=
+is "$rc" 0 "burrowd stops cleanly after the reloads (exit 0, no leak under ASan)"
 
 # ---- The installed unit follows the install prefix ---------------------------------------
 
