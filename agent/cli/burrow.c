@@ -567,6 +567,10 @@ static int cmd_emit(int argc, char **argv)
 	for (int i = 2; i < argc; i++) {
 		char *eq = strchr(argv[i], '=');
 
+		if (is_option(argv[i])) {
+			json_decref(ev);
+			return bad_option("emit", argv[i]);
+		}
 		if (!eq || eq == argv[i]) {
 			json_decref(ev);
 			fprintf(stderr, "burrow: %s is not key=value\n", argv[i]);
@@ -852,6 +856,11 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc)
 			socket_path = argv[++i];
+		else if (strcmp(argv[i], "--socket") == 0) {
+			fprintf(stderr, "burrow: --socket needs the path of the agent's socket, e.g. --socket %s\n",
+				BURROW_SOCKET);
+			return EXIT_USAGE;
+		}
 		else if (strncmp(argv[i], "--socket=", 9) == 0)
 			socket_path = argv[i] + 9;
 		else if (strcmp(argv[i], "--json") == 0)

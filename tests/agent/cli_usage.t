@@ -154,6 +154,12 @@ for c in $cmds; do
 done
 is "$bad" "" "an unknown option is bad usage (exit 2, 'unknown option') for every command"
 
+out=$(bw emit ssid --ssid=x 2>&1); rc=$?
+is "$rc" 2 "an option among emit's key=value pairs is bad usage, not a field named --ssid"
+out=$("$BUILD/burrow" list --socket 2>&1); rc=$?
+is "$rc" 2 "--socket without a path is bad usage"
+like "$out" '--socket needs the path' "that says what is missing"
+
 out=$(bw export office 2>&1); rc=$?
 is "$rc" 1 "export says it is not available yet (exit 1)"
 like "$(bw help export)" 'not available yet' "and the help says so, with no options"
