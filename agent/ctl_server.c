@@ -19,6 +19,7 @@
 #include "ctl_proto.h"
 #include "diag/doctor.h"
 #include "diag/report.h"
+#include "lua/policy_host.h"
 #include "util.h"
 #include "watch/watch.h"
 
@@ -120,8 +121,10 @@ static json_t *select_conns(struct ctl_client *cl, const struct bw_ctl_request *
 	size_t i;
 
 	if (bw_ctl_arg_bool(req, "all")) {
+		/* An invalid connection never runs: --all leaves it out rather than fail on it. */
 		for (i = 0; i < a->n_conns; i++)
-			json_array_append_new(sel, json_string(a->conns[i]->name));
+			if (a->conns[i]->valid)
+				json_array_append_new(sel, json_string(a->conns[i]->name));
 		return sel;
 	}
 	if (group) {
@@ -475,13 +478,18 @@ static void dispatch(struct ctl_client *cl, struct bw_ctl_request *req)
 	case BW_CTL_EMIT:
 		handle_emit(cl, req);
 		return;
-	case BW_CTL_RELOAD:
+	case BW_CTL_RELOAD: {
+		const json_t *perr;
+
 		bw_agent_reload(a, "burrow reload");
 		arr = json_array();
 		for (size_t i = 0; i < a->n_conns; i++)
 			json_array_append_new(arr, bw_conn_to_json(a->conns[i], false));
-		reply_ok(cl, arr);
+		perr = bw_policy_host_load_errors(a->policies);
+		reply_ok(cl, json_pack("{s:o,s:o}", "connections", arr, "policy_errors",
+				       perr ? json_deep_copy(perr) : json_array()));
 		return;
+	}
 	case BW_CTL_DEVICES:
 		handle_devices(cl, req);
 		return;

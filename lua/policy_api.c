@@ -46,7 +46,7 @@ static int l_on(lua_State *L)
 	arg_function(L, 2, "burrow.on", "a handler");
 	if (p->n_handlers >= MAX_HANDLERS)
 		return luaL_error(L, "burrow.on: a policy may register at most %d handlers", MAX_HANDLERS);
-	if (!bw_event_name_known(name) && strcmp(name, "policy_disabled") != 0) {
+	if (!bw_event_name_known(name) && strcmp(name, "policy_disabled") != 0 && strcmp(name, "policy_error") != 0) {
 		luaL_where(L, 1);
 		lua_pushfstring(L, "%sburrow.on: unknown event '%s'", lua_tostring(L, -1), name);
 		json_array_append_new(p->lint, json_string(lua_tostring(L, -1)));

@@ -1,5 +1,6 @@
 /* The policy host: loads policy files into their own Lua states, queues events and
  * callbacks and runs them outside the emitter, fires timers, enforces the error budget. */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -40,6 +41,7 @@ struct bw_policy_host *bw_policy_host_new_ops(const struct bw_policy_ops *ops, v
 	h->ops = ops;
 	h->ctx = ctx;
 	h->facts = json_object();
+	h->load_errors = json_array();
 	h->next_policy_id = h->next_timer_id = h->next_token = 1;
 	return h;
 }
@@ -115,6 +117,7 @@ void bw_policy_error(struct bw_policy *p, const char *what, const char *msg)
 	size_t n_recent = 0;
 
 	snprintf(first, sizeof(first), "%.*s", nl ? (int)(nl - msg) : (int)strlen(msg), msg);
+	snprintf(p->last_error, sizeof(p->last_error), "%s", first);
 	h->errors++;
 	bw_policy_hostf(h, BW_LOG_ERROR, p->name, "%s failed: %s", what, first);
 	if (nl)
@@ -131,6 +134,33 @@ void bw_policy_error(struct bw_policy *p, const char *what, const char *msg)
 			 BW_POLICY_ERR_WINDOW_S, first);
 		policy_disable(p, reason);
 	}
+}
+
+/* A policy that did not load: kept for `burrow reload` and emitted as policy_error. Lua's
+ * message starts "SRC:LINE: " where SRC may be shortened: the line is taken from the first
+ * ":LINE: ", the file is the path the host loaded. */
+static void load_failed(struct bw_policy_host *h, const char *path, const char *msg)
+{
+	const char *text = msg;
+	long line = 0;
+
+	for (const char *c = strchr(msg, ':'); c; c = strchr(c + 1, ':')) {
+		char *end;
+		long n;
+
+		if (!isdigit((unsigned char)c[1]))
+			continue;
+		n = strtol(c + 1, &end, 10);
+		if (end[0] == ':' && end[1] == ' ') {
+			line = n;
+			text = end + 2;
+			break;
+		}
+	}
+	json_array_append_new(h->load_errors, json_pack("{s:s,s:I,s:s}", "file", path, "line",
+							(json_int_t)line, "message", text));
+	h->ops->emit(h->ctx, "policy_error", json_pack("{s:s,s:I,s:s}", "file", path, "line",
+						       (json_int_t)line, "message", text));
 }
 
 static const char *base_name(const char *path)
@@ -170,6 +200,7 @@ int bw_policy_host_load_file(struct bw_policy_host *h, const char *path)
 		bw_policy_hostf(h, BW_LOG_ERROR, p->name, "cannot create a Lua state (out of memory)");
 		p->disabled = true;
 		h->errors++;
+		load_failed(h, p->path, "cannot create a Lua state (out of memory)");
 		return -1;
 	}
 	rc = luaL_loadfilex(p->L, path, "t");		/* chunk | message */
@@ -179,6 +210,7 @@ int bw_policy_host_load_file(struct bw_policy_host *h, const char *path)
 		/* A compile error already says file:line; an unreadable file says why. */
 		bw_policy_hostf(h, BW_LOG_ERROR, p->name, "not loaded: %s", msg ? msg : "cannot read the file");
 		h->errors++;
+		load_failed(h, p->path, msg ? msg : "cannot read the file");
 		lua_close(p->L);
 		p->L = NULL;
 		p->disabled = true;
@@ -196,6 +228,7 @@ int bw_policy_host_load_file(struct bw_policy_host *h, const char *path)
 			p->L = NULL;
 		}
 		p->disabled = true;
+		load_failed(h, p->path, p->last_error[0] ? p->last_error : "the main chunk failed");
 		return -1;
 	}
 	bw_policy_hostf(h, BW_LOG_DEBUG, p->name, "loaded (%zu handler(s), %zu KiB)", p->n_handlers,
@@ -263,9 +296,15 @@ void bw_policy_host_set_dir(struct bw_policy_host *h, const char *dir, const cha
 	h->defaults = defaults ? strdup(defaults) : NULL;
 }
 
+const json_t *bw_policy_host_load_errors(const struct bw_policy_host *h)
+{
+	return h ? h->load_errors : NULL;
+}
+
 void bw_policy_host_unload(struct bw_policy_host *h)
 {
 	drop_policy_records(h, 0);
+	json_array_clear(h->load_errors);
 	for (size_t i = 0; i < h->n_policies; i++)
 		policy_free(h->policies[i]);
 	free(h->policies);
@@ -356,6 +395,7 @@ void bw_policy_host_free_ops(struct bw_policy_host *h)
 	free(h->mounts_path);
 	free(h->timers);
 	json_decref(h->facts);
+	json_decref(h->load_errors);
 	free(h->dir);
 	free(h->defaults);
 	free(h);

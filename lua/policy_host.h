@@ -22,6 +22,11 @@ struct bw_policy_host *bw_policy_host_new(struct bw_agent *a, const char *polici
  * again from disk. Running connections and mounts are left alone. */
 void bw_policy_host_reload(struct bw_policy_host *h);
 
+/* The policies that did not load at the last load or reload, as [{file, line, message}]
+ * (borrowed; line 0 when the message names none). Each was also emitted as a
+ * policy_error event with those fields. NULL h gives NULL. */
+const json_t *bw_policy_host_load_errors(const struct bw_policy_host *h);
+
 /* Unsubscribes, unmounts what policies mounted, frees everything. NULL is fine. */
 void bw_policy_host_free(struct bw_policy_host *h);
 

@@ -167,7 +167,7 @@ json_t *bw_policy_lint_text(const char *path, const json_t *conns, const char *c
 				snprintf(val, sizeof(val), "%s", consts[k].value);
 			}
 			if (v == 3) {
-				if (!bw_event_name_known(val) && strcmp(val, "policy_disabled") != 0)
+				if (!bw_event_name_known(val) && strcmp(val, "policy_disabled") != 0 && strcmp(val, "policy_error") != 0)
 					json_array_append_new(out, json_sprintf("%s:%d: burrow.on: unknown event '%s'", path,
 										 lineno, val));
 			} else if (conns && !known_conn(conns, val)) {

@@ -208,6 +208,72 @@ static int sandbox_print(lua_State *L)
 	return 0;
 }
 
+/* What a policy may reach for but must not have: every use raises one sentence that says
+ * what to use instead, rather than "attempt to index a nil value". The sentence is the
+ * closure's upvalue; luaL_error puts the policy's file:line in front. */
+static int sandbox_refuse(lua_State *L)
+{
+	return luaL_error(L, "%s", lua_tostring(L, lua_upvalueindex(1)));
+}
+
+static void push_refuse(lua_State *L, const char *sentence)
+{
+	lua_pushstring(L, sentence);
+	lua_pushcclosure(L, sandbox_refuse, 1);
+}
+
+/* A global that is a table whose every index, assignment and call raises sentence. */
+static void set_refused_table(lua_State *L, const char *global, const char *sentence)
+{
+	lua_newtable(L);				/* t */
+	lua_createtable(L, 0, 4);			/* t mt */
+	push_refuse(L, sentence);
+	lua_setfield(L, -2, "__index");
+	push_refuse(L, sentence);
+	lua_setfield(L, -2, "__newindex");
+	push_refuse(L, sentence);
+	lua_setfield(L, -2, "__call");
+	lua_pushboolean(L, 0);
+	lua_setfield(L, -2, "__metatable");		/* getmetatable(io) is false, setmetatable fails */
+	lua_setmetatable(L, -2);			/* t */
+	lua_setglobal(L, global);
+}
+
+/* os.execute, os.getenv, os.remove...: the field is named in the sentence. */
+static int sandbox_os_missing(lua_State *L)
+{
+	const char *k = luaL_tolstring(L, 2, NULL);
+
+	return luaL_error(L, "os.%s is not available in policies; os has only time, date and clock "
+			  "(use burrow.exec to run a program)", k);
+}
+
+static void sandbox_refusals(lua_State *L)
+{
+	set_refused_table(L, "io", "io is not available in policies; use burrow.exec to run a program "
+			  "and burrow.log to write to the log");
+	set_refused_table(L, "package", "package is not available in policies; require knows only 'burrow'");
+	set_refused_table(L, "debug", "debug is not available in policies");
+	set_refused_table(L, "coroutine", "coroutine is not available in policies; use burrow.after "
+			  "for what has to wait");
+	push_refuse(L, "dofile is not available in policies; put the code in the policy itself");
+	lua_setglobal(L, "dofile");
+	push_refuse(L, "loadfile is not available in policies; put the code in the policy itself");
+	lua_setglobal(L, "loadfile");
+	lua_getglobal(L, "string");
+	push_refuse(L, "string.dump is not available in policies");
+	lua_setfield(L, -2, "dump");
+	lua_pop(L, 1);
+	lua_getglobal(L, "os");				/* os */
+	lua_createtable(L, 0, 2);			/* os mt */
+	lua_pushcfunction(L, sandbox_os_missing);
+	lua_setfield(L, -2, "__index");
+	lua_pushboolean(L, 0);
+	lua_setfield(L, -2, "__metatable");
+	lua_setmetatable(L, -2);			/* os */
+	lua_pop(L, 1);
+}
+
 static void open_lib(lua_State *L, const char *name, lua_CFunction fn)
 {
 	luaL_requiref(L, name, fn, 1);
@@ -253,10 +319,6 @@ lua_State *bw_policy_state_new(struct bw_policy *p)
 	lua_setfield(L, -2, LUA_OSLIBNAME);
 	lua_pop(L, 1);					/* (empty) */
 
-	lua_pushnil(L);
-	lua_setglobal(L, "dofile");
-	lua_pushnil(L);
-	lua_setglobal(L, "loadfile");
 	lua_getglobal(L, "load");
 	lua_pushcclosure(L, sandbox_load, 1);
 	lua_setglobal(L, "load");
@@ -267,10 +329,9 @@ lua_State *bw_policy_state_new(struct bw_policy *p)
 	lua_setglobal(L, "require");
 	lua_pushcfunction(L, sandbox_print);
 	lua_setglobal(L, "print");
-	lua_getglobal(L, "string");
-	lua_pushnil(L);
-	lua_setfield(L, -2, "dump");			/* bytecode out is no use without bytecode in */
-	lua_pop(L, 1);
+	/* io, package, debug, coroutine, dofile, loadfile, string.dump (bytecode out is no use
+	 * without bytecode in) and the rest of os: there, but every use says why not. */
+	sandbox_refusals(L);
 
 	bw_policy_open_burrow(L);
 	return L;

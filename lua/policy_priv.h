@@ -92,6 +92,7 @@ struct bw_policy {
 	json_t *loc_tmp;		/* rules being built by burrow.locations */
 	const json_t *cur_event;	/* the event being handled, for exec's environment */
 	json_t *lint;			/* ["LINE: message", ...] found while loading (check) */
+	char last_error[1024];		/* the first line of the latest error */
 };
 
 struct bw_policy_timer {
@@ -162,6 +163,7 @@ struct bw_policy_host {
 
 	json_t *facts;
 	unsigned errors;		/* every error of every policy, for `policy test` */
+	json_t *load_errors;		/* [{file, line, message}] of the last (re)load */
 };
 
 /* policy_host.c */

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "client.h"
+#include "config/config.h"
 #include "diag_cmd.h"
 #include "policy_cmd.h"
 #include "ctl_proto.h"
@@ -24,12 +25,40 @@ static bool json_out;
 struct subcmd {
 	const char *name;
 	int (*fn)(int argc, char **argv);
-	const char *usage;
+	const char *usage;	/* one line per form, '\n' between forms */
+	const char *summary;
 };
+
+/* Prints "usage: burrow FORM" for each form of a command's usage. */
+static void print_usage(FILE *f, const char *usage)
+{
+	const char *lead = "usage:";
+
+	while (*usage) {
+		size_t n = strcspn(usage, "\n");
+
+		fprintf(f, "%s burrow %.*s\n", lead, (int)n, usage);
+		lead = "      ";
+		usage += n + (usage[n] == '\n');
+	}
+}
 
 static int usage_err(const char *usage)
 {
-	fprintf(stderr, "usage: burrow %s\n", usage);
+	print_usage(stderr, usage);
+	return EXIT_USAGE;
+}
+
+/* An argument that looks like an option ("-" alone is an operand, e.g. stdin). */
+static bool is_option(const char *arg)
+{
+	return arg[0] == '-' && arg[1] != '\0';
+}
+
+/* An option the command does not know: bad usage, said in one sentence. */
+static int bad_option(const char *cmd, const char *opt)
+{
+	fprintf(stderr, "burrow: unknown option %s for %s; burrow %s --help lists its options\n", opt, cmd, cmd);
 	return EXIT_USAGE;
 }
 
@@ -69,6 +98,17 @@ static json_t *call(struct bw_client *cl, const char *cmd, json_t *args, int *st
 	return res ? res : json_null();
 }
 
+/* A result for people, or with --json as is. */
+static void show(json_t *res, void (*print)(json_t *))
+{
+	if (json_out) {
+		json_dumpf(res, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+		putchar('\n');
+	} else if (print) {
+		print(res);
+	}
+}
+
 static int simple(const char *cmd, json_t *args, void (*print)(json_t *))
 {
 	struct bw_client cl = { .fd = -1 };
@@ -76,12 +116,7 @@ static int simple(const char *cmd, json_t *args, void (*print)(json_t *))
 	json_t *res = call(&cl, cmd, args, &status);
 
 	if (res) {
-		if (json_out) {
-			json_dumpf(res, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
-			putchar('\n');
-		} else if (print) {
-			print(res);
-		}
+		show(res, print);
 		json_decref(res);
 	}
 	bw_client_close(&cl);
@@ -194,7 +229,8 @@ static void print_status(json_t *res)
 
 static int cmd_list(int argc, char **argv)
 {
-	(void)argv;
+	if (argc > 1 && is_option(argv[1]))
+		return bad_option("list", argv[1]);
 	if (argc > 1)
 		return usage_err("list [--json]");
 	return simple("list", NULL, print_list);
@@ -202,6 +238,9 @@ static int cmd_list(int argc, char **argv)
 
 static int cmd_status(int argc, char **argv)
 {
+	for (int i = 1; i < argc; i++)
+		if (is_option(argv[i]))
+			return bad_option("status", argv[i]);
 	if (argc > 2)
 		return usage_err("status [NAME] [--json]");
 	return simple("status", argc == 2 ? json_pack("{s:s}", "name", argv[1]) : NULL, print_status);
@@ -234,10 +273,15 @@ static int startstop(const char *cmd, int argc, char **argv, bool allow_all)
 			json_object_set_new(args, "all", json_true());
 		else if (strcmp(argv[i], "--no-wait") == 0)
 			wait = false;
-		else if (argv[i][0] == '-') {
+		else if (strcmp(argv[i], "--group") == 0) {
 			json_decref(args);
 			json_decref(names);
-			return usage_err(usage);
+			fprintf(stderr, "burrow: --group needs a group name, e.g. burrow %s --group Work\n", cmd);
+			return EXIT_USAGE;
+		} else if (is_option(argv[i])) {
+			json_decref(args);
+			json_decref(names);
+			return bad_option(cmd, argv[i]);
 		} else
 			json_array_append_new(names, json_string(argv[i]));
 	}
@@ -360,6 +404,8 @@ static int follow(struct bw_client *cl, void (*print)(json_t *))
 	return 1;
 }
 
+#define LOG_USAGE "log NAME [--level L] [--lines N] [--follow|-f]"
+
 static int cmd_log(int argc, char **argv)
 {
 	struct bw_client cl = { .fd = -1 };
@@ -374,18 +420,30 @@ static int cmd_log(int argc, char **argv)
 			json_object_set_new(args, "level", json_string(argv[++k]));
 		else if (strcmp(argv[k], "--follow") == 0 || strcmp(argv[k], "-f") == 0)
 			fol = true;
-		else if (strcmp(argv[k], "--lines") == 0 && k + 1 < argc)
-			json_object_set_new(args, "lines", json_integer(atoi(argv[++k])));
-		else if (argv[k][0] != '-' && !name)
+		else if (strcmp(argv[k], "--lines") == 0 && k + 1 < argc) {
+			char *end;
+			long n = strtol(argv[++k], &end, 10);
+
+			if (!*argv[k] || *end || n < 1) {
+				json_decref(args);
+				fprintf(stderr, "burrow: --lines needs a positive number, not %s\n", argv[k]);
+				return EXIT_USAGE;
+			}
+			json_object_set_new(args, "lines", json_integer(n));
+		} else if (is_option(argv[k]) && strcmp(argv[k], "--level") != 0 &&
+			   strcmp(argv[k], "--lines") != 0) {
+			json_decref(args);
+			return bad_option("log", argv[k]);
+		} else if (!is_option(argv[k]) && !name)
 			name = argv[k];
 		else {
 			json_decref(args);
-			return usage_err("log NAME [--level L] [--follow] [--lines N]");
+			return usage_err(LOG_USAGE);
 		}
 	}
 	if (!name) {
 		json_decref(args);
-		return usage_err("log NAME [--level L] [--follow] [--lines N]");
+		return usage_err(LOG_USAGE);
 	}
 	json_object_set_new(args, "name", json_string(name));
 	if (fol)
@@ -419,6 +477,9 @@ static void print_explain(json_t *res)
 
 static int cmd_explain(int argc, char **argv)
 {
+	for (int i = 1; i < argc; i++)
+		if (is_option(argv[i]))
+			return bad_option("explain", argv[i]);
 	if (argc != 2)
 		return usage_err("explain NAME");
 	return simple("explain", json_pack("{s:s}", "name", argv[1]), print_explain);
@@ -460,8 +521,10 @@ static int cmd_events(int argc, char **argv)
 	for (int k = 1; k < argc; k++) {
 		if (strcmp(argv[k], "--follow") == 0 || strcmp(argv[k], "-f") == 0)
 			fol = true;
+		else if (is_option(argv[k]))
+			return bad_option("events", argv[k]);
 		else
-			return usage_err("events [--follow] [--json]");
+			return usage_err("events [--follow|-f] [--json]");
 	}
 	res = call(&cl, "events", fol ? json_pack("{s:b}", "follow", 1) : NULL, &status);
 	if (res) {
@@ -503,12 +566,18 @@ static int cmd_emit(int argc, char **argv)
 {
 	json_t *ev;
 
-	if (argc < 2 || argv[1][0] == '-' || strchr(argv[1], '='))
+	if (argc >= 2 && is_option(argv[1]))
+		return bad_option("emit", argv[1]);
+	if (argc < 2 || strchr(argv[1], '='))
 		return usage_err("emit EVENT [key=value...]");
 	ev = json_pack("{s:s}", "name", argv[1]);
 	for (int i = 2; i < argc; i++) {
 		char *eq = strchr(argv[i], '=');
 
+		if (is_option(argv[i])) {
+			json_decref(ev);
+			return bad_option("emit", argv[i]);
+		}
 		if (!eq || eq == argv[i]) {
 			json_decref(ev);
 			fprintf(stderr, "burrow: %s is not key=value\n", argv[i]);
@@ -545,6 +614,9 @@ static int cmd_location(int argc, char **argv)
 {
 	json_t *args = NULL;
 
+	for (int i = 1; i < argc; i++)
+		if (is_option(argv[i]) && strcmp(argv[i], "--auto") != 0)
+			return bad_option("location", argv[i]);
 	if (argc > 2)
 		return usage_err("location [NAME | --auto]");
 	if (argc == 2)
@@ -553,26 +625,42 @@ static int cmd_location(int argc, char **argv)
 	return simple("location", args, print_location);
 }
 
+/* {connections, policy_errors}; an older agent replies with the connections alone. */
 static void print_reload(json_t *res)
 {
+	json_t *conns = json_is_array(res) ? res : json_object_get(res, "connections");
+	json_t *perr = json_object_get(res, "policy_errors"), *c;
 	size_t i, bad = 0;
-	json_t *c;
 
-	json_array_foreach(res, i, c)
+	json_array_foreach(conns, i, c)
 		if (json_object_get(c, "error")) {
 			bad++;
 			printf("%s: invalid: %s\n", str(c, "name"), str(c, "error"));
 		}
-	printf("reloaded: %zu connection(s), %zu invalid\n", json_array_size(res), bad);
+	json_array_foreach(perr, i, c) {
+		json_int_t line = json_integer_value(json_object_get(c, "line"));
+
+		if (line > 0)
+			printf("%s:%lld: %s (policy not loaded)\n", str(c, "file"), (long long)line, str(c, "message"));
+		else
+			printf("%s: %s (policy not loaded)\n", str(c, "file"), str(c, "message"));
+	}
+	printf("reloaded: %zu connection(s), %zu invalid", json_array_size(conns), bad);
+	if (perr)
+		printf("; %zu polic%s failed to load", json_array_size(perr), json_array_size(perr) == 1 ? "y" : "ies");
+	putchar('\n');
 }
 
 static int cmd_reload(int argc, char **argv)
 {
-	(void)argv;
+	if (argc > 1 && is_option(argv[1]))
+		return bad_option("reload", argv[1]);
 	if (argc != 1)
 		return usage_err("reload");
 	return simple("reload", NULL, print_reload);
 }
+
+#define DEVICES_USAGE "devices [ID] [--devices-dir DIR] [--json]"
 
 static void print_devices(json_t *res)
 {
@@ -589,31 +677,97 @@ static void print_devices(json_t *res)
 		printf("%-28s %s\n", str(d, "id"), str(d, "name"));
 }
 
-static int cmd_devices(int argc, char **argv)
+static void devices_error(void *ctx, const struct bw_cfg_error *err)
 {
-	if (argc > 2)
-		return usage_err("devices [ID] [--json]");
-	return simple("devices", argc == 2 ? json_pack("{s:s}", "id", argv[1]) : NULL, print_devices);
+	(void)ctx;
+	fprintf(stderr, "burrow: device profile %s:%d: %s (skipped)\n", err->file, err->line, err->msg);
 }
 
-/* Commands whose machinery belongs to later issues: say so, do not pretend. */
-static int not_yet(const char *what, const char *usage, int argc)
+/* The profiles of dir, read here: what the agent would answer, without the agent. */
+static int devices_local(const char *dir, const char *id)
 {
-	if (argc < 1)
-		return usage_err(usage);
+	struct bw_devices devs = { 0 };
+	json_t *res;
+	int rc = bw_devices_load_dir(dir, &devs, devices_error, NULL);
+
+	if (rc != 0) {
+		fprintf(stderr, "burrow: cannot read the device profiles in %s: %s\n", dir, strerror(-rc));
+		return 1;
+	}
+	if (!id && devs.n == 0) {
+		fprintf(stderr, "burrow: no device profiles in %s; burrow devices --devices-dir DIR reads another directory\n",
+			dir);
+		bw_devices_free(&devs);
+		return 1;
+	}
+	if (id) {
+		const struct bw_device *d = bw_devices_find(&devs, id);
+
+		if (!d) {
+			fprintf(stderr, "burrow: no device profile %s in %s; burrow devices lists them\n", id, dir);
+			bw_devices_free(&devs);
+			return 1;
+		}
+		res = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s%}", "id", d->id, "name", d->name, "vendor", d->vendor,
+				"source", d->source, "file", d->file, "text", d->text ? d->text : "", d->text_len);
+	} else {
+		res = json_array();
+		for (size_t i = 0; i < devs.n; i++)
+			json_array_append_new(res, json_pack("{s:s,s:s,s:s}", "id", devs.items[i].id, "name",
+							     devs.items[i].name, "vendor", devs.items[i].vendor));
+	}
+	bw_devices_free(&devs);
+	show(res, print_devices);
+	json_decref(res);
+	return 0;
+}
+
+/* The agent's profiles when it runs (it may read another directory); else the files of
+ * --devices-dir DIR or of the installed directory. */
+static int cmd_devices(int argc, char **argv)
+{
+	const char *dir = NULL, *id = NULL;
+	struct bw_client cl;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--devices-dir") == 0 && i + 1 < argc)
+			dir = argv[++i];
+		else if (is_option(argv[i]) && strcmp(argv[i], "--devices-dir") != 0)
+			return bad_option("devices", argv[i]);
+		else if (!is_option(argv[i]) && !id)
+			id = argv[i];
+		else
+			return usage_err(DEVICES_USAGE);
+	}
+	if (dir)
+		return devices_local(dir, id);
+	if (bw_client_connect_quiet(&cl, socket_path) == 0) {
+		bw_client_close(&cl);
+		return simple("devices", id ? json_pack("{s:s}", "id", id) : NULL, print_devices);
+	}
+	return devices_local(BURROW_DEVICES_DIR, id);
+}
+
+/* Commands whose machinery belongs to later issues: say so, do not pretend. They take no
+ * options yet, and the help lists none. */
+static int not_yet(const char *cmd, const char *what, int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (is_option(argv[i]))
+			return bad_option(cmd, argv[i]);
 	fprintf(stderr, "burrow: %s is not available yet in this release\n", what);
 	return 1;
 }
 
-static int cmd_export(int argc, char **argv) { (void)argv; return not_yet("profile export", "export NAME... -o FILE [--lock]", argc); }
-static int cmd_import(int argc, char **argv) { (void)argv; return not_yet("profile import", "import FILE", argc); }
+static int cmd_export(int argc, char **argv) { return not_yet("export", "profile export", argc, argv); }
+static int cmd_import(int argc, char **argv) { return not_yet("import", "profile import", argc, argv); }
 static int cmd_report(int argc, char **argv) { return bw_cli_report(argc, argv, socket_path); }
 static int cmd_doctor(int argc, char **argv) { return bw_cli_doctor(argc, argv, socket_path, json_out); }
 
 static int cmd_version(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
+	if (argc > 1)
+		return is_option(argv[1]) ? bad_option("version", argv[1]) : usage_err("version");
 	printf("burrow %s\n", BURROW_VERSION);
 	return 0;
 }
@@ -621,34 +775,78 @@ static int cmd_version(int argc, char **argv)
 static int cmd_help(int argc, char **argv);
 
 static const struct subcmd subcmds[] = {
-	{ "list", cmd_list, "list [--json]" },
-	{ "status", cmd_status, "status [NAME] [--json]" },
-	{ "start", cmd_start, "start NAME... | --group G [--no-wait]" },
-	{ "stop", cmd_stop, "stop NAME... | --group G | --all [--no-wait]" },
-	{ "restart", cmd_restart, "restart NAME... | --group G" },
-	{ "log", cmd_log, "log NAME [--level L] [--follow]" },
-	{ "explain", cmd_explain, "explain NAME" },
-	{ "events", cmd_events, "events [--follow] [--json]" },
-	{ "emit", cmd_emit, "emit EVENT [key=value...]" },
-	{ "location", cmd_location, "location [NAME | --auto]" },
-	{ "policy", bw_cli_policy, "policy check FILE... | policy test FILE... --events TRACE.jsonl" },
-	{ "reload", cmd_reload, "reload" },
-	{ "export", cmd_export, "export NAME... -o FILE [--lock] [--unlock-password] [--hide-settings]" },
-	{ "import", cmd_import, "import FILE" },
-	{ "report", cmd_report, "report -o FILE" },
-	{ "doctor", cmd_doctor, "doctor [NAME] [--json]" },
-	{ "devices", cmd_devices, "devices [ID] [--json]" },
-	{ "version", cmd_version, "version" },
-	{ "help", cmd_help, "help" },
+	{ "list", cmd_list, "list [--json]", "connections, groups and their state" },
+	{ "status", cmd_status, "status [NAME] [--json]",
+	  "state, gateway, virtual IP, SAs, traffic, speed, uptime" },
+	{ "start", cmd_start, "start NAME... | --group G [--no-wait]",
+	  "start; returns when up or failed (--no-wait: at once)" },
+	{ "stop", cmd_stop, "stop NAME... | --group G | --all [--no-wait]",
+	  "stop (--all: every valid connection)" },
+	{ "restart", cmd_restart, "restart NAME... | --group G [--no-wait]", "stop, then start again" },
+	{ "log", cmd_log, LOG_USAGE, "the connection's log (--lines N: the last N lines)" },
+	{ "explain", cmd_explain, "explain NAME", "the last failure in plain English, with what to check" },
+	{ "events", cmd_events, "events [--follow|-f] [--json]", "the event stream that policies see" },
+	{ "emit", cmd_emit, "emit EVENT [key=value...]", "inject an event, e.g. burrow emit ssid ssid=CafeFree" },
+	{ "location", cmd_location, "location [NAME | --auto]", "show or set the location (--auto: by the rules)" },
+	{ "policy", bw_cli_policy,
+	  "policy check FILE... [--config-dir DIR]\npolicy test FILE... --events TRACE.jsonl [--config-dir DIR] [--json]",
+	  "compile and lint policies, or replay events through them (no agent needed)" },
+	{ "reload", cmd_reload, "reload", "re-read configuration and policies; report what failed to load" },
+	{ "export", cmd_export, "export", "profile export: not available yet" },
+	{ "import", cmd_import, "import", "profile import: not available yet" },
+	{ "report", cmd_report, "report -o|--output FILE", "support report; secrets removed" },
+	{ "doctor", cmd_doctor, "doctor [NAME] [--config-dir DIR] [--json]",
+	  "check this machine (and NAME's path to its gateway)" },
+	{ "devices", cmd_devices, DEVICES_USAGE, "device profiles (read from the files when burrowd is not running)" },
+	{ "version", cmd_version, "version", "the version of burrow" },
+	{ "help", cmd_help, "help [COMMAND]", "this list, or one command's usage" },
 };
+
+static const struct subcmd *find_cmd(const char *name)
+{
+	for (size_t i = 0; i < BW_ARRAY_SIZE(subcmds); i++)
+		if (strcmp(name, subcmds[i].name) == 0)
+			return &subcmds[i];
+	return NULL;
+}
+
+static void help_one(const struct subcmd *c)
+{
+	print_usage(stdout, c->usage);
+	printf("%s\n", c->summary);
+}
 
 static int cmd_help(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	printf("usage: burrow [--socket PATH] [--json] COMMAND [ARGS]\n\ncommands:\n");
-	for (size_t i = 0; i < BW_ARRAY_SIZE(subcmds); i++)
-		printf("  burrow %s\n", subcmds[i].usage);
+	const struct subcmd *c;
+
+	if (argc >= 2 && is_option(argv[1]))
+		return bad_option("help", argv[1]);
+	if (argc > 2)
+		return usage_err("help [COMMAND]");
+	if (argc == 2) {
+		if (!(c = find_cmd(argv[1]))) {
+			fprintf(stderr, "burrow: unknown command %s; burrow help lists the commands\n", argv[1]);
+			return EXIT_USAGE;
+		}
+		help_one(c);
+		return 0;
+	}
+	printf("usage: burrow [--socket PATH] [--json] COMMAND [ARGS]\n"
+	       "       burrow --help|-h | --version | COMMAND --help\n\ncommands:\n");
+	for (size_t i = 0; i < BW_ARRAY_SIZE(subcmds); i++) {
+		const char *u = subcmds[i].usage;
+
+		while (*u) {
+			size_t n = strcspn(u, "\n");
+
+			printf("  burrow %.*s\n", (int)n, u);
+			u += n + (u[n] == '\n');
+		}
+		printf("      %s\n", subcmds[i].summary);
+	}
+	printf("\n--socket PATH (or BURROW_SOCKET) names the agent's control socket (default %s);\n"
+	       "--json prints the replies as JSON.\n", BURROW_SOCKET);
 	return 0;
 }
 
@@ -657,6 +855,7 @@ int main(int argc, char **argv)
 	char *args[256];
 	int n = 0;
 	const char *env = getenv("BURROW_SOCKET");
+	const struct subcmd *c;
 
 	if (env && *env)
 		socket_path = env;
@@ -664,27 +863,42 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc)
 			socket_path = argv[++i];
+		else if (strcmp(argv[i], "--socket") == 0) {
+			fprintf(stderr, "burrow: --socket needs the path of the agent's socket, e.g. --socket %s\n",
+				BURROW_SOCKET);
+			return EXIT_USAGE;
+		}
 		else if (strncmp(argv[i], "--socket=", 9) == 0)
 			socket_path = argv[i] + 9;
 		else if (strcmp(argv[i], "--json") == 0)
 			json_out = true;
 		else if (strcmp(argv[i], "--version") == 0 && n == 0)
-			return cmd_version(0, NULL);
+			return cmd_version(1, NULL);
 		else if ((strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) && n == 0)
-			return cmd_help(0, NULL);
+			return cmd_help(1, NULL);
 		else if (n < (int)BW_ARRAY_SIZE(args))
 			args[n++] = argv[i];
 		else
 			return usage_err("COMMAND [ARGS] (too many arguments)");
 	}
 	if (n == 0) {
-		cmd_help(0, NULL);
+		cmd_help(1, NULL);
 		return EXIT_USAGE;
 	}
 	bw_cli_policy_set_json(json_out);
-	for (size_t i = 0; i < BW_ARRAY_SIZE(subcmds); i++)
-		if (strcmp(args[0], subcmds[i].name) == 0)
-			return subcmds[i].fn(n, args);
-	fprintf(stderr, "burrow: unknown command %s; burrow help lists the commands\n", args[0]);
-	return EXIT_USAGE;
+	if (!(c = find_cmd(args[0]))) {
+		if (is_option(args[0]))
+			fprintf(stderr, "burrow: unknown option %s; burrow --help lists the options and commands\n",
+				args[0]);
+		else
+			fprintf(stderr, "burrow: unknown command %s; burrow help lists the commands\n", args[0]);
+		return EXIT_USAGE;
+	}
+	/* COMMAND --help anywhere: that command's usage, and nothing is sent. */
+	for (int i = 1; i < n; i++)
+		if (strcmp(args[i], "--help") == 0 || strcmp(args[i], "-h") == 0) {
+			help_one(c);
+			return 0;
+		}
+	return c->fn(n, args);
 }

@@ -13,31 +13,51 @@
 #include "ctl_proto.h"
 #include "util.h"
 
-int bw_client_connect(struct bw_client *cl, const char *path)
+int bw_client_connect_quiet(struct bw_client *cl, const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int e;
 
 	memset(cl, 0, sizeof(*cl));
+	cl->fd = -1;
 	if (bw_strlcpy(sa.sun_path, path, sizeof(sa.sun_path)) != 0) {
-		fprintf(stderr, "burrow: socket path %s is too long\n", path);
+		errno = ENAMETOOLONG;
 		return -1;
 	}
 	cl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (cl->fd < 0 || connect(cl->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		if (errno == ENOENT || errno == ECONNREFUSED)
-			fprintf(stderr, "burrow: burrowd is not running (no agent at %s); start it with "
-				"systemctl start burrowd\n", path);
-		else if (errno == EACCES)
-			fprintf(stderr, "burrow: permission denied on %s; run as root or join group burrow\n",
-				path);
-		else
-			fprintf(stderr, "burrow: cannot connect to %s: %s\n", path, strerror(errno));
+		e = errno;
 		if (cl->fd >= 0)
 			close(cl->fd);
 		cl->fd = -1;
+		errno = e;
 		return -1;
 	}
 	return 0;
+}
+
+void bw_client_connect_error(const char *path, int err, char *buf, size_t len)
+{
+	if (err == ENAMETOOLONG)
+		snprintf(buf, len, "socket path %s is too long", path);
+	else if (err == ENOENT || err == ECONNREFUSED)
+		snprintf(buf, len, "burrowd is not running (no agent at %s); start it with systemctl start burrowd",
+			 path);
+	else if (err == EACCES)
+		snprintf(buf, len, "permission denied on %s; run as root or join group burrow", path);
+	else
+		snprintf(buf, len, "cannot connect to %s: %s", path, strerror(err));
+}
+
+int bw_client_connect(struct bw_client *cl, const char *path)
+{
+	char msg[512];
+
+	if (bw_client_connect_quiet(cl, path) == 0)
+		return 0;
+	bw_client_connect_error(path, errno, msg, sizeof(msg));
+	fprintf(stderr, "burrow: %s\n", msg);
+	return -1;
 }
 
 int bw_client_send(struct bw_client *cl, const char *cmd, json_t *args)

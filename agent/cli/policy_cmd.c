@@ -175,6 +175,8 @@ int bw_cli_policy(int argc, char **argv)
 		return check(argc - 2, argv + 2);
 	if (argc >= 2 && strcmp(argv[1], "test") == 0)
 		return test(argc - 2, argv + 2);
+	if (argc >= 2 && argv[1][0] == '-' && argv[1][1])
+		fprintf(stderr, "burrow: unknown option %s for policy; burrow policy --help lists its options\n", argv[1]);
 	fputs(USAGE, stderr);
 	return 2;
 }

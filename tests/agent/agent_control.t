@@ -144,7 +144,7 @@ is "$rc" 1 "transport mode with a local_address is refused at start"
 like "$out" "transport mode protects this host's own address; remove local_address" "with a sentence saying what to change"
 rm "$T/etc/connections/hosts.conf"
 
-out=$(bw export office -o "$T/x" 2>&1); rc=$?
+out=$(bw export office 2>&1); rc=$?
 is "$rc" 1 "a command whose machinery comes later exits 1"
 like "$out" 'not available yet' "and says it is not available yet"
 

@@ -10,14 +10,28 @@
 
 #include "tap.h"
 
-/* One policy that reports what it can see at load time. */
+/* One policy that reports what it can see at load time. Line numbers matter: the
+ * refusals below are checked with the probe's file:line. */
 static const char probe[] =
-	"local function t(x) return type(x) end\n"
-	"burrow.log('info', 'io=' .. t(io) .. ' debug=' .. t(debug) .. ' package=' .. t(package))\n"
-	"burrow.log('info', 'dofile=' .. t(dofile) .. ' loadfile=' .. t(loadfile) .. ' dump=' .. t(string.dump))\n"
-	"burrow.log('info', 'os.execute=' .. t(os.execute) .. ' os.getenv=' .. t(os.getenv) .. ' os.remove=' .. t(os.remove))\n"
+	"local function t(x) return type(x) end\n"					/* 1 */
+	"local function try(what, f)\n"							/* 2 */
+	"  local ok, e = pcall(f)\n"							/* 3 */
+	"  burrow.log('info', what .. ': ' .. tostring(ok) .. ' ' .. tostring(e))\n"	/* 4 */
+	"end\n"										/* 5 */
+	"try('io.open', function() return io.open('/etc/passwd') end)\n"		/* 6 */
+	"try('io()', function() return io() end)\n"					/* 7 */
+	"try('os.execute', function() return os.execute('true') end)\n"		/* 8 */
+	"try('os.getenv', function() return os.getenv('HOME') end)\n"			/* 9 */
+	"try('os.remove', function() return os.remove('/tmp/x') end)\n"		/* 10 */
+	"try('debug', function() return debug.getinfo(1) end)\n"			/* 11 */
+	"try('package', function() package.path = './?.lua' end)\n"			/* 12 */
+	"try('dofile', function() return dofile('/etc/passwd') end)\n"			/* 13 */
+	"try('loadfile', function() return loadfile('/etc/passwd') end)\n"		/* 14 */
+	"try('dump', function() return string.dump(t) end)\n"				/* 15 */
+	"try('coroutine', function() return coroutine.create(t) end)\n"		/* 16 */
+	"try('unprotect', function() return setmetatable(io, {}) end)\n"		/* 17 */
 	"burrow.log('info', 'os.time=' .. t(os.time) .. ' os.date=' .. t(os.date) .. ' os.clock=' .. t(os.clock))\n"
-	"burrow.log('info', 'coroutine=' .. t(coroutine) .. ' string=' .. t(string) .. ' utf8=' .. t(utf8))\n"
+	"burrow.log('info', 'string=' .. t(string) .. ' utf8=' .. t(utf8) .. ' math=' .. t(math) .. ' table=' .. t(table))\n"
 	"local ok, e = pcall(require, 'os')\n"
 	"burrow.log('info', 'require os: ' .. tostring(ok) .. ' ' .. tostring(e))\n"
 	"burrow.log('info', 'require burrow: ' .. tostring(require('burrow') == burrow))\n"
@@ -32,11 +46,30 @@ static void test_forbidden(void)
 {
 	struct ptu_run r = ptu_run1(probe, "");
 
-	tap_ok(ptu_has(r.out, "io=nil debug=nil package=nil"), "io, debug and package are not there");
-	tap_ok(ptu_has(r.out, "dofile=nil loadfile=nil dump=nil"), "dofile, loadfile and string.dump are not there");
-	tap_ok(ptu_has(r.out, "os.execute=nil os.getenv=nil os.remove=nil"), "os has no execute, getenv or remove");
+	tap_ok(ptu_has(r.out, "io.open: false ") &&
+	       ptu_has(r.out, ".lua:6: io is not available in policies; use burrow.exec"),
+	       "io.open raises 'io is not available in policies; use burrow.exec' at the policy's line");
+	tap_ok(ptu_has(r.out, ".lua:7: io is not available in policies"), "calling io raises the same sentence");
+	tap_ok(ptu_has(r.out, ".lua:8: os.execute is not available in policies; os has only time, date and clock "
+			      "(use burrow.exec to run a program)"),
+	       "os.execute raises a sentence that names os.execute and points to burrow.exec");
+	tap_ok(ptu_has(r.out, ".lua:9: os.getenv is not available in policies") &&
+	       ptu_has(r.out, ".lua:10: os.remove is not available in policies"),
+	       "os.getenv and os.remove raise the sentence with their own names");
+	tap_ok(ptu_has(r.out, ".lua:11: debug is not available in policies"), "debug raises a sentence");
+	tap_ok(ptu_has(r.out, ".lua:12: package is not available in policies; require knows only 'burrow'"),
+	       "assigning into package raises a sentence");
+	tap_ok(ptu_has(r.out, ".lua:13: dofile is not available in policies") &&
+	       ptu_has(r.out, ".lua:14: loadfile is not available in policies"),
+	       "dofile and loadfile raise a sentence instead of reading the file");
+	tap_ok(ptu_has(r.out, ".lua:15: string.dump is not available in policies"), "string.dump raises a sentence");
+	tap_ok(ptu_has(r.out, ".lua:16: coroutine is not available in policies"), "coroutine raises a sentence");
+	tap_ok(ptu_has(r.out, "unprotect: false") && ptu_has(r.out, "cannot change a protected metatable"),
+	       "a policy cannot take the refusal off io");
+	tap_ok(!ptu_has(r.out, "attempt to index a nil value") && !ptu_has(r.out, "attempt to call a nil value"),
+	       "no refusal shows up as a nil index or call");
 	tap_ok(ptu_has(r.out, "os.time=function os.date=function os.clock=function"), "os keeps time, date and clock");
-	tap_ok(ptu_has(r.out, "coroutine=nil string=table utf8=table"), "only base, string, table, math, utf8 are opened");
+	tap_ok(ptu_has(r.out, "string=table utf8=table math=table table=table"), "string, utf8, math and table are there");
 	tap_ok(ptu_has(r.out, "require os: false require: 'os' is not available in a policy"), "require of anything but burrow fails");
 	tap_ok(ptu_has(r.out, "require burrow: true"), "require 'burrow' gives the preloaded module");
 	tap_ok(ptu_has(r.out, "load bytecode: nil attempt to load a binary chunk"), "load refuses bytecode");
@@ -45,6 +78,25 @@ static void test_forbidden(void)
 	       "collectgarbage('stop') is refused and the collector keeps running");
 	tap_ok(ptu_has(r.out, "gc count: number"), "collectgarbage('count') is allowed");
 	tap_is_int(r.errors, 0, "the probe itself raised nothing");
+	if (tap_failed)
+		tap_diag("%s", r.out);
+	free(r.out);
+}
+
+/* Uncaught, in a handler: the error the host logs carries the sentence with file:line. */
+static void test_forbidden_in_handler(void)
+{
+	struct ptu_run r = ptu_run1("burrow.on('ssid', function(ev)\n"
+				    "  os.execute('logger ' .. ev.ssid)\n"
+				    "end)\n"
+				    "burrow.on('ssid', function() io.open('/tmp/x', 'w') end)\n",
+				    "{\"name\":\"ssid\",\"time\":1,\"ssid\":\"x\"}\n");
+
+	tap_ok(ptu_has(r.out, ".lua:2: os.execute is not available in policies"),
+	       "an uncaught os.execute in a handler is logged with the sentence and file:line");
+	tap_ok(ptu_has(r.out, ".lua:4: io is not available in policies; use burrow.exec"),
+	       "an uncaught io.open in a handler is logged with the sentence and file:line");
+	tap_is_int(r.errors, 2, "each counts as one policy error");
 	if (tap_failed)
 		tap_diag("%s", r.out);
 	free(r.out);
@@ -147,6 +199,15 @@ static void test_load_errors(void)
 	tap_ok(ptu_has(r.out, "loading the policy failed: ") && ptu_has(r.out, "policy.lua:2: refuse to load"),
 	       "a main chunk that raises is reported with file:line");
 	tap_ok(ptu_has(r.out, "event start") && !ptu_has(r.out, "kept"), "and keeps none of its handlers");
+	tap_ok(ptu_has(r.out, "event policy_error") && ptu_has(r.out, "line=2") &&
+	       ptu_has(r.out, "message=refuse to load") && ptu_has(r.out, "/policy.lua"),
+	       "a policy_error event carries the policy's file, line and message");
+	if (tap_failed)
+		tap_diag("%s", r.out);
+	free(r.out);
+	r = ptu_run1("burrow.on('start', function() end\nlocal x = = 1\n", "");
+	tap_ok(ptu_has(r.out, "event policy_error") && ptu_has(r.out, "line=2"),
+	       "a policy that does not compile emits policy_error with the line of the syntax error");
 	free(r.out);
 	r = ptu_run1("print('hello', 1, nil)\n", "");
 	tap_ok(ptu_has(r.out, "log policy.lua info: hello\t1\tnil"), "print() goes to the log");
@@ -156,6 +217,7 @@ static void test_load_errors(void)
 int main(void)
 {
 	test_forbidden();
+	test_forbidden_in_handler();
 	test_runaway();
 	test_memory();
 	test_errors();
