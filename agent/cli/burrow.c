@@ -164,7 +164,7 @@ static void print_status_one(json_t *c)
 	if (str(c, "banner")[0])
 		printf("  banner:      %s\n", str(c, "banner"));
 	if (fail)
-		printf("  last error:  %s\n", str(fail, "error"));
+		printf("  last error:  %s (failure code %s)\n", str(fail, "error"), str(fail, "code"));
 }
 
 static void print_status(json_t *res)
@@ -408,6 +408,7 @@ static void print_explain(json_t *res)
 		return;
 	}
 	printf("%s\n", str(res, "explanation"));
+	printf("failure code: %s\n", str(res, "code"));
 }
 
 static int cmd_explain(int argc, char **argv)
