@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -420,6 +421,22 @@ void ike_fail(struct bw_ike_conn *ike, const char *code, const char *error, cons
 	bw_conn_fail(c, code, error, explanation ? explanation : error);
 }
 
+void ike_failf(struct bw_ike_conn *ike, const char *code, const char *error, const char *fmt, ...)
+{
+	char x[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(x, sizeof(x), fmt, ap);
+	va_end(ap);
+	ike_fail(ike, code, error, x);
+}
+
+const char *ike_config_dir(const struct bw_ike_conn *ike)
+{
+	return ike->agent->opts.config_dir;
+}
+
 static void dpd_dead(struct bw_ike_conn *ike)
 {
 	struct bw_conn *c = ike->conn;
@@ -585,8 +602,9 @@ static bool cidr_same(const struct bw_cidr *x, const struct bw_cidr *y)
 	       memcmp(x->addr, y->addr, x->family == AF_INET ? 4 : 16) == 0;
 }
 
-/* The other Burrow connection, on its way up or up, that routes net into its tunnel: by
- * its negotiated traffic selectors, or by its configured networks while it negotiates. */
+/* The other Burrow connection that routes net into its tunnel: one that is up, by its
+ * negotiated traffic selectors. One still negotiating holds no route yet: two connections
+ * to the same networks may both try, and the first one up has them. */
 static struct bw_conn *route_holder(const struct bw_conn *self, const struct bw_cidr *net)
 {
 	struct bw_agent *a = self->agent;
@@ -595,13 +613,10 @@ static struct bw_conn *route_holder(const struct bw_conn *self, const struct bw_
 		struct bw_conn *o = a->conns[i];
 
 		if (o == self || !o->valid || !o->ike || o->cfg.mode == BW_MODE_TRANSPORT ||
-		    (o->state != BW_CONN_CONNECTING && o->state != BW_CONN_UP && o->state != BW_CONN_REKEYING))
+		    (o->state != BW_CONN_UP && o->state != BW_CONN_REKEYING))
 			continue;
 		for (size_t j = 0; j < o->ike->n_children; j++)
 			if (cidr_same(&o->ike->children[j].remote_ts, net))
-				return o;
-		for (size_t j = 0; j < o->cfg.n_remote_networks; j++)
-			if (cidr_same(&o->cfg.remote_networks[j], net))
 				return o;
 	}
 	return NULL;
@@ -615,15 +630,13 @@ static void route_conflict_text(const struct bw_conn *c, const struct bw_cidr *n
 
 	bw_cidr_format(net, r, sizeof(r));
 	if (holder) {
-		snprintf(err, errlen, "%s: the route %s is already held by the Burrow connection '%s'", c->name, r,
-			 holder->name);
+		snprintf(err, errlen, "the route %s is already held by the Burrow connection '%s'", r, holder->name);
 		snprintf(x, xlen, "%s cannot route %s into its tunnel: the Burrow connection '%s' (%s) holds that "
 			 "route, and two tunnels cannot carry the same network. Stop one of them (burrow stop %s), or "
 			 "change remote_networks in %.200s.", c->name, r, holder->name, bw_conn_state_name(holder->state),
 			 holder->name, c->file);
 	} else {
-		snprintf(err, errlen, "%s: the route %s is already held by another program (ip route show %s)",
-			 c->name, r, r);
+		snprintf(err, errlen, "the route %s is already held by another program (ip route show %s)", r, r);
 		snprintf(x, xlen, "%s cannot route %s into its tunnel: the kernel already has that route and it is "
 			 "not Burrow's (ip route show %s shows it; another VPN or a static route). Remove it "
 			 "(ip route del %s) or change remote_networks in %.200s, then burrow start %s.", c->name, r, r,
@@ -640,7 +653,10 @@ static bool route_conflict_at_start(const struct bw_conn *c, char *err, size_t e
 		const struct bw_conn *o = route_holder(c, &c->cfg.remote_networks[i]);
 
 		if (o) {
-			route_conflict_text(c, &c->cfg.remote_networks[i], o, err, errlen, x, xlen);
+			char e[200];
+
+			route_conflict_text(c, &c->cfg.remote_networks[i], o, e, sizeof(e), x, xlen);
+			snprintf(err, errlen, "%s: %s", c->name, e);
 			return true;
 		}
 	}

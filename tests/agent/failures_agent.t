@@ -4,7 +4,7 @@
 # gives the failure code and an explanation with the real name and files, `burrow status`
 # and `burrow log` show it, and a tunnel_failed event with the code reaches both
 # `burrow events --follow` and the policies. Runs a real burrowd in its own network
-# namespace (no gateway: the one connection that connects talks to nobody on loopback).
+# namespace (no gateway: the connections that connect talk to nobody on loopback).
 set -u
 . "$(dirname "$0")/../tap.sh"
 SRC=${BURROW_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -111,19 +111,18 @@ check certs unsupported-method failed 'certs: method = rsa \(certificate authent
 out=$(bw start broken 2>&1 </dev/null); rc=$?
 check broken invalid invalid 'connection broken is invalid \(.*/broken\.conf:4: .*colour' "$T/etc/connections/broken\\.conf:4: .*colour"
 
+# A connection still negotiating holds no route yet: another one to the same networks may try.
 out=$(bw start lab1 --no-wait 2>&1 </dev/null); rc=$?
 is "$rc" 0 "lab1 starts (towards nobody on 127.0.0.2: it stays connecting)"
 like "$(bw list)" '^lab1 +- +connecting ' "lab1 is connecting"
-out=$(bw start lab2 2>&1 </dev/null); rc=$?
-check lab2 route-conflict failed "lab2: the route 10\\.15\\.0\\.0/24 is already held by the Burrow connection 'lab1'" \
-	"lab2 cannot route 10\\.15\\.0\\.0/24 into its tunnel: the Burrow connection 'lab1' \\(connecting\\) holds that route.*burrow stop lab1.*$T/etc/connections/lab2\\.conf"
-like "$(bw list)" '^lab1 +- +connecting ' "lab1 is left alone"
-bw stop lab1 >/dev/null 2>&1
-wait_for 10 sh -c "'$BUILD/burrow' --socket '$SOCK' list | grep -Eq '^lab1 +- +down '"
-ok $? "lab1 stops"
 out=$(bw start lab2 --no-wait 2>&1 </dev/null); rc=$?
-is "$rc" 0 "once lab1 is down, lab2 may start: the route is free"
-bw stop lab2 >/dev/null 2>&1
+is "$rc" 0 "lab2, with the same remote network, may start too: lab1 holds no route while it negotiates"
+like "$(bw list)" '^lab2 +- +connecting ' "lab2 is connecting"
+bw stop lab1 lab2 >/dev/null 2>&1
+wait_for 10 sh -c "'$BUILD/burrow' --socket '$SOCK' list | grep -Eq '^lab2 +- +down '"
+ok $? "both stop"
+# (A route held by a Burrow connection that is up, or by another program, is in
+# tests/interop/ikev1_main_psk.t: it needs a gateway.)
 
 # Fixing the cause and starting again is all it takes; the tunnel_failed count stays one each.
 chmod 600 "$T/etc/secrets/insecure.secrets"
