@@ -48,6 +48,8 @@ conn certs 10.13.0.0/24 '[auth]\nmethod = rsa\ncertificate = /etc/burrow/certs/a
 conn lab1 10.15.0.0/24;      secret lab1 600
 conn lab2 10.15.0.0/24;      secret lab2 600
 conn broken 10.16.0.0/24 'colour = blue\n'
+printf '[connection]\ngateway = 127.0.0.2\ntopology = host-to-host\nmode = transport\nlocal_address = 10.9.0.2\n' \
+	> "$T/etc/connections/hosts.conf"
 
 # A policy that records every tunnel_failed it is given: what notify or always-on would see.
 cat > "$T/etc/policies/50-failed.lua" <<LUA
@@ -107,6 +109,10 @@ like "$(bw status nosecret --json)" '"needs_secret": *"psk"' "nosecret: status -
 out=$(bw start certs 2>&1 </dev/null); rc=$?
 check certs unsupported-method failed 'certs: method = rsa \(certificate authentication\) is not available yet; use method = psk' \
 	"certs sets method = rsa in $T/etc/connections/certs\\.conf.*method = psk"
+
+out=$(bw start hosts 2>&1 </dev/null); rc=$?
+check hosts unsupported-setting failed "hosts: transport mode protects this host's own address; remove local_address" \
+	"hosts sets mode = transport and local_address in $T/etc/connections/hosts\\.conf"
 
 out=$(bw start broken 2>&1 </dev/null); rc=$?
 check broken invalid invalid 'connection broken is invalid \(.*/broken\.conf:4: .*colour' "$T/etc/connections/broken\\.conf:4: .*colour"
