@@ -141,22 +141,32 @@ void bw_conn_set_state(struct bw_conn *c, enum bw_conn_state to, const char *rea
 	}
 }
 
-void bw_conn_fail(struct bw_conn *c, const char *code, const char *error, const char *explanation)
+void bw_conn_fail_to(struct bw_conn *c, enum bw_conn_state to, const char *down_reason, const char *code,
+		     const char *error, const char *explanation)
 {
 	bool was_up = c->state == BW_CONN_UP || c->state == BW_CONN_REKEYING;
+	struct bw_events *ev = &c->agent->events;
 
 	bw_strlcpy(c->fail_code, code, sizeof(c->fail_code));
 	bw_strlcpy(c->fail_error, error, sizeof(c->fail_error));
 	bw_strlcpy(c->fail_explanation, explanation ? explanation : error, sizeof(c->fail_explanation));
 	c->fail_time = time(NULL);
-	bw_log(BW_LOG_ERROR, c->name, "%s", error);
-	if (was_up)
-		bw_events_emitf(&c->agent->events, "tunnel_down",
-				json_pack("{s:s,s:s}", "connection", c->name, "reason", "error"));
-	bw_conn_set_state(c, BW_CONN_FAILED, code);
-	bw_events_emitf(&c->agent->events, "tunnel_failed",
-			json_pack("{s:s,s:s,s:s}", "connection", c->name, "error", c->fail_code,
-				  "explanation", c->fail_explanation));
+	bw_log(BW_LOG_ERROR, c->name, "%s (failure %s)", error, code);
+	/* bw_conn_set_state emits tunnel_down on the way to down, not to failed. */
+	if (was_up && to != BW_CONN_DOWN)
+		bw_events_emitf(ev, "tunnel_down", json_pack("{s:s,s:s}", "connection", c->name, "reason",
+							     down_reason ? down_reason : "error"));
+	bw_conn_set_state(c, to, to == BW_CONN_DOWN ? down_reason : code);
+	if (was_up && strcmp(code, "deleted-by-peer") == 0)
+		return;
+	bw_events_emitf(ev, "tunnel_failed",
+			json_pack("{s:s,s:s,s:s,s:s,s:s}", "connection", c->name, "error", c->fail_code, "code",
+				  c->fail_code, "message", c->fail_error, "explanation", c->fail_explanation));
+}
+
+void bw_conn_fail(struct bw_conn *c, const char *code, const char *error, const char *explanation)
+{
+	bw_conn_fail_to(c, BW_CONN_FAILED, "error", code, error, explanation);
 }
 
 int bw_conn_start(struct bw_conn *c, char *err, size_t errlen)
@@ -164,6 +174,7 @@ int bw_conn_start(struct bw_conn *c, char *err, size_t errlen)
 	if (!c->valid) {
 		snprintf(err, errlen, "connection %s is invalid (%s:%d: %s); fix the file and run burrow reload",
 			 c->name, c->cfg_err.file, c->cfg_err.line, c->cfg_err.msg);
+		bw_conn_fail_to(c, BW_CONN_INVALID, NULL, "invalid", err, err);
 		return -1;
 	}
 	switch (c->state) {

@@ -79,6 +79,16 @@ void bw_conn_set_state(struct bw_conn *c, enum bw_conn_state to, const char *rea
  * with what to check), moves to failed and emits tunnel_failed. */
 void bw_conn_fail(struct bw_conn *c, const char *code, const char *error, const char *explanation);
 
+/* The one way every failure is reported, wherever it is found (start refused, datapath,
+ * IKE, DPD, the gateway's delete, a network change): logs error at error level in the
+ * connection's log, records it for explain/status, moves to `to` (failed, down,
+ * needs-secret; the current state for an invalid connection) and emits tunnel_down with
+ * down_reason when the tunnel was up, then tunnel_failed with the code. The one exception,
+ * as docs/policies.md says: the gateway's delete of a tunnel that was up (code
+ * deleted-by-peer) ends in tunnel_down only, for it is the gateway's decision. */
+void bw_conn_fail_to(struct bw_conn *c, enum bw_conn_state to, const char *down_reason, const char *code,
+		     const char *error, const char *explanation);
+
 void bw_conn_log_append(struct bw_conn *c, enum bw_log_level level, const char *msg);
 
 /* Start and stop, as the CLI and policies ask; 0 or -1 with a reason in err. */

@@ -152,8 +152,8 @@ static void go_up(struct bw_policy_sim *s, struct sim_conn *c)
 		if (c->fail_times > 0)
 			c->fail_times--;
 		set_state(s, c, "failed");
-		push(s, json_pack("{s:s,s:s,s:s,s:s}", "name", "tunnel_failed", "connection", c->name,
-				  "error", c->fail, "explanation", "simulated failure"));
+		push(s, json_pack("{s:s,s:s,s:s,s:s,s:s}", "name", "tunnel_failed", "connection", c->name,
+				  "error", c->fail, "code", c->fail, "explanation", "simulated failure"));
 		if (c->fail_times == 0)
 			c->fail[0] = '\0';
 		return;

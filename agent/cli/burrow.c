@@ -206,7 +206,7 @@ static void print_status_one(json_t *c)
 			printf("  warning:     %s\n", json_string_value(w) ? json_string_value(w) : "");
 	}
 	if (fail)
-		printf("  last error:  %s\n", str(fail, "error"));
+		printf("  last error:  %s (failure code %s)\n", str(fail, "error"), str(fail, "code"));
 }
 
 static void print_status(json_t *res)
@@ -473,6 +473,7 @@ static void print_explain(json_t *res)
 		return;
 	}
 	printf("%s\n", str(res, "explanation"));
+	printf("failure code: %s\n", str(res, "code"));
 }
 
 static int cmd_explain(int argc, char **argv)

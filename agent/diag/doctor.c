@@ -782,8 +782,11 @@ json_t *bw_doctor_probe_checks(const struct bw_conn_config *cfg, const char *gw,
 				"ask for the gateway's phase-1 settings, or pick its device profile (burrow devices), and set [phase1] proposals",
 				"the gateway is reachable but accepts none of our phase-1 proposals (%s)", offered));
 		} else if (ans->notify) {
-			json_array_append_new(arr, checkf("phase1", "warn",
-				"see burrow log NAME --level debug after burrow start NAME",
+			char hint[2 * BW_NAME_MAX + 64];
+
+			snprintf(hint, sizeof(hint), "see burrow log %s --level debug after burrow start %s", cfg->name,
+				 cfg->name);
+			json_array_append_new(arr, checkf("phase1", "warn", hint,
 				"the gateway answered with the notification %s", isakmp_notify_name(ans->notify)));
 		} else {
 			json_array_append_new(arr, checkf("phase1", "warn", "capture the exchange (tshark -f 'udp port 500') if starting fails",
@@ -848,9 +851,11 @@ static void conn_checks(const struct bw_conn *c, bool udp_encap, json_t *arr)
 						  "%s", dns));
 	}
 	if (bw_doctor_resolve(cfg->gateway, BW_DOCTOR_RESOLVE_MS, &gw, err, sizeof(err)) != 0) {
-		json_array_append_new(arr, checkf("gateway-dns", "fail",
-			"check the name and this host's DNS (resolvectl query NAME), or put the address in gateway =",
-			"%s", err));
+		char hint[sizeof(cfg->gateway) + 96];
+
+		snprintf(hint, sizeof(hint), "check the name and this host's DNS (resolvectl query %s), or put the "
+			 "address in gateway =", cfg->gateway);
+		json_array_append_new(arr, checkf("gateway-dns", "fail", hint, "%s", err));
 		return;
 	}
 	inet_ntop(AF_INET, &gw.sin_addr, addr, sizeof(addr));

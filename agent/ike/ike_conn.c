@@ -4,10 +4,12 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
 
@@ -418,6 +420,22 @@ void ike_fail(struct bw_ike_conn *ike, const char *code, const char *error, cons
 	bw_conn_fail(c, code, error, explanation ? explanation : error);
 }
 
+void ike_failf(struct bw_ike_conn *ike, const char *code, const char *error, const char *fmt, ...)
+{
+	char x[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(x, sizeof(x), fmt, ap);
+	va_end(ap);
+	ike_fail(ike, code, error, x);
+}
+
+const char *ike_config_dir(const struct bw_ike_conn *ike)
+{
+	return ike->agent->opts.config_dir;
+}
+
 static void dpd_dead(struct bw_ike_conn *ike)
 {
 	struct bw_conn *c = ike->conn;
@@ -433,11 +451,7 @@ static void dpd_dead(struct bw_ike_conn *ike)
 		 "may have restarted or the network path is broken; the tunnel was taken down. Policies "
 		 "(defaults.lua) restart it; check the gateway if it keeps happening.", IKE_DPD_MAX_PROBES,
 		 (unsigned)(c->cfg.dpd_s * 2));
-	bw_strlcpy(c->fail_code, "dpd", sizeof(c->fail_code));
-	bw_strlcpy(c->fail_error, "the gateway stopped answering (DPD timeout)", sizeof(c->fail_error));
-	bw_strlcpy(c->fail_explanation, exp, sizeof(c->fail_explanation));
-	c->fail_time = time(NULL);
-	bw_conn_set_state(c, BW_CONN_DOWN, "dpd");
+	bw_conn_fail_to(c, BW_CONN_DOWN, "dpd", "dpd", "the gateway stopped answering (DPD timeout)", exp);
 }
 
 void ike_peer_deleted(struct bw_ike_conn *ike, const char *what)
@@ -456,16 +470,11 @@ void ike_peer_deleted(struct bw_ike_conn *ike, const char *what)
 	if (c->state == BW_CONN_CONNECTING)
 		bw_conn_fail(c, "deleted-by-peer", "the gateway deleted the SA while we were connecting",
 			     "The gateway ended the negotiation. Its log says why.");
-	else {
-		bw_strlcpy(c->fail_code, "deleted-by-peer", sizeof(c->fail_code));
-		bw_strlcpy(c->fail_error, "the gateway deleted the SA", sizeof(c->fail_error));
-		bw_strlcpy(c->fail_explanation,
-			   "The gateway deleted the tunnel's SA: its admin stopped it, it restarted, or it "
-			   "removed this client. Start the connection again; if it keeps happening, check the "
-			   "gateway's log.", sizeof(c->fail_explanation));
-		c->fail_time = time(NULL);
-		bw_conn_set_state(c, BW_CONN_DOWN, "deleted-by-peer");
-	}
+	else
+		bw_conn_fail_to(c, BW_CONN_DOWN, "deleted-by-peer", "deleted-by-peer", "the gateway deleted the SA",
+				"The gateway deleted the tunnel's SA: its admin stopped it, it restarted, or it "
+				"removed this client. Start the connection again; if it keeps happening, check the "
+				"gateway's log.");
 }
 
 void ike_dispatch(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len)
@@ -586,9 +595,86 @@ void ike_start_children(struct bw_ike_conn *ike)
 static void reauth_switch(struct bw_ike_conn *ike);
 static void start_liveness(struct bw_ike_conn *ike);
 
+static bool cidr_same(const struct bw_cidr *x, const struct bw_cidr *y)
+{
+	return x->family == y->family && x->prefix == y->prefix &&
+	       memcmp(x->addr, y->addr, x->family == AF_INET ? 4 : 16) == 0;
+}
+
+/* The other Burrow connection that routes net into its tunnel: one that is up, by its
+ * negotiated traffic selectors. One still negotiating holds no route yet: two connections
+ * to the same networks may both try, and the first one up has them. */
+static struct bw_conn *route_holder(const struct bw_conn *self, const struct bw_cidr *net)
+{
+	struct bw_agent *a = self->agent;
+
+	for (size_t i = 0; i < a->n_conns; i++) {
+		struct bw_conn *o = a->conns[i];
+
+		if (o == self || !o->valid || !o->ike || o->cfg.mode == BW_MODE_TRANSPORT ||
+		    (o->state != BW_CONN_UP && o->state != BW_CONN_REKEYING))
+			continue;
+		for (size_t j = 0; j < o->ike->n_children; j++)
+			if (cidr_same(&o->ike->children[j].remote_ts, net))
+				return o;
+	}
+	return NULL;
+}
+
+/* The sentence and the explanation of a route conflict: the route, and who holds it. */
+static void route_conflict_text(const struct bw_conn *c, const struct bw_cidr *net, const struct bw_conn *holder,
+				char *err, size_t errlen, char *x, size_t xlen)
+{
+	char r[48];
+
+	bw_cidr_format(net, r, sizeof(r));
+	if (holder) {
+		snprintf(err, errlen, "the route %s is already held by the Burrow connection '%s'", r, holder->name);
+		snprintf(x, xlen, "%s cannot route %s into its tunnel: the Burrow connection '%s' (%s) holds that "
+			 "route, and two tunnels cannot carry the same network. Stop one of them (burrow stop %s), or "
+			 "change remote_networks in %.200s.", c->name, r, holder->name, bw_conn_state_name(holder->state),
+			 holder->name, c->file);
+	} else {
+		snprintf(err, errlen, "the route %s is already held by another program (ip route show %s)", r, r);
+		snprintf(x, xlen, "%s cannot route %s into its tunnel: the kernel already has that route and it is "
+			 "not Burrow's (ip route show %s shows it; another VPN or a static route). Remove it "
+			 "(ip route del %s) or change remote_networks in %.200s, then burrow start %s.", c->name, r, r,
+			 r, c->file, c->name);
+	}
+}
+
+/* Before anything is sent: does another Burrow connection already route one of ours? */
+static bool route_conflict_at_start(const struct bw_conn *c, char *err, size_t errlen, char *x, size_t xlen)
+{
+	if (c->cfg.mode == BW_MODE_TRANSPORT)
+		return false;
+	for (size_t i = 0; i < c->cfg.n_remote_networks; i++) {
+		const struct bw_conn *o = route_holder(c, &c->cfg.remote_networks[i]);
+
+		if (o) {
+			char e[200];
+
+			route_conflict_text(c, &c->cfg.remote_networks[i], o, e, sizeof(e), x, xlen);
+			snprintf(err, errlen, "%s: %s", c->name, e);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* A route the kernel refused as existing (EEXIST): ours or another program's. */
+static void fail_route_conflict(struct bw_ike_conn *ike, const struct bw_cidr *net)
+{
+	char err[256], x[768];
+
+	route_conflict_text(ike->conn, net, route_holder(ike->conn, net), err, sizeof(err), x, sizeof(x));
+	ike_fail(ike, "route-conflict", err, x);
+}
+
 void ike_children_done(struct bw_ike_conn *ike)
 {
 	struct bw_sa_conn *bc = ike->be_conn;
+	const struct bw_cidr *conflict = NULL;
 	int rc = 0;
 
 	if (ike->reauth_of) {
@@ -612,6 +698,8 @@ void ike_children_done(struct bw_ike_conn *ike)
 
 			rc = ike->be->add_route(bc, &ike->children[i].remote_ts,
 						src.prefix == 32 ? &src : (ike->have_vip ? &ike->vip : NULL));
+			if (rc == -EEXIST)
+				conflict = &ike->children[i].remote_ts;
 		}
 	}
 	if (rc == 0 && ike->cfg.topology == BW_TOPO_NETWORK_TO_NETWORK && set_ip_forward(true) == 0) {
@@ -630,12 +718,17 @@ void ike_children_done(struct bw_ike_conn *ike)
 			ike_dns_started(ike, NULL);
 		return;		/* 1: the DNS forwarder calls ike_dns_started once it answers */
 	}
+	if (conflict) {
+		fail_route_conflict(ike, conflict);
+		return;
+	}
 	{
-		char err[160];
+		char err[160], x[300];
 
 		snprintf(err, sizeof(err), "cannot set up the tunnel's address or routes: %s", strerror(-rc));
-		ike_fail(ike, "datapath", err, "Burrow could not add the tunnel's address or routes; another "
-			 "program may own the same routes. See burrow log NAME.");
+		snprintf(x, sizeof(x), "Burrow could not add the tunnel's address or routes; another program may "
+			 "own the same routes. See burrow log %s.", ike->cfg.name);
+		ike_fail(ike, "datapath", err, x);
 	}
 }
 
@@ -743,16 +836,29 @@ static void on_resolve_poll(struct ev_loop *loop, ev_timer *w, int revents)
 	begin_exchange(ike);
 }
 
+/* The code of a secrets file that could not be used: refused for its owner or mode, or broken. */
+static const char *secrets_code(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	    ((st.st_mode & 077) || (st.st_uid != 0 && st.st_uid != geteuid())))
+		return "secrets-insecure";
+	return "secrets-invalid";
+}
+
 /* A new engine instance for c: secrets loaded, cookies drawn, registered; nothing sent yet.
- * NULL with a reason in err; *missing_out names a missing secret. */
+ * NULL with a reason in err and its failure code in *code_out; *missing_out names a
+ * missing secret. */
 static struct bw_ike_conn *ike_new_x(struct bw_conn *c, const struct bw_sa_backend_ops *be, char *err,
-				     size_t errlen, const char **missing_out)
+				     size_t errlen, const char **missing_out, const char **code_out)
 {
 	struct bw_agent *a = c->agent;
 	struct bw_ike_conn *ike;
 	struct bw_cfg_error cerr;
 	int rc;
 
+	*code_out = "internal";
 	ike = calloc(1, sizeof(*ike));
 	if (!ike) {
 		snprintf(err, errlen, "out of memory");
@@ -764,7 +870,11 @@ static struct bw_ike_conn *ike_new_x(struct bw_conn *c, const struct bw_sa_backe
 	ike->be = be;
 	rc = bw_agent_load_secrets(a, c->name, &ike->sec, &cerr);
 	if (rc < 0) {
-		snprintf(err, errlen, "%s:%d: %s", cerr.file, cerr.line, cerr.msg);
+		*code_out = secrets_code(cerr.file);
+		if (cerr.line)
+			snprintf(err, errlen, "%s:%d: %s", cerr.file, cerr.line, cerr.msg);
+		else
+			snprintf(err, errlen, "%s: %s", c->name, cerr.msg);
 		bw_secrets_wipe(&ike->sec);
 		free(ike);
 		return NULL;
@@ -792,6 +902,7 @@ static struct bw_ike_conn *ike_new_x(struct bw_conn *c, const struct bw_sa_backe
 			free(ike);
 			if (missing_out)
 				*missing_out = missing;
+			*code_out = "needs-secret";
 			return NULL;
 		}
 	}
@@ -830,7 +941,9 @@ static struct bw_ike_conn *ike_new_x(struct bw_conn *c, const struct bw_sa_backe
 
 static struct bw_ike_conn *ike_new(struct bw_conn *c, const struct bw_sa_backend_ops *be, char *err, size_t errlen)
 {
-	return ike_new_x(c, be, err, errlen, NULL);
+	const char *code;
+
+	return ike_new_x(c, be, err, errlen, NULL, &code);
 }
 
 /* The replacement failed: put traffic back on the old SAs and forget it; the old IKE SA keeps
@@ -932,48 +1045,94 @@ static void on_reauth(struct ev_loop *loop, ev_timer *w, int revents)
 	begin_exchange(n);
 }
 
+/* A start refused before anything is sent: reported like every other failure. */
+static int refuse(struct bw_conn *c, const char *code, const char *err, const char *explanation)
+{
+	bw_conn_fail(c, code, err, explanation);
+	return -1;
+}
+
+/* Why a start failed in ike_new_x, and what to do, with the real names and paths. */
+static int refuse_new(struct bw_conn *c, const char *code, const char *missing, const char *err)
+{
+	char x[768], path[PATH_MAX + BW_NAME_MAX + 32];
+
+	snprintf(path, sizeof(path), "%s/secrets/%s.secrets", c->agent->opts.config_dir, c->name);
+	if (missing) {
+		bw_strlcpy(c->needs_secret, missing, sizeof(c->needs_secret));
+		snprintf(x, sizeof(x), "%s needs %s (%s) and none is in %.160s. A start without a terminal (a "
+			 "headless agent, a policy, burrow start with no tty) cannot ask for it. Put %s = ... in "
+			 "%.160s (mode 0600), or run burrow start %s on a terminal to type it.", c->name,
+			 strcmp(missing, "psk") == 0 ? "a pre-shared key" : "the XAUTH password", missing, path,
+			 missing, path, c->name);
+		bw_conn_fail_to(c, BW_CONN_NEEDS_SECRET, NULL, code, err, x);
+		return -1;
+	}
+	if (strcmp(code, "secrets-insecure") == 0)
+		snprintf(x, sizeof(x), "Burrow refuses the secrets file %.160s because users other than root "
+			 "could read or change it. Run chmod 600 %.160s and chown root %.160s, then burrow start %s.", path, path,
+			 path, c->name);
+	else if (strcmp(code, "secrets-invalid") == 0)
+		snprintf(x, sizeof(x), "The secrets file %.160s could not be used (%.300s). Fix it, then burrow start %s.",
+			 path, err, c->name);
+	else
+		snprintf(x, sizeof(x), "%s could not be started: %.600s.", c->name, err);
+	return refuse(c, code, err, x);
+}
+
 int bw_ike_conn_start(struct bw_conn *c, char *err, size_t errlen)
 {
 	struct bw_agent *a = c->agent;
 	struct bw_ike_conn *ike;
 	const struct bw_sa_backend_ops *be;
-	const char *missing = NULL;
+	const char *missing = NULL, *code = NULL;
 	struct in_addr in;
+	char x[768];
 
 	if (c->ike) {
 		snprintf(err, errlen, "%s is already being started", c->name);
 		return -1;
 	}
 	if (c->cfg.auth_method != BW_AUTH_PSK) {
-		snprintf(err, errlen, "%s: certificate authentication is not available yet; use method = psk", c->name);
-		return -1;
+		snprintf(err, errlen, "%s: method = %s (certificate authentication) is not available yet; use "
+			 "method = psk", c->name, bw_auth_method_name(c->cfg.auth_method));
+		snprintf(x, sizeof(x), "%s sets method = %s in %.200s, but this release of Burrow authenticates with "
+			 "pre-shared keys only. Set method = psk in [auth] and put psk = ... in %.200s/secrets/%s.secrets.",
+			 c->name, bw_auth_method_name(c->cfg.auth_method), c->file, a->opts.config_dir, c->name);
+		return refuse(c, "unsupported-method", err, x);
 	}
 	be = bw_sa_backend_pick(a->cfg.backend, err, errlen);
-	if (!be)
-		return -1;
+	if (!be) {
+		snprintf(x, sizeof(x), "No datapath can carry %s's tunnel on this machine: %.400s. burrow doctor %s "
+			 "checks kernel ESP and /dev/net/tun.", c->name, err, c->name);
+		return refuse(c, "backend-unavailable", err, x);
+	}
 	if (c->cfg.mode == BW_MODE_TRANSPORT && c->cfg.has_local_address) {
 		snprintf(err, errlen, "%s: transport mode protects this host's own address; remove local_address",
 			 c->name);
-		return -1;
+		snprintf(x, sizeof(x), "%s sets mode = transport and local_address in %.200s. Transport mode protects "
+			 "the traffic of this host's own address, so there is no tunnel address to set: remove "
+			 "local_address, or use mode = tunnel.", c->name, c->file);
+		return refuse(c, "unsupported-setting", err, x);
 	}
 	if (c->cfg.nat_traversal == BW_NATT_OFF && (be->caps & BW_SA_CAP_ESP_IN_UDP_ONLY)) {
 		snprintf(err, errlen, "%s: the %s datapath carries ESP in UDP only; set nat_traversal = auto",
 			 c->name, be->name);
-		return -1;
+		snprintf(x, sizeof(x), "%s sets nat_traversal = no in %.200s, but the datapath on this machine is "
+			 "Burrow's %s one, which carries ESP in UDP only. Set nat_traversal = auto, or use the "
+			 "kernel's ESP (backend = xfrm in burrow.conf) where the kernel has it.", c->name, c->file,
+			 be->name);
+		return refuse(c, "unsupported-setting", err, x);
 	}
-	if (ike_sockets_open(a, a->cfg.ike_port, a->cfg.natt_port, be, err, errlen) != 0)
-		return -1;
-	ike = ike_new_x(c, be, err, errlen, &missing);
-	if (!ike) {
-		if (missing) {
-			bw_strlcpy(c->needs_secret, missing, sizeof(c->needs_secret));
-			bw_strlcpy(c->fail_code, "needs-secret", sizeof(c->fail_code));
-			bw_strlcpy(c->fail_error, err, sizeof(c->fail_error));
-			bw_strlcpy(c->fail_explanation, err, sizeof(c->fail_explanation));
-			bw_conn_set_state(c, BW_CONN_NEEDS_SECRET, missing);
-		}
-		return -1;
+	if (route_conflict_at_start(c, err, errlen, x, sizeof(x)))
+		return refuse(c, "route-conflict", err, x);
+	if (ike_sockets_open(a, a->cfg.ike_port, a->cfg.natt_port, be, err, errlen) != 0) {
+		snprintf(x, sizeof(x), "%s cannot start because Burrow cannot open its IKE ports: %.500s.", c->name, err);
+		return refuse(c, "ike-port", err, x);
 	}
+	ike = ike_new_x(c, be, err, errlen, &missing, &code);
+	if (!ike)
+		return refuse_new(c, code, missing, err);
 	c->needs_secret[0] = '\0';
 	c->ike = ike;
 	c->fail_code[0] = '\0';
@@ -1076,13 +1235,10 @@ void bw_ike_conn_network_changed(struct bw_conn *c)
 		"negotiated again from the new address");
 	send_deletes(ike);
 	teardown(ike);
-	bw_strlcpy(c->fail_code, "network", sizeof(c->fail_code));
-	bw_strlcpy(c->fail_error, "the network changed under the tunnel", sizeof(c->fail_error));
-	bw_strlcpy(c->fail_explanation, "This machine's address or route towards the gateway changed (another "
-		   "network, a new lease). The tunnel was taken down; policies (defaults.lua) bring it back "
-		   "from the new network.", sizeof(c->fail_explanation));
-	c->fail_time = time(NULL);
-	bw_conn_set_state(c, BW_CONN_DOWN, "network");
+	bw_conn_fail_to(c, BW_CONN_DOWN, "network", "network", "the network changed under the tunnel",
+			"This machine's address or route towards the gateway changed (another network, a new "
+			"lease). The tunnel was taken down; policies (defaults.lua) bring it back from the new "
+			"network.");
 }
 
 void bw_ike_conn_status(const struct bw_conn *c, json_t *st)

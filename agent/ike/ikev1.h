@@ -310,6 +310,11 @@ void ike_rekey_done(struct bw_ike_conn *ike, struct ike_child *ch);
 void ike_dispatch(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len);
 /* Fails the connection with an error code, a sentence and an explanation; tears down. */
 void ike_fail(struct bw_ike_conn *ike, const char *code, const char *error, const char *explanation);
+/* The same with the explanation formatted like printf, to name the connection and its files. */
+void ike_failf(struct bw_ike_conn *ike, const char *code, const char *error, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* The agent's configuration directory, where secrets/NAME.secrets lives. */
+const char *ike_config_dir(const struct bw_ike_conn *ike);
 /* All children are up: install SAs and routes, report up. */
 void ike_children_done(struct bw_ike_conn *ike);
 /* Phase 1 and the transaction exchanges are done: negotiate the IPsec SAs. */

@@ -69,9 +69,9 @@ void ike_aggr_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8
 	}
 	if (ike_p1_hash(ike, false, pls.p[ii].data, pls.p[ii].len, want) != 0 || hr.len != ike->prf_len ||
 	    !bw_crypto_equal(want, hr.data, ike->prf_len)) {
-		ike_fail(ike, "auth-failed", "the gateway's authentication hash does not match",
+		ike_failf(ike, "auth-failed", "the gateway's authentication hash does not match",
 			 "The gateway proved a different pre-shared key than ours, or expects another identity "
-			 "from us. Check the psk in secrets/NAME.secrets and local_id/local_id_type.");
+			 "from us. Check the psk in %s/secrets/%s.secrets and local_id/local_id_type.", ike_config_dir(ike), ike->cfg.name);
 		return;
 	}
 	if (ike_p1_check_peer_id(ike, &pls.p[ii]) != 0)

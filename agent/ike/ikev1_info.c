@@ -103,15 +103,15 @@ static void notify_failure(struct bw_ike_conn *ike, uint16_t type)
 	case ISAKMP_N_AUTHENTICATION_FAILED:
 	case ISAKMP_N_INVALID_HASH_INFORMATION:
 	case ISAKMP_N_INVALID_SIGNATURE:
-		ike_fail(ike, "auth-failed", "the gateway rejected our authentication",
+		ike_failf(ike, "auth-failed", "the gateway rejected our authentication",
 			 "The gateway could not verify us: the pre-shared key or our identity is not what it "
-			 "expects. Check the psk in secrets/NAME.secrets and local_id.");
+			 "expects. Check the psk in %s/secrets/%s.secrets and local_id.", ike_config_dir(ike), ike->cfg.name);
 		return;
 	case ISAKMP_N_PAYLOAD_MALFORMED:
 		if (ike->p1 == P1_MM_SENT5) {
-			ike_fail(ike, "auth-failed", "the gateway could not read our authentication message",
+			ike_failf(ike, "auth-failed", "the gateway could not read our authentication message",
 				 "The gateway could not decrypt our identity message, which means its pre-shared "
-				 "key differs from ours. Check the psk in secrets/NAME.secrets.");
+				 "key differs from ours. Check the psk in %s/secrets/%s.secrets.", ike_config_dir(ike), ike->cfg.name);
 			return;
 		}
 		break;
@@ -168,10 +168,10 @@ void ike_info_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8
 			/* The gateway answers our identity message with a notification under its own
 			 * keys. When those are not ours, it derived them from another pre-shared key:
 			 * it could not read us either (strongSwan sends PAYLOAD-MALFORMED here). */
-			ike_fail(ike, "auth-failed", "the gateway could not read our authentication message",
+			ike_failf(ike, "auth-failed", "the gateway could not read our authentication message",
 				 "The gateway could not decrypt our identity message, and we cannot decrypt its "
 				 "answer: the two sides derived different keys, which means the pre-shared key "
-				 "differs from the gateway's. Check the psk in secrets/NAME.secrets.");
+				 "differs from the gateway's. Check the psk in %s/secrets/%s.secrets.", ike_config_dir(ike), ike->cfg.name);
 			return;
 		}
 		if (!readable) {

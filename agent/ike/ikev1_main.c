@@ -137,9 +137,9 @@ void ike_main_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8
 		memcpy(ike->p1_iv, iv, sizeof(iv));
 		if (ike_p1_hash(ike, false, pls.p[ii].data, pls.p[ii].len, want) != 0 || hr.len != ike->prf_len ||
 		    !bw_crypto_equal(want, hr.data, ike->prf_len)) {
-			ike_fail(ike, "auth-failed", "the gateway's authentication hash does not match",
+			ike_failf(ike, "auth-failed", "the gateway's authentication hash does not match",
 				 "The gateway proved a different pre-shared key than ours. Check the psk in "
-				 "secrets/NAME.secrets against the gateway's.");
+				 "%s/secrets/%s.secrets against the gateway's.", ike_config_dir(ike), ike->cfg.name);
 			return;
 		}
 		ike->p1_authenticated = true;

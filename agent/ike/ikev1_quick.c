@@ -309,8 +309,11 @@ static void switch_finish(struct bw_ike_conn *ike, const char *why)
 					 spi32(ch->spi_in));
 		if (rc != 0) {
 			ike_log(ike, BW_LOG_ERROR, "the datapath refused to move traffic to the new SA: %s", strerror(-rc));
-			ike_fail(ike, "datapath", "the renewed SA could not be put to use in the datapath",
-				 "The new IPsec SA was negotiated but the datapath refused it; see burrow log NAME.");
+			char x[200];
+
+			snprintf(x, sizeof(x), "The new IPsec SA was negotiated but the datapath refused it; see "
+				 "burrow log %s.", ike->cfg.name);
+			ike_fail(ike, "datapath", "the renewed SA could not be put to use in the datapath", x);
 			return;
 		}
 		ike_log(ike, BW_LOG_DEBUG, "outbound traffic moves from SA %08x to %08x after %.2fs: %s",
@@ -641,9 +644,12 @@ static void quick_respond(struct bw_ike_conn *ike, const struct isakmp_hdr *h, u
 	/* The gateway installed its SAs when it sent HASH(3): our traffic may move at once. */
 	if (install_child(ike, ch, ike->qr_gqm_len ? ike->qr_gqm : NULL, ike->qr_gqm_len, ike->qr_ni, ike->qr_ni_len,
 			  ike->qr_nr, IKE_NONCE_LEN, 0) != 0) {
+		char x[200];
+
 		OPENSSL_cleanse(ike->qr_gqm, sizeof(ike->qr_gqm));
-		ike_fail(ike, "datapath", "the renewed SA could not be installed in the datapath",
-			 "The gateway renewed the IPsec SA but it could not be set up locally; see burrow log NAME.");
+		snprintf(x, sizeof(x), "The gateway renewed the IPsec SA but it could not be set up locally; see "
+			 "burrow log %s.", ike->cfg.name);
+		ike_fail(ike, "datapath", "the renewed SA could not be installed in the datapath", x);
 		return;
 	}
 	OPENSSL_cleanse(ike->qr_gqm, sizeof(ike->qr_gqm));
@@ -738,9 +744,12 @@ void ike_quick_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint
 	prev_out = replaced_out(ike, ch);
 	if (install_child(ike, ch, ike->qm_dh ? gqm : NULL, gqm_len, ike->qm_ni, IKE_NONCE_LEN, ike->qm_nr,
 			  ike->qm_nr_len, prev_out) != 0) {
+		char x[200];
+
 		OPENSSL_cleanse(gqm, sizeof(gqm));
-		ike_fail(ike, "datapath", "the SA could not be installed in the datapath",
-			 "The negotiated SA could not be set up locally; see burrow log NAME for the reason.");
+		snprintf(x, sizeof(x), "The negotiated SA could not be set up locally; see burrow log %s for the "
+			 "reason.", ike->cfg.name);
+		ike_fail(ike, "datapath", "the SA could not be installed in the datapath", x);
 		return;
 	}
 	OPENSSL_cleanse(gqm, sizeof(gqm));

@@ -28,9 +28,9 @@ void ike_xauth_request(struct bw_ike_conn *ike, const struct isakmp_cfg *req)
 		return;
 	}
 	if (!ike->cfg.xauth) {
-		ike_fail(ike, "xauth-unexpected", "the gateway asks for XAUTH credentials",
+		ike_failf(ike, "xauth-unexpected", "the gateway asks for XAUTH credentials",
 			 "The gateway wants a user name and password (XAUTH). Set xauth = yes and xauth_user in "
-			 "the connection, and xauth_password in secrets/NAME.secrets.");
+			 "the connection, and xauth_password in %s/secrets/%s.secrets.", ike_config_dir(ike), ike->cfg.name);
 		return;
 	}
 	if (type && type->has_value && type->value != 0) {
@@ -76,9 +76,9 @@ void ike_xauth_status(struct bw_ike_conn *ike, const struct isakmp_cfg *set)
 							 .fmt = ISAKMP_ATTR_TV, .value = ok ? 1 : 0 };
 	ike_cfg_send(ike, ike->tx_msgid, &ack, false);
 	if (!ok) {
-		ike_fail(ike, "xauth-failed", "the gateway rejected the XAUTH user name or password",
+		ike_failf(ike, "xauth-failed", "the gateway rejected the XAUTH user name or password",
 			 "The gateway rejected the XAUTH credentials. Check xauth_user in the connection and "
-			 "xauth_password in secrets/NAME.secrets; the account may also be locked on the gateway.");
+			 "xauth_password in %s/secrets/%s.secrets; the account may also be locked on the gateway.", ike_config_dir(ike), ike->cfg.name);
 		return;
 	}
 	ike_log(ike, BW_LOG_INFO, "XAUTH: accepted by the gateway");

@@ -52,6 +52,9 @@ t1=$(date +%s)
 [ $((t1 - t0)) -le 7 ]
 ok $? "within three DPD intervals ($((t1 - t0)) s, interval 2 s)"
 like "$(bw explain office)" 'stopped answering' "burrow explain says the gateway stopped answering"
+like "$(bw explain office)" 'failure code: dpd' "burrow explain gives the code dpd"
+like "$(bw events | grep 'tunnel_failed connection=office')" 'code=dpd' "a tunnel_failed event carries code=dpd"
+like "$(bw log office)" 'error +the gateway stopped answering \(DPD timeout\) \(failure dpd\)' "burrow log has the error line"
 GW_REMOTE_TS=10.9.0.2/32 gw_start
 lab_wait 30 sh -c "ip netns exec $NS_CLI $BURROW_BUILD/burrow --socket $LAB_DIR/cli/burrowd.sock list | grep -Eq '^office .* up '"
 ok $? "defaults.lua restarts the connection once the gateway is back"

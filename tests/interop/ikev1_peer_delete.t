@@ -58,6 +58,9 @@ ok $? "the bw-office device is gone"
 not sh -c "ip -n '$NS_CLI' route show | grep -q bw-office"
 ok $? "no route through bw-office is left"
 like "$(bw log office 2>&1)" '[Dd]elete' "burrow's log records the gateway's delete"
+like "$(bw log office 2>&1)" 'error +the gateway deleted the SA \(failure deleted-by-peer\)' \
+    "the loss is logged at error level with its code, like every failure"
+like "$(bw explain office 2>&1)" 'failure code: deleted-by-peer' "burrow explain gives the code deleted-by-peer"
 like "$(bw status office --json 2>&1)" '"state": *"down"' "burrow status --json says down"
 
 # nothing comes back by itself (defaults.lua restarts only after dpd or network changes)
