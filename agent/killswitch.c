@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "proc.h"
 
 void bw_killswitch_table(const char *name, char *out, size_t len)
 {
@@ -23,43 +24,13 @@ void bw_killswitch_table(const char *name, char *out, size_t len)
 	out[k < len ? k : len - 1] = '\0';
 }
 
+/* nft reads the script from stdin; it answers in milliseconds, 5 s is a hung nft. */
 static int nft(const char *script)
 {
-	int pfd[2], st;
-	pid_t pid;
-	size_t n = strlen(script);
+	char *argv[] = { "nft", "-f", "-", NULL };
+	int rc = bw_child_run_sync(argv, script, strlen(script), 5.0);
 
-	if (pipe2(pfd, O_CLOEXEC) != 0)
-		return -errno;
-	pid = fork();
-	if (pid < 0) {
-		close(pfd[0]);
-		close(pfd[1]);
-		return -errno;
-	}
-	if (pid == 0) {
-		char *argv[] = { "nft", "-f", "-", NULL };
-		int devnull = open("/dev/null", O_WRONLY);
-
-		dup2(pfd[0], STDIN_FILENO);
-		if (devnull >= 0)
-			dup2(devnull, STDOUT_FILENO);
-		execvp("nft", argv);
-		_exit(127);
-	}
-	close(pfd[0]);
-	if (write(pfd[1], script, n) != (ssize_t)n) {
-		close(pfd[1]);
-		waitpid(pid, &st, 0);
-		return -EIO;
-	}
-	close(pfd[1]);
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
-		return -ENOENT;
-	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EIO;
+	return rc > 0 ? -EIO : rc;
 }
 
 int bw_killswitch_on(const char *name, const char *ifname, const struct in_addr *gateway, char *err, size_t errlen)

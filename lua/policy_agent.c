@@ -6,7 +6,7 @@
 
 #include "agent.h"
 #include "log.h"
-#include "policy_exec.h"
+#include "proc.h"
 #include "policy_host.h"
 #include "policy_priv.h"
 
@@ -210,7 +210,7 @@ static int a_run_sync(void *ctx, char **argv, double timeout_s)
 {
 	(void)ctx;
 	bw_info("policies: shutdown: %s %s %s", argv[0], argv[1] ? argv[1] : "", argv[1] && argv[2] ? argv[2] : "");
-	return bw_child_run_sync(argv, timeout_s);
+	return bw_child_run_sync(argv, NULL, 0, timeout_s);
 }
 
 /* A mount point in /proc/self/mountinfo (field 5, with \ooo escapes)? */

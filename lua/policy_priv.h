@@ -11,13 +11,14 @@
 #include <lua.h>
 
 #include "agent/log.h"
+#include "agent/proc.h"
 
 #define BW_POLICY_INSN_BUDGET 10000000	/* instructions per call into Lua */
 #define BW_POLICY_HOOK_STEP 1000	/* the count hook runs every this many */
 #define BW_POLICY_MEM_CAP (32u << 20)	/* bytes per policy */
 #define BW_POLICY_ERR_MAX 10		/* errors within BW_POLICY_ERR_WINDOW_S disable it */
 #define BW_POLICY_ERR_WINDOW_S 60.0
-#define BW_POLICY_OUTPUT_MAX (64u << 10)	/* exec output kept for on_exit */
+#define BW_POLICY_OUTPUT_MAX BW_CHILD_OUTPUT_MAX	/* exec output kept for on_exit (proc.h) */
 #define BW_POLICY_EXEC_TIMEOUT_S 30.0
 
 /* One child process that a policy asked for (exec, mount, unmount, notify). The host

@@ -22,7 +22,7 @@
 #include "ike/dns_fwd.h"
 #include "ike/ikev1.h"
 #include "log.h"
-#include "lua/policy_exec.h"
+#include "proc.h"
 #include "ike/ike_crypto.h"
 #include "util.h"
 
@@ -91,28 +91,13 @@ bool ike_dns_method(const struct bw_conn_config *cfg, char *out, size_t len)
 	return false;
 }
 
-/* Runs argv without a shell and waits; resolvectl answers in milliseconds. */
+/* Runs argv without a shell, from the fixed PATH, and waits; resolvectl answers in
+ * milliseconds, 5 s is a hung one. */
 static int run(char *const argv[])
 {
-	pid_t pid = fork();
-	int st;
+	int rc = bw_child_run_sync(argv, NULL, 0, 5.0);
 
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_RDWR);
-
-		if (devnull >= 0) {
-			dup2(devnull, STDIN_FILENO);
-			dup2(devnull, STDOUT_FILENO);
-		}
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EIO;
+	return rc > 0 ? -EIO : rc;
 }
 
 static void state_path(const char *state_dir, const char *name, const char *suffix, char *out, size_t len)

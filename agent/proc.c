@@ -1,17 +1,20 @@
-/* Child processes for policy actions. Every child gets its own process group so that a
- * timeout kills what it spawned too; the loop never waits for one. */
+/* Child processes (proc.h). Every child gets its own process group so that a timeout kills
+ * what it spawned too; the loop never waits for one, except in bw_child_run_sync, which is
+ * bounded in time and waits on a pidfd rather than polling. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "policy_exec.h"
-#include "policy_priv.h"
+#include "proc.h"
 #include "util.h"
 
 extern char **environ;
@@ -68,9 +71,9 @@ static void read_some(struct bw_child *c)
 			c->fd = -1;
 			return;
 		}
-		/* Keep the first BW_POLICY_OUTPUT_MAX bytes; drain the rest so the child never blocks. */
-		if (c->len < BW_POLICY_OUTPUT_MAX) {
-			size_t take = (size_t)n < BW_POLICY_OUTPUT_MAX - c->len ? (size_t)n : BW_POLICY_OUTPUT_MAX - c->len;
+		/* Keep the first BW_CHILD_OUTPUT_MAX bytes; drain the rest so the child never blocks. */
+		if (c->len < BW_CHILD_OUTPUT_MAX) {
+			size_t take = (size_t)n < BW_CHILD_OUTPUT_MAX - c->len ? (size_t)n : BW_CHILD_OUTPUT_MAX - c->len;
 
 			memcpy(c->out + c->len, buf, take);
 			c->len += take;
@@ -158,7 +161,8 @@ static char **build_env(char *const *env_add)
 	return env;
 }
 
-static pid_t fork_exec(const char *path, char *const *argv, char **env, int out_fd)
+/* in_fd, out_fd: the child's stdin and its stdout+stderr; -1 for /dev/null. */
+static pid_t fork_exec(const char *path, char *const *argv, char **env, int in_fd, int out_fd)
 {
 	pid_t pid = fork();
 
@@ -167,14 +171,11 @@ static pid_t fork_exec(const char *path, char *const *argv, char **env, int out_
 	/* Child: only async-signal-safe calls from here. */
 	setpgid(0, 0);
 	{
-		int null = open("/dev/null", O_RDONLY);
+		int null = open("/dev/null", O_RDWR);
 
-		if (null >= 0 && null != 0) {
-			dup2(null, 0);
-			close(null);
-		}
-	}
-	if (out_fd >= 0) {
+		dup2(in_fd >= 0 ? in_fd : null, 0);
+		if (out_fd < 0)
+			out_fd = null;
 		dup2(out_fd, 1);
 		dup2(out_fd, 2);
 	}
@@ -214,7 +215,7 @@ int bw_child_spawn(struct ev_loop *loop, char *const *argv, char *const *env_add
 	}
 	c = calloc(1, sizeof(*c));
 	env = build_env(env_add);
-	if (!c || !env || !(c->out = malloc(BW_POLICY_OUTPUT_MAX))) {
+	if (!c || !env || !(c->out = malloc(BW_CHILD_OUTPUT_MAX))) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -223,7 +224,7 @@ int bw_child_spawn(struct ev_loop *loop, char *const *argv, char *const *env_add
 		snprintf(err, errlen, "cannot create a pipe: %s", strerror(errno));
 		goto fail;
 	}
-	c->pid = fork_exec(path, argv, env, fds[1]);
+	c->pid = fork_exec(path, argv, env, -1, fds[1]);
 	close(fds[1]);
 	if (c->pid < 0) {
 		snprintf(err, errlen, "cannot fork: %s", strerror(errno));
@@ -270,33 +271,89 @@ pid_t bw_child_pid(const void *ctx)
 	return 0;
 }
 
-int bw_child_run_sync(char *const *argv, double timeout_s)
+/* Writes input to fd (a pipe to the child's stdin) as far as the child reads it, until the
+ * deadline; closes fd. 0 or -errno. */
+static int feed(int fd, const char *input, size_t len, int pidfd, uint64_t deadline)
 {
-	char path[4096];
-	struct timespec pause = { 0, 50 * 1000 * 1000 };
-	pid_t pid;
-	int st;
-	char **env;
+	int rc = 0;
 
-	if (!argv || !argv[0] || bw_child_find(argv[0], path, sizeof(path)) != 0)
-		return -1;
-	env = build_env(NULL);
-	if (!env)
-		return -1;
-	pid = fork_exec(path, argv, env, -1);
-	free(env);
-	if (pid < 0)
-		return -1;
-	for (double waited = 0; waited < timeout_s; waited += 0.05) {
-		pid_t r = waitpid(pid, &st, WNOHANG);
+	while (len > 0 && rc == 0) {
+		struct pollfd p[2] = { { .fd = fd, .events = POLLOUT }, { .fd = pidfd, .events = POLLIN } };
+		uint64_t now = bw_now_ms();
+		ssize_t n;
 
-		if (r == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-		if (r < 0 && errno != EINTR)
-			return -1;
-		nanosleep(&pause, NULL);
+		if (now >= deadline) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+		if (poll(p, 2, (int)(deadline - now)) < 0) {
+			rc = errno == EINTR ? 0 : -errno;
+			continue;
+		}
+		if (p[1].revents)	/* the child ended without reading everything */
+			break;
+		n = write(fd, input, len);
+		if (n < 0)
+			rc = errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		else
+			input += n, len -= (size_t)n;
 	}
-	kill(-pid, SIGKILL);
-	waitpid(pid, &st, 0);
-	return -1;
+	close(fd);
+	return rc == -EPIPE ? 0 : rc;
+}
+
+int bw_child_run_sync(char *const *argv, const char *input, size_t input_len, double timeout_s)
+{
+	uint64_t deadline = bw_now_ms() + (uint64_t)(timeout_s * 1000);
+	char path[4096];
+	int fds[2] = { -1, -1 }, pidfd, st, rc = 0;
+	char **env;
+	pid_t pid;
+
+	if (!argv || !argv[0] || bw_child_find(argv[0], path, sizeof(path)) != 0 || access(path, X_OK) != 0)
+		return -ENOENT;
+	if (!(env = build_env(NULL)))
+		return -ENOMEM;
+	if (input && pipe2(fds, O_CLOEXEC) != 0) {
+		free(env);
+		return -errno;
+	}
+	pid = fork_exec(path, argv, env, fds[0], -1);
+	free(env);
+	if (fds[0] >= 0)
+		close(fds[0]);
+	if (pid < 0) {
+		rc = -errno;
+		if (fds[1] >= 0)
+			close(fds[1]);
+		return rc;
+	}
+	setpgid(pid, pid);
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fds[1] >= 0) {
+		fcntl(fds[1], F_SETFL, O_NONBLOCK);
+		rc = feed(fds[1], input, input_len, pidfd, deadline);
+	}
+	/* Wait for the exit until the deadline: the pidfd becomes readable when the child ends. */
+	while (rc == 0 && pidfd >= 0) {
+		struct pollfd p = { .fd = pidfd, .events = POLLIN };
+		uint64_t now = bw_now_ms();
+
+		if (now >= deadline)
+			rc = -ETIMEDOUT;
+		else if (poll(&p, 1, (int)(deadline - now)) > 0)
+			break;
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	if (rc == -ETIMEDOUT)
+		kill(-pid, SIGKILL);
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (rc < 0)
+		return rc;
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st) == 127 ? -ENOENT : WEXITSTATUS(st);
+	return 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }

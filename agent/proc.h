@@ -1,7 +1,9 @@
-/* Child processes for policy actions: fork/execve without a shell, in their own process
- * group, output captured through a pipe, a timeout that kills the group, reaped by libev. */
-#ifndef BURROW_POLICY_EXEC_H
-#define BURROW_POLICY_EXEC_H
+/* Child processes, the one module that starts them: policy actions, the DNS forwarder and
+ * resolvectl, nft for the kill switch. fork/execve without a shell, a fixed PATH, in their
+ * own process group, output captured through a pipe, a timeout that kills the group, reaped
+ * by libev (or, for the few synchronous uses, waited on through a pidfd with a time limit). */
+#ifndef BURROW_PROC_H
+#define BURROW_PROC_H
 
 #include <ev.h>
 #include <stddef.h>
@@ -9,7 +11,8 @@
 #include <sys/types.h>
 
 /* status: exit code; 128+N when killed by signal N. reason: "exited", "signal" or
- * "timeout". out holds at most BW_POLICY_OUTPUT_MAX bytes of stdout and stderr. */
+ * "timeout". out holds at most BW_CHILD_OUTPUT_MAX bytes of stdout and stderr. */
+#define BW_CHILD_OUTPUT_MAX (64u << 10)
 typedef void (*bw_child_done_cb)(void *ctx, uint64_t token, int status, const char *reason,
 				 const char *out, size_t len);
 
@@ -29,8 +32,12 @@ void bw_child_forget(void *ctx);
 /* The process id of the newest running child started with ctx, or 0. */
 pid_t bw_child_pid(const void *ctx);
 
-/* Runs argv and waits for it, killing it after timeout_s (shutdown only). Exit status or -1. */
-int bw_child_run_sync(char *const *argv, double timeout_s);
+/* Runs argv and waits for it, killing its process group after timeout_s. input (may be NULL)
+ * is written to its stdin, which is /dev/null otherwise; its stdout and stderr go to
+ * /dev/null. For short commands whose result the caller needs before it goes on (nft,
+ * resolvectl) and for shutdown. Exit status; -ENOENT when the program is not in
+ * BW_CHILD_PATH or cannot be run; -ETIMEDOUT; 128+N after signal N; another -errno. */
+int bw_child_run_sync(char *const *argv, const char *input, size_t input_len, double timeout_s);
 
 /* Resolves argv0 against BW_CHILD_PATH into out; 0 or -1. */
 int bw_child_find(const char *argv0, char *out, size_t outlen);
