@@ -243,6 +243,8 @@ static void wait_check(struct ctl_client *cl)
 	json_t *v;
 	size_t i;
 
+	if (cl->wait == WAIT_NONE)
+		return;	/* answered already */
 	json_array_foreach(cl->wait_names, i, v) {
 		struct bw_conn *c = bw_agent_find(cl->srv->agent, json_string_value(v));
 
@@ -280,10 +282,15 @@ static void on_wait_kick(struct ev_loop *loop, ev_timer *w, int revents)
 		char err[512];
 
 		if (c && c->state == BW_CONN_DOWN && bw_conn_start(c, err, sizeof(err)) != 0) {
-			reply_err(cl, "failed", "%s", err);
-			wait_end(cl);
+			/* A start that fails into needs-secret was answered by its state change. */
+			if (cl->wait != WAIT_NONE) {
+				reply_err(cl, "failed", "%s", err);
+				wait_end(cl);
+			}
 			return;
 		}
+		if (cl->wait == WAIT_NONE)
+			return;
 	}
 	wait_check(cl);
 }

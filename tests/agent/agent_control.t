@@ -159,6 +159,11 @@ is "$rc" 0 "stop --all exits 0 when every connection is down"
 out=$(bw stop nosuch 2>&1); rc=$?
 is "$rc" 1 "stopping an unknown connection exits 1"
 like "$out" 'no connection named nosuch' "and names it"
+rm -f "$T/etc/secrets/office.secrets"
+out=$(bw restart office 2>&1); rc=$?
+is "$rc" 1 "restarting a connection without its pre-shared key exits 1"
+like "$out" '^burrow: office needs a pre-shared key' "with what is missing, said once"
+is "$(printf '%s\n' "$out" | grep -c .)" 1 "and nothing else"
 
 out=$(bw export office -o "$T/x" 2>&1); rc=$?
 is "$rc" 1 "a command whose machinery comes later exits 1"
