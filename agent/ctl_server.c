@@ -281,7 +281,8 @@ static void on_wait_kick(struct ev_loop *loop, ev_timer *w, int revents)
 		struct bw_conn *c = bw_agent_find(cl->srv->agent, json_string_value(v));
 		char err[512];
 
-		if (c && c->state == BW_CONN_DOWN && bw_conn_start(c, err, sizeof(err)) != 0) {
+		if (c && c->state == BW_CONN_DOWN && !cl->srv->agent->stopping &&
+		    bw_conn_start(c, err, sizeof(err)) != 0) {
 			/* A start that fails into needs-secret was answered by its state change. */
 			if (cl->wait != WAIT_NONE) {
 				reply_err(cl, "failed", "%s", err);

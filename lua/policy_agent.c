@@ -117,7 +117,7 @@ static void on_restart_timer(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (bw_conn_start(r->c, err, sizeof(err)) != 0)
+	if (!r->x->a->stopping && bw_conn_start(r->c, err, sizeof(err)) != 0)
 		bw_log(BW_LOG_WARN, r->c->name, "policy %s: restart: %s", r->policy, err);
 	restart_free(r);
 }
