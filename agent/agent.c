@@ -13,6 +13,7 @@
 
 #include "ctl_server.h"
 #include "ike/ike_conn.h"
+#include "ike/ike_resolve.h"
 #include "ike/ikev1.h"
 #include "sa-backends/sa_backend.h"
 #include "log.h"
@@ -359,6 +360,7 @@ void bw_agent_shutdown(struct bw_agent *a)
 	bw_policy_host_free(a->policies);
 	a->policies = NULL;
 	ike_sockets_close();
+	ike_resolve_close();
 	bw_file_watch_close(a->watch);
 	bw_ctl_server_close(a->ctl);
 	a->ctl = NULL;

@@ -49,10 +49,60 @@ struct bw_conn *bw_conn_new(struct bw_agent *agent, const char *name, const char
 	return c;
 }
 
+static void observers_compact(struct bw_conn *c)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < c->n_observers; i++)
+		if (c->observers[i].fn)
+			c->observers[j++] = c->observers[i];
+	c->n_observers = j;
+}
+
+/* Tells the observers present when the change happened; one removed meanwhile is skipped. */
+static void observers_notify(struct bw_conn *c, enum bw_conn_state from, bool gone)
+{
+	size_t n = c->n_observers;
+
+	c->notifying++;
+	for (size_t i = 0; i < n; i++) {
+		struct bw_conn_observer o = c->observers[i];
+
+		if (o.fn)
+			o.fn(o.ctx, c, from, gone);
+	}
+	if (--c->notifying == 0)
+		observers_compact(c);
+}
+
+int bw_conn_observe(struct bw_conn *c, bw_conn_observer_fn fn, void *ctx)
+{
+	struct bw_conn_observer *n = realloc(c->observers, (c->n_observers + 1) * sizeof(*n));
+
+	if (!n)
+		return -1;
+	c->observers = n;
+	n[c->n_observers++] = (struct bw_conn_observer){ .fn = fn, .ctx = ctx };
+	return 0;
+}
+
+void bw_conn_unobserve(struct bw_conn *c, bw_conn_observer_fn fn, void *ctx)
+{
+	for (size_t i = 0; i < c->n_observers; i++)
+		if (c->observers[i].fn == fn && c->observers[i].ctx == ctx) {
+			c->observers[i].fn = NULL;
+			break;
+		}
+	if (!c->notifying)
+		observers_compact(c);
+}
+
 void bw_conn_free(struct bw_conn *c)
 {
 	if (!c)
 		return;
+	observers_notify(c, c->state, true);
+	free(c->observers);
 	for (size_t i = 0; i < c->log_count; i++)
 		free(c->log[(c->log_head + i) % BW_CONN_LOG_LINES].msg);
 	free(c->log);
@@ -139,6 +189,7 @@ void bw_conn_set_state(struct bw_conn *c, enum bw_conn_state to, const char *rea
 		bw_events_emitf(ev, "tunnel_down",
 				json_pack("{s:s,s:s}", "connection", c->name, "reason", reason ? reason : "stopped"));
 	}
+	observers_notify(c, from, false);
 }
 
 void bw_conn_fail_to(struct bw_conn *c, enum bw_conn_state to, const char *down_reason, const char *code,

@@ -13,6 +13,7 @@
 
 struct bw_agent;
 struct bw_ike_conn;
+struct bw_conn;
 
 enum bw_conn_state {
 	BW_CONN_DOWN,
@@ -26,6 +27,16 @@ enum bw_conn_state {
 };
 
 #define BW_CONN_LOG_LINES 2000
+
+/* Told of each state change of a connection (from -> c->state), and once with gone set just
+ * before the connection is freed. An observer may add or remove observers, itself included,
+ * while it is being told; it must not free the connection. */
+typedef void (*bw_conn_observer_fn)(void *ctx, struct bw_conn *c, enum bw_conn_state from, bool gone);
+
+struct bw_conn_observer {
+	bw_conn_observer_fn fn;			/* NULL: removed during a notification */
+	void *ctx;
+};
 
 struct bw_conn_log_line {
 	double time;
@@ -61,6 +72,11 @@ struct bw_conn {
 	char needs_secret[32];			/* the secrets key that is missing, for the CLI's prompt */
 	struct bw_secrets prompted;		/* typed in at `burrow start`; wiped once phase 1 is up */
 
+	/* Who waits for state changes: the control server's waiting clients, policy restarts. */
+	struct bw_conn_observer *observers;
+	size_t n_observers;
+	unsigned notifying;			/* notifications in progress: removal only marks */
+
 	/* Speed figures for status, sampled by the agent once a second. */
 	uint64_t last_bytes_in, last_bytes_out;
 	double rate_in, rate_out, max_rate_in, max_rate_out;
@@ -71,8 +87,8 @@ const char *bw_conn_state_name(enum bw_conn_state s);
 struct bw_conn *bw_conn_new(struct bw_agent *agent, const char *name, const char *file);
 void bw_conn_free(struct bw_conn *c);
 
-/* The only place that changes c->state: checks the transition, logs "old -> new" and
- * emits the tunnel_* event that goes with it. reason is for tunnel_down/_stopping. */
+/* The only place that changes c->state: checks the transition, logs "old -> new", emits the
+ * tunnel_* event that goes with it and tells the observers. reason is for tunnel_down/_stopping. */
 void bw_conn_set_state(struct bw_conn *c, enum bw_conn_state to, const char *reason);
 
 /* Records a failure (code like "no-proposal-chosen", one-sentence error, explanation
@@ -88,6 +104,11 @@ void bw_conn_fail(struct bw_conn *c, const char *code, const char *error, const 
  * deleted-by-peer) ends in tunnel_down only, for it is the gateway's decision. */
 void bw_conn_fail_to(struct bw_conn *c, enum bw_conn_state to, const char *down_reason, const char *code,
 		     const char *error, const char *explanation);
+
+/* Adds fn(ctx) to c's observers (0, or -1 out of memory); removes it again. Observers
+ * added during a notification are told from the next change on. */
+int bw_conn_observe(struct bw_conn *c, bw_conn_observer_fn fn, void *ctx);
+void bw_conn_unobserve(struct bw_conn *c, bw_conn_observer_fn fn, void *ctx);
 
 void bw_conn_log_append(struct bw_conn *c, enum bw_log_level level, const char *msg);
 

@@ -1,5 +1,7 @@
 /* The control socket server: accepts clients, reads newline-delimited requests, runs the
- * handlers, queues replies, and keeps follow streams and "wait until up" requests open. */
+ * handlers, queues replies, and keeps follow streams and "wait until up" requests open. A
+ * waiting client observes its connections (bw_conn_observe) and is answered on the state
+ * change that settles them, not on a timer. */
 #include "ctl_server.h"
 
 #include <errno.h>
@@ -43,9 +45,9 @@ struct ctl_client {
 	enum bw_log_level follow_level;
 
 	enum wait_kind wait;
-	json_t *wait_names;	/* array of connection names */
-	ev_timer wait_timer;
-	double wait_started;
+	json_t *wait_names;	/* array of connection names, each observed */
+	ev_timer wait_limit;	/* one-shot: gives up after WAIT_LIMIT_S */
+	ev_timer wait_kick;	/* one-shot, armed by a notification: restart starts what is down */
 
 	struct ctl_client *next;
 };
@@ -172,6 +174,28 @@ static bool settled(const struct bw_conn *c, enum wait_kind w)
 	}
 }
 
+static void on_conn_state(void *ctx, struct bw_conn *c, enum bw_conn_state from, bool gone);
+
+/* The client waits no more: its observers go, its timers stop. */
+static void wait_end(struct ctl_client *cl)
+{
+	struct bw_agent *a = cl->srv->agent;
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(cl->wait_names, i, v) {
+		struct bw_conn *c = bw_agent_find(a, json_string_value(v));
+
+		if (c)
+			bw_conn_unobserve(c, on_conn_state, cl);
+	}
+	json_decref(cl->wait_names);
+	cl->wait_names = NULL;
+	cl->wait = WAIT_NONE;
+	ev_timer_stop(a->loop, &cl->wait_limit);
+	ev_timer_stop(a->loop, &cl->wait_kick);
+}
+
 /* Replies to a waiting start/stop/restart: ok when every connection reached the goal. */
 static void wait_finish(struct ctl_client *cl, bool timed_out)
 {
@@ -213,10 +237,24 @@ static void wait_finish(struct ctl_client *cl, bool timed_out)
 		json_decref(res);
 		reply_err(cl, needs_secret ? "needs-secret" : "failed", "%s", first_err);
 	}
-	json_decref(cl->wait_names);
-	cl->wait_names = NULL;
-	cl->wait = WAIT_NONE;
-	ev_timer_stop(cl->srv->agent->loop, &cl->wait_timer);
+	wait_end(cl);
+}
+
+/* Answers the client once every connection it waits for has settled. */
+static void wait_check(struct ctl_client *cl)
+{
+	json_t *v;
+	size_t i;
+
+	if (cl->wait == WAIT_NONE)
+		return;	/* answered already */
+	json_array_foreach(cl->wait_names, i, v) {
+		struct bw_conn *c = bw_agent_find(cl->srv->agent, json_string_value(v));
+
+		if (c && !settled(c, cl->wait))
+			return;
+	}
+	wait_finish(cl, false);
 }
 
 /* Starts each connection; on failure err holds the reason and *failed the connection. */
@@ -233,46 +271,94 @@ static void start_names(struct ctl_client *cl, json_t *names, char *err, size_t 
 	}
 }
 
-static void on_wait_timer(struct ev_loop *loop, ev_timer *w, int revents)
+/* Restart: starts what is down, from the loop rather than inside the state change. */
+static void on_wait_kick(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct ctl_client *cl = bw_container_of(w, struct ctl_client, wait_timer);
-	struct bw_agent *a = cl->srv->agent;
-	bool done = true;
+	struct ctl_client *cl = bw_container_of(w, struct ctl_client, wait_kick);
 	json_t *v;
 	size_t i;
 
+	(void)loop;
 	(void)revents;
 	json_array_foreach(cl->wait_names, i, v) {
-		struct bw_conn *c = bw_agent_find(a, json_string_value(v));
+		struct bw_conn *c = bw_agent_find(cl->srv->agent, json_string_value(v));
+		char err[512];
 
-		if (!c)
-			continue;
-		if (cl->wait == WAIT_RESTART && c->state == BW_CONN_DOWN) {
-			char err[512];
-
-			if (bw_conn_start(c, err, sizeof(err)) != 0) {
+		if (c && c->state == BW_CONN_DOWN && !cl->srv->agent->stopping &&
+		    bw_conn_start(c, err, sizeof(err)) != 0) {
+			/* A start that fails into needs-secret was answered by its state change. */
+			if (cl->wait != WAIT_NONE) {
 				reply_err(cl, "failed", "%s", err);
-				json_decref(cl->wait_names);
-				cl->wait_names = NULL;
-				cl->wait = WAIT_NONE;
-				ev_timer_stop(loop, w);
-				return;
+				wait_end(cl);
 			}
+			return;
 		}
-		if (!settled(c, cl->wait) || (cl->wait == WAIT_RESTART && c->state == BW_CONN_DOWN))
-			done = false;
+		if (cl->wait == WAIT_NONE)
+			return;
 	}
-	if (done || ev_now(loop) - cl->wait_started > WAIT_LIMIT_S)
-		wait_finish(cl, !done);
+	wait_check(cl);
+}
+
+static void kick(struct ctl_client *cl)
+{
+	if (!ev_is_active(&cl->wait_kick)) {
+		ev_timer_set(&cl->wait_kick, 0.0, 0.0);
+		ev_timer_start(cl->srv->agent->loop, &cl->wait_kick);
+	}
+}
+
+static void on_wait_limit(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	wait_finish(bw_container_of(w, struct ctl_client, wait_limit), true);
+}
+
+/* A connection the client waits for changed state, or is about to be freed. */
+static void on_conn_state(void *ctx, struct bw_conn *c, enum bw_conn_state from, bool gone)
+{
+	struct ctl_client *cl = ctx;
+	json_t *v;
+	size_t i;
+
+	(void)from;
+	if (gone) {
+		bw_conn_unobserve(c, on_conn_state, cl);
+		json_array_foreach(cl->wait_names, i, v)
+			if (strcmp(json_string_value(v), c->name) == 0) {
+				json_array_remove(cl->wait_names, i);
+				break;
+			}
+	}
+	if (cl->wait == WAIT_RESTART && !gone && c->state == BW_CONN_DOWN)
+		kick(cl);
+	else
+		wait_check(cl);
 }
 
 static void begin_wait(struct ctl_client *cl, enum wait_kind kind, json_t *names)
 {
+	struct bw_agent *a = cl->srv->agent;
+	json_t *v;
+	size_t i;
+
 	cl->wait = kind;
 	cl->wait_names = names;
-	cl->wait_started = ev_now(cl->srv->agent->loop);
-	ev_timer_init(&cl->wait_timer, on_wait_timer, 0.0, 0.05);
-	ev_timer_start(cl->srv->agent->loop, &cl->wait_timer);
+	json_array_foreach(names, i, v) {
+		struct bw_conn *c = bw_agent_find(a, json_string_value(v));
+
+		if (c && bw_conn_observe(c, on_conn_state, cl) != 0) {
+			reply_err(cl, "internal", "out of memory while waiting for %s", c->name);
+			wait_end(cl);
+			return;
+		}
+	}
+	ev_timer_init(&cl->wait_limit, on_wait_limit, WAIT_LIMIT_S, 0.0);
+	ev_timer_start(a->loop, &cl->wait_limit);
+	if (kind == WAIT_RESTART)
+		kick(cl);
+	else
+		wait_check(cl);
 }
 
 static void handle_startstop(struct ctl_client *cl, const struct bw_ctl_request *req)
@@ -691,6 +777,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 	cl->fd = fd;
 	ev_io_init(&cl->rio, on_read, fd, EV_READ);
 	ev_io_init(&cl->wio, on_write, fd, EV_WRITE);
+	ev_timer_init(&cl->wait_limit, on_wait_limit, WAIT_LIMIT_S, 0.0);
+	ev_timer_init(&cl->wait_kick, on_wait_kick, 0.0, 0.0);
 	ev_io_start(loop, &cl->rio);
 	cl->next = s->clients;
 	s->clients = cl;
@@ -708,9 +796,7 @@ static void client_free(struct ctl_client *cl)
 		}
 	ev_io_stop(s->agent->loop, &cl->rio);
 	ev_io_stop(s->agent->loop, &cl->wio);
-	if (cl->wait != WAIT_NONE)
-		ev_timer_stop(s->agent->loop, &cl->wait_timer);
-	json_decref(cl->wait_names);
+	wait_end(cl);	/* a client that went away stops observing */
 	close(cl->fd);
 	free(cl->rbuf);
 	free(cl->wbuf);

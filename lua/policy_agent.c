@@ -9,20 +9,27 @@
 #include "proc.h"
 #include "policy_host.h"
 #include "policy_priv.h"
+#include "util.h"
 
+struct agent_ctx;
+
+/* A restart waiting for its connection to leave stopping: told by the connection's observer
+ * (which it stays until it is freed, so c stays valid), bounded by the timer, which also does
+ * the start (from the loop, not inside the state change). */
 struct restart_wait {
-	char name[BW_NAME_MAX];
+	struct agent_ctx *x;
+	struct bw_conn *c;
 	char policy[64];
-	double deadline;
+	bool due;			/* the timer is set to start it now */
+	ev_timer timer;
+	struct restart_wait *next;
 };
 
 struct agent_ctx {
 	struct bw_agent *a;
 	struct bw_policy_host *h;
 	ev_timer wake;			/* runs the host: queued work and due timers */
-	ev_timer restart_poll;		/* starts restarted connections once they are down */
 	struct restart_wait *restarts;
-	size_t n_restarts;
 };
 
 #define RESTART_WAIT_S 15.0
@@ -86,57 +93,92 @@ static int a_stop(void *ctx, const char *policy, const char *name, char *err, si
 	return bw_conn_stop(c, "stopped", err, errlen);
 }
 
-static void on_restart_poll(struct ev_loop *loop, ev_timer *w, int revents)
+static void on_restart_state(void *ctx, struct bw_conn *c, enum bw_conn_state from, bool gone);
+
+static void restart_free(struct restart_wait *r)
 {
-	struct agent_ctx *x = w->data;
-	double now = ev_now(loop);
+	struct restart_wait **pp;
 
-	(void)revents;
-	for (size_t i = 0; i < x->n_restarts;) {
-		struct restart_wait *r = &x->restarts[i];
-		struct bw_conn *c = bw_agent_find(x->a, r->name);
-		char err[512];
-
-		if (c && c->state == BW_CONN_STOPPING && now < r->deadline) {
-			i++;
-			continue;
+	for (pp = &r->x->restarts; *pp; pp = &(*pp)->next)
+		if (*pp == r) {
+			*pp = r->next;
+			break;
 		}
-		if (c && bw_conn_start(c, err, sizeof(err)) != 0)
-			bw_log(BW_LOG_WARN, c->name, "policy %s: restart: %s", r->policy, err);
-		else if (!c)
-			bw_warn("policy %s: restart %s: the connection went away", r->policy, r->name);
-		x->restarts[i] = x->restarts[--x->n_restarts];
-	}
-	if (x->n_restarts == 0)
-		ev_timer_stop(loop, w);
+	bw_conn_unobserve(r->c, on_restart_state, r);
+	ev_timer_stop(r->x->a->loop, &r->timer);
+	free(r);
 }
 
-/* Restart: stop now, start once it is down (polled; stopping is bounded by the engine). */
+/* Down (or the wait ran out): start it again. */
+static void on_restart_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct restart_wait *r = bw_container_of(w, struct restart_wait, timer);
+	char err[512];
+
+	(void)loop;
+	(void)revents;
+	if (!r->x->a->stopping && bw_conn_start(r->c, err, sizeof(err)) != 0)
+		bw_log(BW_LOG_WARN, r->c->name, "policy %s: restart: %s", r->policy, err);
+	restart_free(r);
+}
+
+static void restart_now(struct restart_wait *r)
+{
+	if (r->due)
+		return;
+	r->due = true;
+	ev_timer_stop(r->x->a->loop, &r->timer);
+	ev_timer_set(&r->timer, 0, 0);
+	ev_timer_start(r->x->a->loop, &r->timer);
+}
+
+static void on_restart_state(void *ctx, struct bw_conn *c, enum bw_conn_state from, bool gone)
+{
+	struct restart_wait *r = ctx;
+
+	(void)from;
+	if (gone) {
+		bw_warn("policy %s: restart %s: the connection went away", r->policy, c->name);
+		restart_free(r);
+		return;
+	}
+	if (c->state != BW_CONN_STOPPING)
+		restart_now(r);
+}
+
+/* Restart: stop now, start once it is down (told by the connection; stopping is bounded by the
+ * engine, and by RESTART_WAIT_S here). */
 static int a_restart(void *ctx, const char *policy, const char *name, char *err, size_t errlen)
 {
 	struct agent_ctx *x = ctx;
 	struct bw_conn *c = find(x, name, err, errlen);
-	struct restart_wait *n;
+	struct restart_wait *r;
 
 	if (!c)
 		return -1;
 	bw_log(BW_LOG_INFO, c->name, "policy %s: restart", policy);
 	if (bw_conn_stop(c, "stopped", err, errlen) != 0)
 		return -1;
-	n = realloc(x->restarts, (x->n_restarts + 1) * sizeof(*n));
-	if (!n) {
+	r = calloc(1, sizeof(*r));
+	if (!r) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	x->restarts = n;
-	n = &x->restarts[x->n_restarts++];
-	snprintf(n->name, sizeof(n->name), "%s", c->name);
-	snprintf(n->policy, sizeof(n->policy), "%s", policy);
-	n->deadline = ev_now(x->a->loop) + RESTART_WAIT_S;
-	if (!ev_is_active(&x->restart_poll)) {
-		ev_timer_set(&x->restart_poll, 0, 0.2);
-		ev_timer_start(x->a->loop, &x->restart_poll);
+	r->x = x;
+	r->c = c;
+	snprintf(r->policy, sizeof(r->policy), "%s", policy);
+	ev_timer_init(&r->timer, on_restart_timer, RESTART_WAIT_S, 0);
+	if (bw_conn_observe(c, on_restart_state, r) != 0) {
+		snprintf(err, errlen, "out of memory");
+		free(r);
+		return -1;
 	}
+	r->next = x->restarts;
+	x->restarts = r;
+	if (c->state != BW_CONN_STOPPING)
+		restart_now(r);
+	else
+		ev_timer_start(x->a->loop, &r->timer);
 	return 0;
 }
 
@@ -288,8 +330,6 @@ struct bw_policy_host *bw_policy_host_new(struct bw_agent *a, const char *polici
 	}
 	ev_timer_init(&x->wake, on_wake, 0, 0);
 	x->wake.data = x;
-	ev_timer_init(&x->restart_poll, on_restart_poll, 0, 0.2);
-	x->restart_poll.data = x;
 	bw_policy_host_set_dir(x->h, policies_dir, system_defaults);
 	bw_policy_host_reload(x->h);
 	if (a->opts.state_dir[0]) {
@@ -357,8 +397,8 @@ void bw_policy_host_free(struct bw_policy_host *h)
 	bw_events_unsubscribe(&x->a->events, on_event, x);
 	bw_child_forget(x);
 	ev_timer_stop(x->a->loop, &x->wake);
-	ev_timer_stop(x->a->loop, &x->restart_poll);
+	while (x->restarts)
+		restart_free(x->restarts);
 	bw_policy_host_free_ops(h);
-	free(x->restarts);
 	free(x);
 }

@@ -17,6 +17,7 @@
 #include "conn.h"
 #include "killswitch.h"
 #include "lua/policy_host.h"
+#include "ike/ike_resolve.h"
 #include "ike/ikev1.h"
 #include "log.h"
 #include "sa-backends/sa_backend.h"
@@ -297,12 +298,8 @@ static void teardown(struct bw_ike_conn *ike)
 		set_ip_forward(false);
 		ike->forwarding_enabled = false;
 	}
-	if (ike->p1 == P1_RESOLVING)
-		gai_cancel(&ike->gai);
-	if (ike->gai.ar_result) {
-		freeaddrinfo(ike->gai.ar_result);
-		ike->gai.ar_result = NULL;
-	}
+	ike_resolve_cancel(ike->resolve);
+	ike->resolve = NULL;
 	ev_timer_stop(loop, &ike->reauth_timer);
 	if (ike->reauth_new) {
 		struct bw_ike_conn *n = ike->reauth_new;
@@ -807,31 +804,33 @@ static int begin_exchange(struct bw_ike_conn *ike)
 	return ike->cfg.exchange == BW_EXCHANGE_MAIN ? ike_main_start(ike) : ike_aggr_start(ike);
 }
 
-static void on_resolve_poll(struct ev_loop *loop, ev_timer *w, int revents)
+static void on_resolve_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, resolve_timer);
-	int rc = gai_error(&ike->gai);
 	char err[320];
 
+	(void)loop;
 	(void)revents;
-	if (rc == EAI_INPROGRESS) {
-		if (ev_now(loop) - ike->resolve_started > 15.0) {
-			snprintf(err, sizeof(err), "the gateway name %s did not resolve in time", ike->cfg.gateway);
-			ike_fail(ike, "dns", err, "The gateway's name could not be looked up. Check DNS, or use its "
-				 "address in gateway =.");
-		}
-		return;
-	}
-	ev_timer_stop(loop, w);
-	if (rc != 0 || !ike->gai.ar_result) {
+	snprintf(err, sizeof(err), "the gateway name %s did not resolve in time", ike->cfg.gateway);
+	ike_fail(ike, "dns", err, "The gateway's name could not be looked up. Check DNS, or use its "
+		 "address in gateway =.");
+}
+
+/* The resolver's answer, from the loop as soon as it came. */
+static void on_resolved(void *ctx, int rc, const struct sockaddr_in *addr)
+{
+	struct bw_ike_conn *ike = ctx;
+	char err[320];
+
+	ike->resolve = NULL;
+	ev_timer_stop(ike->agent->loop, &ike->resolve_timer);
+	if (rc != 0) {
 		snprintf(err, sizeof(err), "cannot resolve the gateway name %s: %s", ike->cfg.gateway, gai_strerror(rc));
 		ike_fail(ike, "dns", err, "The gateway's name could not be looked up. Check the spelling and "
 			 "DNS, or use its address in gateway =.");
 		return;
 	}
-	memcpy(&ike->peer, ike->gai.ar_result->ai_addr, ike->gai.ar_result->ai_addrlen);
-	freeaddrinfo(ike->gai.ar_result);
-	ike->gai.ar_result = NULL;
+	memcpy(&ike->peer, addr, sizeof(*addr));
 	ike->p1 = P1_IDLE + 1;
 	begin_exchange(ike);
 }
@@ -935,7 +934,7 @@ static struct bw_ike_conn *ike_new_x(struct bw_conn *c, const struct bw_sa_backe
 	ike->switch_child = -1;
 	ev_init(&ike->cfg_timer, NULL);
 	ev_init(&ike->reauth_timer, on_reauth);
-	ev_timer_init(&ike->resolve_timer, on_resolve_poll, 0.05, 0.05);
+	ev_timer_init(&ike->resolve_timer, on_resolve_timeout, IKE_RESOLVE_WAIT_S, 0.0);
 	return ike;
 }
 
@@ -1146,21 +1145,13 @@ int bw_ike_conn_start(struct bw_conn *c, char *err, size_t errlen)
 		begin_exchange(ike);
 		return 0;
 	}
-	/* A name: resolve without blocking the loop (getaddrinfo_a, polled). */
-	ike->gai_hints.ai_family = AF_INET;
-	ike->gai_hints.ai_socktype = SOCK_DGRAM;
-	ike->gai.ar_name = ike->cfg.gateway;
-	ike->gai.ar_request = &ike->gai_hints;
-	{
-		struct gaicb *list[1] = { &ike->gai };
-
-		if (getaddrinfo_a(GAI_NOWAIT, list, 1, NULL) != 0) {
-			ike_fail(ike, "dns", "cannot start resolving the gateway name", NULL);
-			return 0;
-		}
+	/* A name: resolved without blocking the loop; the resolver tells us when it is done. */
+	ike->resolve = ike_resolve_start(a->loop, ike->cfg.gateway, on_resolved, ike, err, errlen);
+	if (!ike->resolve) {
+		ike_fail(ike, "dns", err, NULL);
+		return 0;
 	}
 	ike->p1 = P1_RESOLVING;
-	ike->resolve_started = ev_now(a->loop);
 	ev_timer_start(a->loop, &ike->resolve_timer);
 	return 0;
 }

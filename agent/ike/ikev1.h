@@ -30,6 +30,7 @@ struct bw_agent;
 #define IKE_DPD_MAX_PROBES 3
 #define IKE_OLD_SA_GRACE_S 5.0
 #define IKE_SWITCH_POLL_S 0.02
+#define IKE_RESOLVE_WAIT_S 15.0
 #define IKE_SWITCH_MAX_S 2.0
 /* With the commit bit: how long to wait for CONNECTED (or traffic) before using the SA anyway. */
 #define IKE_COMMIT_WAIT_S 10.0
@@ -102,10 +103,8 @@ struct bw_ike_conn {
 	struct bw_ike_conn *next;	/* in the engine's list */
 
 	/* Addresses. peer_port is the gateway's current port (500, or 4500 once floated). */
-	struct gaicb gai;
-	struct addrinfo gai_hints;
-	ev_timer resolve_timer;
-	double resolve_started;
+	struct ike_resolve *resolve;	/* the gateway's name being looked up */
+	ev_timer resolve_timer;		/* one-shot: gives up on the lookup */
 	struct sockaddr_storage peer;
 	struct sockaddr_storage local;	/* our address towards the gateway, port = our IKE port */
 	bool use_natt;			/* both sides announced RFC 3947 */

@@ -142,7 +142,28 @@ wait_for 5 sh -c "'$BUILD/burrow' --socket '$SOCK' list | grep -q '^hosts '"
 out=$(bw start hosts 2>&1); rc=$?
 is "$rc" 1 "transport mode with a local_address is refused at start"
 like "$out" "transport mode protects this host's own address; remove local_address" "with a sentence saying what to change"
+# restart: the stop settles at once (down), the start that follows is refused with its reason.
+out=$(bw restart hosts 2>&1); rc=$?
+is "$rc" 1 "restarting a connection whose start is refused exits 1"
+like "$out" "transport mode protects this host's own address" "with the start's reason"
 rm "$T/etc/connections/hosts.conf"
+
+# stop waits for down: from needs-secret it is down at once; a second stop has nothing to do.
+out=$(bw stop office 2>&1); rc=$?
+is "$rc" 0 "stopping a connection that waits for its secret exits 0"
+like "$(bw list)" '^office +Work +down' "and leaves it down"
+out=$(bw stop office 2>&1); rc=$?
+is "$rc" 0 "stopping a connection that is down exits 0"
+out=$(bw stop --all 2>&1); rc=$?
+is "$rc" 0 "stop --all exits 0 when every connection is down"
+out=$(bw stop nosuch 2>&1); rc=$?
+is "$rc" 1 "stopping an unknown connection exits 1"
+like "$out" 'no connection named nosuch' "and names it"
+rm -f "$T/etc/secrets/office.secrets"
+out=$(bw restart office 2>&1); rc=$?
+is "$rc" 1 "restarting a connection without its pre-shared key exits 1"
+like "$out" '^burrow: office needs a pre-shared key' "with what is missing, said once"
+is "$(printf '%s\n' "$out" | grep -c .)" 1 "and nothing else"
 
 out=$(bw export office 2>&1); rc=$?
 is "$rc" 1 "a command whose machinery comes later exits 1"
