@@ -83,6 +83,14 @@ static int stem_of(const char *fname, const char *suffix, char *stem, size_t len
 	return 0;
 }
 
+/* The connections' stopping barrier: the policy host's tunnel_stopping actions. */
+static void await_policies(void *ctx, const char *conn, void (*done)(void *done_ctx), void *done_ctx)
+{
+	struct bw_agent *a = ctx;
+
+	bw_policy_host_await_stopping(a->policies, conn, BW_POLICY_STOPPING_TIMEOUT_S, done, done_ctx);
+}
+
 static void load_one(struct bw_agent *a, const char *name, const char *path)
 {
 	struct bw_conn *c = bw_agent_find(a, name);
@@ -102,6 +110,8 @@ static void load_one(struct bw_agent *a, const char *name, const char *path)
 		}
 		a->conns = n;
 		a->conns[a->n_conns++] = c;
+		c->stopping_barrier.ctx = a;
+		c->stopping_barrier.await = await_policies;
 	}
 	c->seen = true;
 	if (rc != 0) {
@@ -338,7 +348,12 @@ int bw_agent_init(struct bw_agent *a, struct ev_loop *loop, const struct bw_agen
 		a->policies = bw_policy_host_new(a, pdir, defaults);
 	}
 	/* After the policy host: the location rules live in the policies. */
-	a->sources = bw_watch_open(a);
+	{
+		struct bw_watch_sink sink;
+
+		bw_policy_host_watch_sink(a->policies, &sink);
+		a->sources = bw_watch_open(a, &sink);
+	}
 	bw_info("burrowd %s started: %zu connection(s), %zu device profile(s)", BURROW_VERSION,
 		a->n_conns, a->devices.n);
 	bw_events_emitf(&a->events, "start", NULL);

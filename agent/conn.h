@@ -67,6 +67,14 @@ struct bw_conn {
 	struct bw_conn_log_line *log;		/* BW_CONN_LOG_LINES slots, allocated at the first line */
 	size_t log_head, log_count;
 
+	/* The stopping barrier: who holds the stop of a tunnel that was up until its own actions
+	 * are done (the policy host's tunnel_stopping handlers, wired by the agent). await calls
+	 * done(done_ctx) exactly once, from the loop, within its own time bound. NULL: no wait. */
+	struct {
+		void *ctx;
+		void (*await)(void *ctx, const char *conn, void (*done)(void *done_ctx), void *done_ctx);
+	} stopping_barrier;
+
 	struct bw_ike_conn *ike;		/* owned by the IKE engine while not down */
 	char stop_reason[32];			/* carried from tunnel_stopping to tunnel_down */
 	char needs_secret[32];			/* the secrets key that is missing, for the CLI's prompt */

@@ -997,3 +997,20 @@ size_t bw_policy_host_memory(const struct bw_policy_host *h)
 		n += h->policies[i]->L ? h->policies[i]->mem_used : 0;
 	return n;
 }
+
+static void sink_set_facts(void *ctx, json_t *facts)
+{
+	bw_policy_host_set_facts(ctx, facts);
+}
+
+static int sink_match_location(void *ctx, const json_t *facts, char *out, size_t outlen)
+{
+	return ctx ? bw_policy_host_match_location(ctx, facts, out, outlen) : 0;
+}
+
+void bw_policy_host_watch_sink(struct bw_policy_host *h, struct bw_watch_sink *out)
+{
+	out->ctx = h;
+	out->set_facts = h ? sink_set_facts : NULL;
+	out->match_location = sink_match_location;
+}

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <jansson.h>
 
+#include "watch/watch.h"
+
 struct bw_agent;
 struct bw_policy_host;
 
@@ -42,6 +44,10 @@ void bw_policy_host_free(struct bw_policy_host *h);
 #define BW_POLICY_STOPPING_TIMEOUT_S 10.0
 void bw_policy_host_await_stopping(struct bw_policy_host *h, const char *conn, double timeout_s,
 				   void (*done)(void *ctx), void *ctx);
+
+/* The sink the event sources give their facts to (watch/watch.h): set_facts and the
+ * location rules of this host. h may be NULL (facts dropped, no rule matches). */
+void bw_policy_host_watch_sink(struct bw_policy_host *h, struct bw_watch_sink *out);
 
 /* Bytes held by the Lua states of the loaded policies. */
 size_t bw_policy_host_memory(const struct bw_policy_host *h);

@@ -16,7 +16,6 @@
 #include "agent.h"
 #include "conn.h"
 #include "killswitch.h"
-#include "lua/policy_host.h"
 #include "ike/ike_resolve.h"
 #include "ike/ikev1.h"
 #include "log.h"
@@ -1183,9 +1182,8 @@ void bw_ike_conn_stop(struct bw_conn *c, const char *reason)
 		/* tunnel_stopping goes out first; the SAs stay until its actions are done (bounded). */
 		bw_strlcpy(c->stop_reason, reason ? reason : "stopped", sizeof(c->stop_reason));
 		bw_conn_set_state(c, BW_CONN_STOPPING, reason);
-		if (!c->agent->stopping) {
-			bw_policy_host_await_stopping(c->agent->policies, c->name, BW_POLICY_STOPPING_TIMEOUT_S,
-						      finish_stop, c);
+		if (!c->agent->stopping && c->stopping_barrier.await) {
+			c->stopping_barrier.await(c->stopping_barrier.ctx, c->name, finish_stop, c);
 			return;
 		}
 		finish_stop(c);

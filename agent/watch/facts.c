@@ -10,7 +10,6 @@
 
 #include "agent.h"
 #include "log.h"
-#include "lua/policy_host.h"
 #include "util.h"
 
 #define RESOLV_CONF "/etc/resolv.conf"
@@ -223,7 +222,7 @@ void bw_watch_facts_changed(struct bw_watch *w)
 	ev_timer_stop(w->agent->loop, &w->recompute);
 	if (!w->manual) {
 		json_t *view = match_view(w, facts);
-		int found = bw_policy_host_match_location(w->agent->policies, view, name, sizeof(name));
+		int found = w->sink.match_location ? w->sink.match_location(w->sink.ctx, view, name, sizeof(name)) : 0;
 
 		json_decref(view);
 		/* A location from the last run stays until a rule says otherwise or the network
@@ -237,7 +236,8 @@ void bw_watch_facts_changed(struct bw_watch *w)
 		json_decref(facts);
 		facts = bw_watch_facts(w);
 	}
-	bw_policy_host_set_facts(w->agent->policies, facts);
+	if (w->sink.set_facts)
+		w->sink.set_facts(w->sink.ctx, facts);
 	json_decref(facts);
 }
 
@@ -313,7 +313,7 @@ static void on_bus(void *ctx, json_t *ev)
 
 /* ---- open / close ---- */
 
-struct bw_watch *bw_watch_open(struct bw_agent *a)
+struct bw_watch *bw_watch_open(struct bw_agent *a, const struct bw_watch_sink *sink)
 {
 	struct bw_watch *w = calloc(1, sizeof(*w));
 	const char *env = getenv("BURROW_RESOLV_CONF");
@@ -322,6 +322,8 @@ struct bw_watch *bw_watch_open(struct bw_agent *a)
 	if (!w)
 		return NULL;
 	w->agent = a;
+	if (sink)
+		w->sink = *sink;
 	ev_timer_init(&w->recompute, on_recompute, 0.0, 0.0);
 	load_location(w);
 	bw_watch_netlink_open(w);
@@ -337,7 +339,8 @@ struct bw_watch *bw_watch_open(struct bw_agent *a)
 	else
 		bw_warn("location: cannot subscribe to the event bus; `burrow emit ssid` will not move the location");
 	facts = bw_watch_facts(w);
-	bw_policy_host_set_facts(a->policies, facts);
+	if (w->sink.set_facts)
+		w->sink.set_facts(w->sink.ctx, facts);
 	json_decref(facts);
 	ev_timer_start(a->loop, &w->recompute);
 	return w;

@@ -18,11 +18,21 @@ struct nlmsghdr;
 #define BW_WATCH_DEBOUNCE_MAX_S 3.0	/* a flapping link still gives an event this often */
 #define BW_WATCH_LOCATION_MAX 64	/* bytes of a location name, with the NUL */
 
+/* Where the facts go: the layer above the sources (the policy host, wired by the agent)
+ * matches them against its location rules and keeps them for burrow.facts(). */
+struct bw_watch_sink {
+	void *ctx;
+	/* The new facts; the sink takes its own reference if it keeps them. */
+	void (*set_facts)(void *ctx, json_t *facts);
+	/* The first location whose rule matches facts, into out: 1, or 0 when none does. */
+	int (*match_location)(void *ctx, const json_t *facts, char *out, size_t outlen);
+};
+
 /* Opens every source it can: a source that cannot open (no nl80211 on this machine, no
- * utmp) is logged and left out. Call after the policy host exists (location rules) and
- * before the loop runs; the first location is computed from the loop. Never NULL but on
- * ENOMEM. */
-struct bw_watch *bw_watch_open(struct bw_agent *a);
+ * utmp) is logged and left out. sink (copied; NULL: facts go nowhere and no rule matches)
+ * must be ready, its location rules loaded, before the loop runs; the first location is
+ * computed from the loop. Never NULL but on ENOMEM. */
+struct bw_watch *bw_watch_open(struct bw_agent *a, const struct bw_watch_sink *sink);
 /* Stops every watcher and unsubscribes from the bus. NULL is fine. */
 void bw_watch_close(struct bw_watch *w);
 
@@ -84,6 +94,7 @@ struct bw_watch_user {
 
 struct bw_watch {
 	struct bw_agent *agent;
+	struct bw_watch_sink sink;
 
 	/* rtnetlink (netlink.c) */
 	struct nl_sock *rt_ev, *rt_sync;

@@ -5,9 +5,6 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 SRC=${BURROW_SRC:-$PWD}
-if ! grep -q bw_policy_host_await_stopping "$SRC/agent/ike/ike_conn.c" "$SRC/agent/conn.c" 2>/dev/null; then
-	skip_all "the connection manager does not await tunnel_stopping actions yet (bw_policy_host_await_stopping is not called from agent/conn.c or agent/ike/ike_conn.c)"
-fi
 lab_require sshfs fusermount3 nsenter ssh-keygen
 [ -x /usr/sbin/sshd ] || skip_all "openssh-server is not installed (/usr/sbin/sshd)"
 [ -c /dev/fuse ] || skip_all "no /dev/fuse"
