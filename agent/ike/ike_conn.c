@@ -329,6 +329,8 @@ static void teardown(struct bw_ike_conn *ike)
 	bw_dh_free(ike->qm_dh);
 	ike->dh = ike->qm_dh = NULL;
 	bw_secrets_wipe(&ike->sec);
+	bw_cert_free(ike->cert);
+	ike->cert = NULL;
 	OPENSSL_cleanse(ike->skeyid, sizeof(ike->skeyid));
 	OPENSSL_cleanse(ike->skeyid_d, sizeof(ike->skeyid_d));
 	OPENSSL_cleanse(ike->skeyid_a, sizeof(ike->skeyid_a));
@@ -743,10 +745,31 @@ static void on_resolve_poll(struct ev_loop *loop, ev_timer *w, int revents)
 	begin_exchange(ike);
 }
 
+/* Certificate, private key and CAs, before any packet: a key that does not match its
+ * certificate or a wrong passphrase fails here. */
+static int ike_load_cert(struct bw_ike_conn *ike, char *err, size_t errlen, const char **missing_out,
+			 struct bw_cert_err *cert_err)
+{
+	struct bw_cert_err ce;
+
+	ike->cert = bw_cert_load(&ike->cfg, ike->sec.has_private_key_passphrase ?
+				 ike->sec.private_key_passphrase : NULL, &ce);
+	if (ike->cert)
+		return 0;
+	snprintf(err, errlen, "%s", ce.msg);
+	if (strcmp(ce.code, "needs-secret") == 0) {
+		if (missing_out)
+			*missing_out = "private_key_passphrase";
+	} else if (cert_err) {
+		*cert_err = ce;
+	}
+	return -1;
+}
+
 /* A new engine instance for c: secrets loaded, cookies drawn, registered; nothing sent yet.
  * NULL with a reason in err; *missing_out names a missing secret. */
 static struct bw_ike_conn *ike_new_x(struct bw_conn *c, const struct bw_sa_backend_ops *be, char *err,
-				     size_t errlen, const char **missing_out)
+				     size_t errlen, const char **missing_out, struct bw_cert_err *cert_err)
 {
 	struct bw_agent *a = c->agent;
 	struct bw_ike_conn *ike;
@@ -779,8 +802,18 @@ static struct bw_ike_conn *ike_new_x(struct bw_conn *c, const struct bw_sa_backe
 		memcpy(ike->sec.xauth_password, c->prompted.xauth_password, sizeof(ike->sec.xauth_password));
 		ike->sec.has_xauth_password = true;
 	}
+	if (!ike->sec.has_private_key_passphrase && c->prompted.has_private_key_passphrase) {
+		memcpy(ike->sec.private_key_passphrase, c->prompted.private_key_passphrase,
+		       sizeof(ike->sec.private_key_passphrase));
+		ike->sec.has_private_key_passphrase = true;
+	}
+	if (c->cfg.auth_method != BW_AUTH_PSK && ike_load_cert(ike, err, errlen, missing_out, cert_err) != 0) {
+		bw_secrets_wipe(&ike->sec);
+		free(ike);
+		return NULL;
+	}
 	{
-		const char *missing = !ike->sec.has_psk ? "psk" :
+		const char *missing = c->cfg.auth_method == BW_AUTH_PSK && !ike->sec.has_psk ? "psk" :
 				      c->cfg.xauth && !ike->sec.has_xauth_password ? "xauth_password" : NULL;
 
 		if (missing) {
@@ -830,7 +863,7 @@ static struct bw_ike_conn *ike_new_x(struct bw_conn *c, const struct bw_sa_backe
 
 static struct bw_ike_conn *ike_new(struct bw_conn *c, const struct bw_sa_backend_ops *be, char *err, size_t errlen)
 {
-	return ike_new_x(c, be, err, errlen, NULL);
+	return ike_new_x(c, be, err, errlen, NULL, NULL);
 }
 
 /* The replacement failed: put traffic back on the old SAs and forget it; the old IKE SA keeps
@@ -938,14 +971,21 @@ int bw_ike_conn_start(struct bw_conn *c, char *err, size_t errlen)
 	struct bw_ike_conn *ike;
 	const struct bw_sa_backend_ops *be;
 	const char *missing = NULL;
+	struct bw_cert_err cert_err = { .code = "" };
 	struct in_addr in;
 
 	if (c->ike) {
 		snprintf(err, errlen, "%s is already being started", c->name);
 		return -1;
 	}
-	if (c->cfg.auth_method != BW_AUTH_PSK) {
-		snprintf(err, errlen, "%s: certificate authentication is not available yet; use method = psk", c->name);
+	if (c->cfg.auth_method != BW_AUTH_PSK && c->cfg.exchange != BW_EXCHANGE_MAIN) {
+		snprintf(err, errlen, "%s: certificates work with Main Mode only so far; set exchange = main in [phase1]",
+			 c->name);
+		return -1;
+	}
+	if (c->cfg.auth_method == BW_AUTH_ECDSA && c->cfg.xauth) {
+		snprintf(err, errlen, "%s: IKEv1 has no XAUTH variant of ECDSA authentication; use method = rsa or "
+			 "xauth = no", c->name);
 		return -1;
 	}
 	be = bw_sa_backend_pick(a->cfg.backend, err, errlen);
@@ -963,7 +1003,11 @@ int bw_ike_conn_start(struct bw_conn *c, char *err, size_t errlen)
 	}
 	if (ike_sockets_open(a, a->cfg.ike_port, a->cfg.natt_port, be, err, errlen) != 0)
 		return -1;
-	ike = ike_new_x(c, be, err, errlen, &missing);
+	ike = ike_new_x(c, be, err, errlen, &missing, &cert_err);
+	if (!ike && cert_err.code[0]) {
+		bw_conn_fail(c, cert_err.code, cert_err.msg, cert_err.explanation);
+		return -1;
+	}
 	if (!ike) {
 		if (missing) {
 			bw_strlcpy(c->needs_secret, missing, sizeof(c->needs_secret));
@@ -1137,6 +1181,10 @@ void bw_ike_conn_status(const struct bw_conn *c, json_t *st)
 		}
 		json_object_set_new(st, "gateway_dns", d);
 	}
+	if (ike && ike->have_peer_cert)
+		json_object_set_new(st, "gateway_certificate",
+				    json_pack("{s:s,s:s,s:s}", "subject", ike->peer_cert.subject, "issuer",
+					      ike->peer_cert.issuer, "not_after", ike->peer_cert.not_after));
 	json_object_set_new(st, "sas", sas);
 	json_object_set_new(st, "bytes_in", json_integer((json_int_t)cnt.bytes_in));
 	json_object_set_new(st, "bytes_out", json_integer((json_int_t)cnt.bytes_out));
