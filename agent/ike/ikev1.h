@@ -273,6 +273,8 @@ int ike_p1_take_ke_nonce(struct bw_ike_conn *ike, const struct isakmp_payloads *
 int ike_p1_derive_keys(struct bw_ike_conn *ike);
 int ike_p1_hash(struct bw_ike_conn *ike, bool initiator, const uint8_t *id_b, size_t id_len,
 		uint8_t *out);
+/* Length of HASH_I/HASH_R: prf_len, or the curve's hash length with ECDSA. */
+size_t ike_p1_hash_len(const struct bw_ike_conn *ike);
 /* Encrypts the builder's body with iv (updated to the last ciphertext block) and finishes it. */
 int ike_encrypt_msg(struct bw_ike_conn *ike, struct isakmp_builder *b, uint8_t *iv);
 /* Decrypts msg in place (body after the header) with iv; the plaintext body is msg+28. */

@@ -314,7 +314,7 @@ int ike_p1_build_cert_sig(struct bw_ike_conn *ike, struct isakmp_builder *b, con
 	size_t siglen;
 
 	c.data = bw_cert_der(ike->cert, &c.len);
-	if (bw_cert_sign(ike->cert, hash, ike->prf_len, sig, sizeof(sig), &siglen) != 0) {
+	if (bw_cert_sign(ike->cert, hash, ike_p1_hash_len(ike), sig, sizeof(sig), &siglen) != 0) {
 		ike_log(ike, BW_LOG_WARN, "signing HASH_I with our private key failed");
 		return -1;
 	}
@@ -360,6 +360,9 @@ int ike_p1_check_peer_cert(struct bw_ike_conn *ike, const struct isakmp_payloads
 			 "with a signature; it may be configured for a pre-shared key. Check method in [auth].");
 		goto out;
 	}
+	/* Main Mode 6 decrypted with our keys: the gateway holds an established IKE SA, which our
+	 * delete removes whatever we think of its certificate. */
+	ike->p1_authenticated = true;
 	if (bw_cert_peer_count(peer) > 0) {
 		ike->have_peer_cert = true;
 		bw_cert_peer_info(peer, &ike->peer_cert);
@@ -371,13 +374,12 @@ int ike_p1_check_peer_cert(struct bw_ike_conn *ike, const struct isakmp_payloads
 		goto out;
 	}
 	if (ike_p1_hash(ike, false, pls->p[id_index].data, pls->p[id_index].len, hash) != 0 ||
-	    bw_cert_verify_sig(peer, hash, ike->prf_len, sig.data, sig.len) != 0) {
+	    bw_cert_verify_sig(peer, hash, ike_p1_hash_len(ike), sig.data, sig.len) != 0) {
 		ike_fail(ike, "auth-failed", "the gateway's signature does not verify with its certificate",
 			 "The gateway signed the exchange with a key that does not belong to the certificate it "
 			 "sent, or the signature is damaged. Ask the gateway's admin to check its private key.");
 		goto out;
 	}
-	ike->p1_authenticated = true;
 	if (ike->cfg.verify_remote_id) {
 		if (isakmp_parse_id(&pls->p[id_index], &id) != 0) {
 			ike_fail(ike, "protocol-error", "the gateway sent a malformed identity", NULL);
@@ -584,6 +586,23 @@ out:
 	return rc;
 }
 
+/* The prf of HASH_I/HASH_R: the negotiated one, except for ECDSA, where RFC 4754 (and strongSwan)
+ * take HMAC with the curve's hash: SHA-256 for P-256, SHA-384 for P-384, SHA-512 for P-521. */
+static enum bw_hash auth_hash(const struct bw_ike_conn *ike)
+{
+	switch (ike->cert ? bw_cert_auth_method(ike->cert) : 0) {
+	case ISAKMP_AUTH_ECDSA_256: return BW_HASH_SHA256;
+	case ISAKMP_AUTH_ECDSA_384: return BW_HASH_SHA384;
+	case ISAKMP_AUTH_ECDSA_521: return BW_HASH_SHA512;
+	default: return ike->p1_alg.hash;
+	}
+}
+
+size_t ike_p1_hash_len(const struct bw_ike_conn *ike)
+{
+	return bw_hash_len(auth_hash(ike));
+}
+
 int ike_p1_hash(struct bw_ike_conn *ike, bool initiator, const uint8_t *id_b, size_t id_len, uint8_t *out)
 {
 	struct bw_ike_auth_data d = {
@@ -591,15 +610,27 @@ int ike_p1_hash(struct bw_ike_conn *ike, bool initiator, const uint8_t *id_b, si
 		.cky_i = ike->icookie, .cky_r = ike->rcookie,
 		.sai_b = ike->sai_b, .sai_b_len = ike->sai_b_len,
 	};
+	enum bw_hash h = auth_hash(ike);
 
+	if (h != ike->p1_alg.hash) {
+		/* ECDSA: the curve's HMAC keyed with SKEYID, which keeps the negotiated prf's length. */
+		const uint8_t *g1 = initiator ? ike->gxi : ike->gxr, *g2 = initiator ? ike->gxr : ike->gxi;
+		const uint8_t *c1 = initiator ? ike->icookie : ike->rcookie, *c2 = initiator ? ike->rcookie : ike->icookie;
+		const struct bw_iov iov[] = {
+			{ g1, ike->gx_len }, { g2, ike->gx_len }, { c1, 8 }, { c2, 8 },
+			{ ike->sai_b, ike->sai_b_len }, { id_b, id_len },
+		};
+
+		return bw_prf_iov(h, ike->skeyid, ike->prf_len, iov, 6, out);
+	}
 	if (initiator) {
 		d.idii_b = id_b;
 		d.idii_b_len = id_len;
-		return bw_ike_hash_i(ike->p1_alg.hash, ike->skeyid, &d, out);
+		return bw_ike_hash_i(h, ike->skeyid, &d, out);
 	}
 	d.idir_b = id_b;
 	d.idir_b_len = id_len;
-	return bw_ike_hash_r(ike->p1_alg.hash, ike->skeyid, &d, out);
+	return bw_ike_hash_r(h, ike->skeyid, &d, out);
 }
 
 int ike_encrypt_msg(struct bw_ike_conn *ike, struct isakmp_builder *b, uint8_t *iv)
