@@ -166,6 +166,17 @@ static void test_load(void)
 	tap_ok(cr != NULL, "a DER certificate loads");
 	bw_cert_free(cr);
 
+	{
+		FILE *f = fopen(path("cli-key.der"), "wb");
+
+		i2d_PrivateKey_fp(f, k);
+		fclose(f);
+	}
+	c = cfg(BW_AUTH_RSA, "cli.der", "cli-key.der", "ca.pem");
+	cr = bw_cert_load(&c, NULL, &e);
+	tap_ok(cr != NULL, "a DER private key loads");
+	bw_cert_free(cr);
+
 	c = cfg(BW_AUTH_RSA, "cli.pem", "other.key", "ca.pem");
 	cr = bw_cert_load(&c, NULL, &e);
 	tap_ok(!cr && strcmp(e.code, "key-mismatch") == 0, "a key of another certificate is key-mismatch");
