@@ -5,7 +5,8 @@
 #   RSA 3072, our key an encrypted PKCS#8 file: tunnel up, ping passes, burrow status shows the
 #     gateway's certificate; a wrong CA (cert-untrusted), a remote_id the gateway does not use
 #     (id-mismatch), a private key of another certificate (key-mismatch, before any packet) and a
-#     wrong passphrase (passphrase-wrong) each refused with their code and explanation;
+#     wrong passphrase (passphrase-wrong) each refused with their code and explanation, and an
+#     encrypted key without a passphrase waiting in needs-secret;
 #   ECDSA P-384 with asn1dn identities written in both DN forms, ca a directory: tunnel up, ping;
 #   an expired gateway certificate: cert-expired with the dates and the local clock.
 # Each refusal leaves no bw- device and no route behind.
@@ -161,6 +162,7 @@ write_secret badpass <<EOF
 [secrets]
 private_key_passphrase = not-the-pass
 EOF
+cconn nopass rsa "$P/cli.pem" "$P/cli-enc.key" "$P/ca.pem"
 cconn ec ecdsa "$P/cliec.pem" "$P/cliec-p8.key" "$P/cadir" 'local_id_type = asn1dn
 local_id = /C=CH/O=Burrow Lab/CN=client-ec.lab.example
 remote_id_type = asn1dn
@@ -231,6 +233,15 @@ n0=$(ike_packets)
 out=$(bw start badpass 2>&1); rc=$?
 refused badpass passphrase-wrong "passphrase Burrow has does not decrypt it" "$rc" "$out"
 is "$(ike_packets)" "$n0" "badpass: refused before any IKE packet was sent"
+
+# an encrypted key and no passphrase anywhere: needs-secret, like a missing psk
+n0=$(ike_packets)
+out=$(bw start nopass </dev/null 2>&1); rc=$?
+is "$rc" 1 "nopass: burrow start without a terminal exits 1"
+like "$out" "private key $P/cli-enc.key is encrypted; put private_key_passphrase = \\.\\.\\. in secrets/nopass\\.secrets" \
+    "nopass: the error says the key is encrypted and where the passphrase goes"
+is "$(list_state nopass)" needs-secret "nopass: the connection waits in state needs-secret"
+is "$(ike_packets)" "$n0" "nopass: no IKE packet was sent"
 
 # ---- ECDSA P-384, asn1dn identities in both DN forms, ca a directory
 gw_switch gwec
