@@ -8,6 +8,7 @@
 #     wrong passphrase (passphrase-wrong) each refused with their code and explanation, and an
 #     encrypted key without a passphrase waiting in needs-secret;
 #   ECDSA P-384 with asn1dn identities written in both DN forms, ca a directory: tunnel up, ping;
+#   RSA signatures followed by XAUTH (the xauth-rsa method): tunnel up, ping;
 #   an expired gateway certificate: cert-expired with the dates and the local clock.
 # Each refusal leaves no bw- device and no route behind.
 set -u
@@ -89,8 +90,13 @@ cp "$P/ca.pem" "$LAB_DIR/gw/x509ca/"
 cp "$P/gw.pem" "$P/gwec.pem" "$P/gwold.pem" "$LAB_DIR/gw/x509/"
 cp "$P/gw.key" "$P/gwold.key" "$LAB_DIR/gw/rsa/"
 cp "$P/gwec.key" "$LAB_DIR/gw/ecdsa/"
-# gw_conf CERT
+# gw_conf CERT [xauth]
 gw_conf() {
+    _xa=
+    [ "${2:-}" != xauth ] || _xa='
+        remote-xauth {
+            auth = xauth
+        }'
     cat >"$LAB_DIR/gw-$1.conf" <<EOF
 connections {
     bw {
@@ -105,7 +111,7 @@ connections {
         remote {
             auth = pubkey
             id = %any
-        }
+        }$_xa
         children {
             bw {
                 local_ts = $LAN_NET
@@ -115,10 +121,16 @@ connections {
         }
     }
 }
+secrets {
+    xauth-bw {
+        id = alice
+        secret = "alice-secret"
+    }
+}
 EOF
     echo "$LAB_DIR/gw-$1.conf"
 }
-gw_switch() { gw_stop; sleep 0.3; gw_start "$(gw_conf "$1")"; }
+gw_switch() { gw_stop; sleep 0.3; gw_start "$(gw_conf "$1" "${2:-}")"; }
 
 # ---- the connections
 # cconn NAME METHOD CERT KEY CA [IDENTIFIER LINES]
@@ -161,6 +173,12 @@ cconn badpass rsa "$P/cli.pem" "$P/cli-enc.key" "$P/ca.pem"
 write_secret badpass <<EOF
 [secrets]
 private_key_passphrase = not-the-pass
+EOF
+cconn xauth rsa "$P/cli.pem" "$P/cli.key" "$P/ca.pem"
+sed -i 's/^ca = .*/&\nxauth = yes\nxauth_user = alice/' "$LAB_DIR/cli/etc/connections/xauth.conf"
+write_secret xauth <<EOF
+[secrets]
+xauth_password = alice-secret
 EOF
 cconn nopass rsa "$P/cli.pem" "$P/cli-enc.key" "$P/ca.pem"
 cconn ec ecdsa "$P/cliec.pem" "$P/cliec-p8.key" "$P/cadir" 'local_id_type = asn1dn
@@ -259,6 +277,19 @@ is "$(json_field ec gateway_certificate.subject)" "CN=gw-ec.lab.example,O=Burrow
 bw stop ec >/dev/null 2>&1
 gw_none
 ok $? "ec: after stop the gateway holds no SA of ours"
+
+# ---- RSA signatures followed by XAUTH (auth method 65005)
+gw_switch gw xauth
+ok $? "the gateway restarts asking for XAUTH after the RSA signatures"
+out=$(bw start xauth 2>&1); rc=$?
+is "$rc" 0 "xauth: burrow start returns success once the tunnel is up"
+[ "$rc" = 0 ] || { diag "$out"; gw_log | tail -n 30 | diag; }
+like "$(gw_log)" "XAuth authentication of 'alice' successful" "xauth: the gateway accepted our XAUTH credentials"
+lab_ping "$NS_CLI" 3
+ok $? "xauth: the LAN host answers ping through the tunnel"
+bw stop xauth >/dev/null 2>&1
+gw_none
+ok $? "xauth: after stop the gateway holds no SA of ours"
 
 # ---- an expired gateway certificate
 gw_switch gwold
