@@ -758,6 +758,9 @@ static int ike_load_cert(struct bw_ike_conn *ike, char *err, size_t errlen, cons
 		return 0;
 	snprintf(err, errlen, "%s", ce.msg);
 	if (strcmp(ce.code, "needs-secret") == 0) {
+		snprintf(err, errlen, "%s: the private key %s is encrypted; put private_key_passphrase = ... in "
+			 "%s/secrets/%s.secrets (mode 0600), or run burrow start on a terminal to type it",
+			 ike->cfg.name, ike->cfg.private_key, ike->agent->opts.config_dir, ike->cfg.name);
 		if (missing_out)
 			*missing_out = "private_key_passphrase";
 	} else if (cert_err) {

@@ -256,10 +256,24 @@ is "$(ike_packets)" "$n0" "badpass: refused before any IKE packet was sent"
 n0=$(ike_packets)
 out=$(bw start nopass </dev/null 2>&1); rc=$?
 is "$rc" 1 "nopass: burrow start without a terminal exits 1"
-like "$out" "private key $P/cli-enc.key is encrypted; put private_key_passphrase = \\.\\.\\. in secrets/nopass\\.secrets" \
+like "$out" "private key $P/cli-enc.key is encrypted; put private_key_passphrase = \\.\\.\\. in $LAB_DIR/cli/etc/secrets/nopass\\.secrets" \
     "nopass: the error says the key is encrypted and where the passphrase goes"
 is "$(list_state nopass)" needs-secret "nopass: the connection waits in state needs-secret"
 is "$(ike_packets)" "$n0" "nopass: no IKE packet was sent"
+# the passphrase typed at a terminal reaches burrowd as a `secret` request (what burrow start sends)
+perl -MIO::Socket::UNIX -e '
+    my $s = IO::Socket::UNIX->new(Peer => $ARGV[0]) or exit 3;
+    print $s "{\"v\":1,\"cmd\":\"secret\",\"args\":{\"name\":\"nopass\",\"key\":\"private_key_passphrase\",\"value\":\"lab-key-pass\"}}\n";
+    my $r = <$s>; exit($r =~ /"ok":true/ ? 0 : 1);' "$LAB_DIR/cli/burrowd.sock"
+ok $? "nopass: burrowd takes the passphrase as a typed-in secret"
+out=$(bw start nopass 2>&1); rc=$?
+is "$rc" 0 "nopass: with the typed passphrase the tunnel comes up"
+[ "$rc" = 0 ] || diag "$out"
+bw stop nopass >/dev/null 2>&1
+gw_none
+ok $? "nopass: after stop the gateway holds no SA of ours"
+if grep -q 'lab-key-pass' "$LAB_DIR/burrowd.out"; then ok 1 "nopass: the passphrase is not in burrowd's log"
+else ok 0 "nopass: the passphrase is not in burrowd's log"; fi
 
 # ---- ECDSA P-384, asn1dn identities in both DN forms, ca a directory
 gw_switch gwec
