@@ -754,8 +754,14 @@ static int ike_load_cert(struct bw_ike_conn *ike, char *err, size_t errlen, cons
 
 	ike->cert = bw_cert_load(&ike->cfg, ike->sec.has_private_key_passphrase ?
 				 ike->sec.private_key_passphrase : NULL, &ce);
-	if (ike->cert)
+	if (ike->cert) {
+		struct bw_cert_info own;
+
+		bw_cert_own_info(ike->cert, &own);
+		ike_log(ike, BW_LOG_INFO, "our certificate: %s, issued by %s, valid until %s", own.subject, own.issuer,
+			own.not_after);
 		return 0;
+	}
 	snprintf(err, errlen, "%s", ce.msg);
 	if (strcmp(ce.code, "needs-secret") == 0) {
 		snprintf(err, errlen, "%s: the private key %s is encrypted; put private_key_passphrase = ... in "

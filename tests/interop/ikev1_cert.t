@@ -220,6 +220,8 @@ like "$(gw_log)" "authentication of 'C=CH, O=Burrow Lab, CN=client.lab.example' 
     "rsa: the gateway verified our RSA signature and our asn1dn identity (the certificate's subject)"
 lab_ping "$NS_CLI" 3
 ok $? "rsa: the LAN host answers ping through the tunnel"
+like "$(bw log rsa 2>&1)" 'our certificate: CN=client\.lab\.example,O=Burrow Lab,C=CH, issued by CN=Burrow Lab CA' \
+    "rsa: burrow log names our certificate (loaded from the encrypted PKCS#8 key's pair)"
 st=$(bw status rsa)
 like "$st" 'gateway certificate: CN=gw\.lab\.example,O=Burrow Lab,C=CH' "rsa: burrow status shows the gateway certificate's subject"
 like "$st" 'issued by: CN=Burrow Lab CA,O=Burrow Lab,C=CH' "rsa: burrow status shows its issuer"
