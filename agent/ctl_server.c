@@ -490,8 +490,12 @@ static void handle_secret(struct ctl_client *cl, const struct bw_ctl_request *re
 	} else if (strcmp(key, "xauth_password") == 0) {
 		memcpy(c->prompted.xauth_password, value, n + 1);
 		c->prompted.has_xauth_password = true;
+	} else if (strcmp(key, "private_key_passphrase") == 0) {
+		memcpy(c->prompted.private_key_passphrase, value, n + 1);
+		c->prompted.has_private_key_passphrase = true;
 	} else {
-		reply_err(cl, "usage", "unknown secret %s; burrow asks for psk or xauth_password", key);
+		reply_err(cl, "usage", "unknown secret %s; burrow asks for psk, xauth_password or "
+			  "private_key_passphrase", key);
 		return;
 	}
 	if (c->state == BW_CONN_NEEDS_SECRET)

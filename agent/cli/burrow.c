@@ -174,6 +174,11 @@ static void print_status_one(json_t *c)
 		printf("  virtual IP:  %s\n", str(c, "virtual_ip"));
 	if (str(c, "interface")[0])
 		printf("  interface:   %s\n", str(c, "interface"));
+	if ((v = json_object_get(c, "gateway_certificate"))) {
+		printf("  gateway certificate: %s\n", str(v, "subject"));
+		printf("    issued by: %s\n", str(v, "issuer"));
+		printf("    expires:   %s\n", str(v, "not_after"));
+	}
 	if ((v = json_object_get(c, "uptime_s")))
 		printf("  uptime:      %llds\n", (long long)json_integer_value(v));
 	if ((v = json_object_get(c, "sas")) && json_array_size(v)) {
@@ -347,7 +352,9 @@ static int cmd_start(int argc, char **argv)
 			key = st ? json_object_get(st, "needs_secret") : NULL;
 			if (key) {
 				const char *k = json_string_value(key);
-				int ok = prompt_secret(strcmp(k, "psk") == 0 ? "Pre-shared key" : "XAUTH password",
+				int ok = prompt_secret(strcmp(k, "psk") == 0 ? "Pre-shared key" :
+						       strcmp(k, "private_key_passphrase") == 0 ? "Private key passphrase" :
+						       "XAUTH password",
 						       argv[i], secret, sizeof(secret));
 
 				if (ok == 0) {

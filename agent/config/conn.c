@@ -456,7 +456,8 @@ static int check_id(const struct build *b, enum ck type_key, enum ck id_key, enu
 	const char *tname = bw_id_type_name(type), *iname = conn_keys[id_key].name;
 
 	if (!id[0]) {
-		if (type == BW_ID_ADDRESS)
+		/* asn1dn without a DN: our certificate's subject, or the gateway's as its CA vouches. */
+		if (type == BW_ID_ADDRESS || (type == BW_ID_ASN1DN && b->c.auth_method != BW_AUTH_PSK))
 			return 0;
 		FAIL("%s = %s needs %s to be set in [identifiers]", conn_keys[type_key].name, tname,
 		     iname);
@@ -589,7 +590,12 @@ int bw_conn_config_parse(const char *name, const char *file, const char *buf, si
 		    apply_all(b, dv, dev->file, err) != 0)
 			goto out;
 	}
-	if (apply_all(b, cv, file, err) != 0 || check_rules(b, file, err) != 0)
+	if (apply_all(b, cv, file, err) != 0)
+		goto out;
+	/* With certificates our identity is, unless set, the certificate's subject (asn1dn). */
+	if (b->c.auth_method != BW_AUTH_PSK && !b->org[CK_LOCAL_ID_TYPE].file && !b->c.local_id[0])
+		b->c.local_id_type = BW_ID_ASN1DN;
+	if (check_rules(b, file, err) != 0)
 		goto out;
 	*out = b->c;
 	rc = 0;

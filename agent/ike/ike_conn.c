@@ -327,6 +327,8 @@ static void teardown(struct bw_ike_conn *ike)
 	bw_dh_free(ike->qm_dh);
 	ike->dh = ike->qm_dh = NULL;
 	bw_secrets_wipe(&ike->sec);
+	bw_cert_free(ike->cert);
+	ike->cert = NULL;
 	OPENSSL_cleanse(ike->skeyid, sizeof(ike->skeyid));
 	OPENSSL_cleanse(ike->skeyid_d, sizeof(ike->skeyid_d));
 	OPENSSL_cleanse(ike->skeyid_a, sizeof(ike->skeyid_a));
@@ -845,11 +847,42 @@ static const char *secrets_code(const char *path)
 	return "secrets-invalid";
 }
 
+/* Certificate, private key and CAs, before any packet: a key that does not match its
+ * certificate or a wrong passphrase fails here. */
+static int ike_load_cert(struct bw_ike_conn *ike, char *err, size_t errlen, const char **missing_out,
+			 struct bw_cert_err *cert_err)
+{
+	struct bw_cert_err ce;
+
+	ike->cert = bw_cert_load(&ike->cfg, ike->sec.has_private_key_passphrase ?
+				 ike->sec.private_key_passphrase : NULL, &ce);
+	if (ike->cert) {
+		struct bw_cert_info own;
+
+		bw_cert_own_info(ike->cert, &own);
+		ike_log(ike, BW_LOG_INFO, "our certificate: %s, issued by %s, valid until %s", own.subject, own.issuer,
+			own.not_after);
+		return 0;
+	}
+	snprintf(err, errlen, "%s", ce.msg);
+	if (strcmp(ce.code, "needs-secret") == 0) {
+		snprintf(err, errlen, "%s: the private key %s is encrypted; put private_key_passphrase = ... in "
+			 "%s/secrets/%s.secrets (mode 0600), or run burrow start on a terminal to type it",
+			 ike->cfg.name, ike->cfg.private_key, ike->agent->opts.config_dir, ike->cfg.name);
+		if (missing_out)
+			*missing_out = "private_key_passphrase";
+	} else if (cert_err) {
+		*cert_err = ce;
+	}
+	return -1;
+}
+
 /* A new engine instance for c: secrets loaded, cookies drawn, registered; nothing sent yet.
  * NULL with a reason in err and its failure code in *code_out; *missing_out names a
  * missing secret. */
 static struct bw_ike_conn *ike_new_x(struct bw_conn *c, const struct bw_sa_backend_ops *be, char *err,
-				     size_t errlen, const char **missing_out, const char **code_out)
+				     size_t errlen, const char **missing_out, const char **code_out,
+				     struct bw_cert_err *cert_err)
 {
 	struct bw_agent *a = c->agent;
 	struct bw_ike_conn *ike;
@@ -887,8 +920,25 @@ static struct bw_ike_conn *ike_new_x(struct bw_conn *c, const struct bw_sa_backe
 		memcpy(ike->sec.xauth_password, c->prompted.xauth_password, sizeof(ike->sec.xauth_password));
 		ike->sec.has_xauth_password = true;
 	}
+	if (!ike->sec.has_private_key_passphrase && c->prompted.has_private_key_passphrase) {
+		memcpy(ike->sec.private_key_passphrase, c->prompted.private_key_passphrase,
+		       sizeof(ike->sec.private_key_passphrase));
+		ike->sec.has_private_key_passphrase = true;
+	}
+	if (c->cfg.auth_method != BW_AUTH_PSK) {
+		const char *missing = NULL;
+
+		if (ike_load_cert(ike, err, errlen, &missing, cert_err) != 0) {
+			if (missing_out)
+				*missing_out = missing;
+			*code_out = missing ? "needs-secret" : "cert-invalid";
+			bw_secrets_wipe(&ike->sec);
+			free(ike);
+			return NULL;
+		}
+	}
 	{
-		const char *missing = !ike->sec.has_psk ? "psk" :
+		const char *missing = c->cfg.auth_method == BW_AUTH_PSK && !ike->sec.has_psk ? "psk" :
 				      c->cfg.xauth && !ike->sec.has_xauth_password ? "xauth_password" : NULL;
 
 		if (missing) {
@@ -941,7 +991,7 @@ static struct bw_ike_conn *ike_new(struct bw_conn *c, const struct bw_sa_backend
 {
 	const char *code;
 
-	return ike_new_x(c, be, err, errlen, NULL, &code);
+	return ike_new_x(c, be, err, errlen, NULL, &code, NULL);
 }
 
 /* The replacement failed: put traffic back on the old SAs and forget it; the old IKE SA keeps
@@ -1061,8 +1111,9 @@ static int refuse_new(struct bw_conn *c, const char *code, const char *missing, 
 		snprintf(x, sizeof(x), "%s needs %s (%s) and none is in %.160s. A start without a terminal (a "
 			 "headless agent, a policy, burrow start with no tty) cannot ask for it. Put %s = ... in "
 			 "%.160s (mode 0600), or run burrow start %s on a terminal to type it.", c->name,
-			 strcmp(missing, "psk") == 0 ? "a pre-shared key" : "the XAUTH password", missing, path,
-			 missing, path, c->name);
+			 strcmp(missing, "psk") == 0 ? "a pre-shared key" :
+			 strcmp(missing, "private_key_passphrase") == 0 ? "the passphrase of its private key" :
+			 "the XAUTH password", missing, path, missing, path, c->name);
 		bw_conn_fail_to(c, BW_CONN_NEEDS_SECRET, NULL, code, err, x);
 		return -1;
 	}
@@ -1084,6 +1135,7 @@ int bw_ike_conn_start(struct bw_conn *c, char *err, size_t errlen)
 	struct bw_ike_conn *ike;
 	const struct bw_sa_backend_ops *be;
 	const char *missing = NULL, *code = NULL;
+	struct bw_cert_err cert_err = { .code = "" };
 	struct in_addr in;
 	char x[768];
 
@@ -1091,12 +1143,20 @@ int bw_ike_conn_start(struct bw_conn *c, char *err, size_t errlen)
 		snprintf(err, errlen, "%s is already being started", c->name);
 		return -1;
 	}
-	if (c->cfg.auth_method != BW_AUTH_PSK) {
-		snprintf(err, errlen, "%s: method = %s (certificate authentication) is not available yet; use "
-			 "method = psk", c->name, bw_auth_method_name(c->cfg.auth_method));
-		snprintf(x, sizeof(x), "%s sets method = %s in %.200s, but this release of Burrow authenticates with "
-			 "pre-shared keys only. Set method = psk in [auth] and put psk = ... in %.200s/secrets/%s.secrets.",
-			 c->name, bw_auth_method_name(c->cfg.auth_method), c->file, a->opts.config_dir, c->name);
+	if (c->cfg.auth_method != BW_AUTH_PSK && c->cfg.exchange != BW_EXCHANGE_MAIN) {
+		snprintf(err, errlen, "%s: certificates work with Main Mode only so far; set exchange = main in [phase1]",
+			 c->name);
+		snprintf(x, sizeof(x), "%s sets method = %s and exchange = aggressive in %.200s. This release of Burrow "
+			 "authenticates with certificates in Main Mode only: set exchange = main in [phase1].", c->name,
+			 bw_auth_method_name(c->cfg.auth_method), c->file);
+		return refuse(c, "unsupported-method", err, x);
+	}
+	if (c->cfg.auth_method == BW_AUTH_ECDSA && c->cfg.xauth) {
+		snprintf(err, errlen, "%s: IKEv1 has no XAUTH variant of ECDSA authentication; use method = rsa or "
+			 "xauth = no", c->name);
+		snprintf(x, sizeof(x), "%s sets method = ecdsa and xauth = yes in %.200s, but IKEv1 defines XAUTH with "
+			 "RSA signatures and pre-shared keys only. Use method = rsa with an RSA certificate, or xauth = no.",
+			 c->name, c->file);
 		return refuse(c, "unsupported-method", err, x);
 	}
 	be = bw_sa_backend_pick(a->cfg.backend, err, errlen);
@@ -1128,7 +1188,11 @@ int bw_ike_conn_start(struct bw_conn *c, char *err, size_t errlen)
 		snprintf(x, sizeof(x), "%s cannot start because Burrow cannot open its IKE ports: %.500s.", c->name, err);
 		return refuse(c, "ike-port", err, x);
 	}
-	ike = ike_new_x(c, be, err, errlen, &missing, &code);
+	ike = ike_new_x(c, be, err, errlen, &missing, &code, &cert_err);
+	if (!ike && cert_err.code[0]) {
+		bw_conn_fail(c, cert_err.code, cert_err.msg, cert_err.explanation);
+		return -1;
+	}
 	if (!ike)
 		return refuse_new(c, code, missing, err);
 	c->needs_secret[0] = '\0';
@@ -1282,6 +1346,10 @@ void bw_ike_conn_status(const struct bw_conn *c, json_t *st)
 		}
 		json_object_set_new(st, "gateway_dns", d);
 	}
+	if (ike && ike->have_peer_cert)
+		json_object_set_new(st, "gateway_certificate",
+				    json_pack("{s:s,s:s,s:s}", "subject", ike->peer_cert.subject, "issuer",
+					      ike->peer_cert.issuer, "not_after", ike->peer_cert.not_after));
 	json_object_set_new(st, "sas", sas);
 	json_object_set_new(st, "bytes_in", json_integer((json_int_t)cnt.bytes_in));
 	json_object_set_new(st, "bytes_out", json_integer((json_int_t)cnt.bytes_out));

@@ -11,6 +11,7 @@
 #include <sys/uio.h>
 
 #include "config/config.h"
+#include "ike/ike_cert.h"
 #include "ike/ike_crypto.h"
 #include "ike/isakmp.h"
 #include "sa-backends/sa_backend.h"
@@ -133,6 +134,10 @@ struct bw_ike_conn {
 	uint8_t p1_iv[BW_IKE_BLOCK_MAX];	/* running phase-1 IV; after phase 1, its last block */
 	bool peer_natt, peer_dpd, peer_xauth, peer_unity, peer_frag;
 	char peer_vendor[64];
+	/* Certificate authentication (method rsa/ecdsa): ours, and what the gateway showed. */
+	struct bw_cert_creds *cert;
+	bool have_peer_cert;
+	struct bw_cert_info peer_cert;
 
 	/* Quick Mode: one at a time, for children[qm_child] */
 	size_t n_children, qm_child;
@@ -253,6 +258,11 @@ int ike_p1_build_sa(struct bw_ike_conn *ike, struct isakmp_builder *b);
 int ike_p1_accept_sa(struct bw_ike_conn *ike, const struct isakmp_payload *pl);
 int ike_p1_build_id(struct bw_ike_conn *ike, struct isakmp_builder *b);
 int ike_p1_check_peer_id(struct bw_ike_conn *ike, const struct isakmp_payload *pl);
+/* Certificates: CERTREQ for our CAs (Main Mode 3); CERT and SIG over HASH_I (Main Mode 5);
+ * the gateway's CERT, chain, SIG over HASH_R and identity (Main Mode 6). */
+int ike_p1_build_cr(struct bw_ike_conn *ike, struct isakmp_builder *b);
+int ike_p1_build_cert_sig(struct bw_ike_conn *ike, struct isakmp_builder *b, const uint8_t *hash);
+int ike_p1_check_peer_cert(struct bw_ike_conn *ike, const struct isakmp_payloads *pls, int id_index);
 int ike_p1_build_natd(struct bw_ike_conn *ike, struct isakmp_builder *b);
 void ike_p1_check_natd(struct bw_ike_conn *ike, const struct isakmp_payloads *pls);
 void ike_p1_note_vids(struct bw_ike_conn *ike, const struct isakmp_payloads *pls);
@@ -262,6 +272,8 @@ int ike_p1_take_ke_nonce(struct bw_ike_conn *ike, const struct isakmp_payloads *
 int ike_p1_derive_keys(struct bw_ike_conn *ike);
 int ike_p1_hash(struct bw_ike_conn *ike, bool initiator, const uint8_t *id_b, size_t id_len,
 		uint8_t *out);
+/* Length of HASH_I/HASH_R: prf_len, or the curve's hash length with ECDSA. */
+size_t ike_p1_hash_len(const struct bw_ike_conn *ike);
 /* Encrypts the builder's body with iv (updated to the last ciphertext block) and finishes it. */
 int ike_encrypt_msg(struct bw_ike_conn *ike, struct isakmp_builder *b, uint8_t *iv);
 /* Decrypts msg in place (body after the header) with iv; the plaintext body is msg+28. */

@@ -1,4 +1,4 @@
-/* Main Mode (RFC 2409 section 5) as initiator with a pre-shared key: six messages, the last
+/* Main Mode (RFC 2409 section 5) as initiator with a pre-shared key or signatures: six messages, the last
  * two encrypted, identities protected. States: SENT1 -> SENT3 -> SENT5 -> DONE. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,8 +34,8 @@ static int send3(struct bw_ike_conn *ike)
 		return -1;
 	ike_hdr_init(ike, &h, ISAKMP_EXCH_MAIN, 0, 0);
 	if (isakmp_b_init(&b, &h) != 0 || isakmp_b_ke(&b, ike->gxi, ike->gx_len) != 0 ||
-	    isakmp_b_nonce(&b, ike->ni, IKE_NONCE_LEN) != 0 || ike_p1_build_natd(ike, &b) != 0 ||
-	    isakmp_b_finish(&b) != 0) {
+	    isakmp_b_nonce(&b, ike->ni, IKE_NONCE_LEN) != 0 || ike_p1_build_cr(ike, &b) != 0 ||
+	    ike_p1_build_natd(ike, &b) != 0 || isakmp_b_finish(&b) != 0) {
 		isakmp_b_free(&b);
 		ike_fail(ike, "internal", "cannot build Main Mode message 3", NULL);
 		return -1;
@@ -55,8 +55,10 @@ static int send5(struct bw_ike_conn *ike)
 	ike_hdr_init(ike, &h, ISAKMP_EXCH_MAIN, 0, ISAKMP_FLAG_ENC);
 	if (isakmp_b_init(&b, &h) != 0 || ike_p1_build_id(ike, &b) != 0)
 		goto fail;
-	if (ike_p1_hash(ike, true, ike->idii_b, ike->idii_b_len, hash) != 0 ||
-	    isakmp_b_hash(&b, hash, ike->prf_len) != 0)
+	if (ike_p1_hash(ike, true, ike->idii_b, ike->idii_b_len, hash) != 0)
+		goto fail;
+	/* Certificates: CERT and SIG over HASH_I take the place of the HASH payload. */
+	if (ike->cert ? ike_p1_build_cert_sig(ike, &b, hash) != 0 : isakmp_b_hash(&b, hash, ike->prf_len) != 0)
 		goto fail;
 	/* INITIAL-CONTACT tells the gateway to drop SAs of an earlier run of ours (RFC 2407 4.6.3.3);
 	 * never while re-authenticating: the SAs it would drop are the ones carrying traffic. */
@@ -130,6 +132,13 @@ void ike_main_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8
 			return;
 		}
 		ii = isakmp_payloads_find(&pls, ISAKMP_PL_ID, 0);
+		if (ike->cert && ii >= 0) {
+			ike_rexmit_stop(ike);
+			memcpy(ike->p1_iv, iv, sizeof(iv));
+			if (ike_p1_check_peer_cert(ike, &pls, ii) == 0)
+				ike_phase1_done(ike);
+			return;
+		}
 		hi = isakmp_payloads_find(&pls, ISAKMP_PL_HASH, 0);
 		if (ii < 0 || hi < 0 || isakmp_parse_hash(&pls.p[hi], &hr) != 0)
 			return;

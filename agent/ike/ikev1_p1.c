@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <openssl/crypto.h>
 
 #include "agent.h"
@@ -37,6 +38,12 @@ static void attr(struct isakmp_transform *t, uint16_t type, uint64_t value)
 
 static uint16_t p1_auth_method(const struct bw_ike_conn *ike)
 {
+	if (ike->cert) {
+		uint16_t m = bw_cert_auth_method(ike->cert);
+
+		/* XAUTH on top of RSA has its own value; ECDSA has none (refused at start). */
+		return ike->cfg.xauth && m == ISAKMP_AUTH_RSA_SIG ? ISAKMP_AUTH_XAUTH_INIT_RSA : m;
+	}
 	return ike->cfg.xauth ? ISAKMP_AUTH_XAUTH_INIT_PSK : ISAKMP_AUTH_PSK;
 }
 
@@ -136,7 +143,8 @@ int ike_p1_accept_sa(struct bw_ike_conn *ike, const struct isakmp_payload *pl)
 
 /* ID payload body: type, protocol 0, port 0, data. */
 static int id_body(enum bw_id_type type, const char *value, const struct sockaddr_storage *addr,
-		   uint8_t *out, size_t cap, size_t *len, char *err, size_t errlen)
+		   const struct bw_cert_creds *cert, uint8_t *out, size_t cap, size_t *len, char *err,
+		   size_t errlen)
 {
 	size_t n;
 
@@ -173,9 +181,21 @@ static int id_body(enum bw_id_type type, const char *value, const struct sockadd
 		*len = n + 4;
 		return 0;
 	case BW_ID_ASN1DN:
-		snprintf(err, errlen, "asn1dn identifiers come with certificate authentication, which is not "
-			 "available yet; use fqdn or address");
-		return -1;
+		out[0] = ISAKMP_ID_DER_ASN1_DN;
+		if (value[0]) {
+			char why[200];
+
+			if (bw_dn_to_der(value, out + 4, cap - 4, &n, why, sizeof(why)) != 0) {
+				snprintf(err, errlen, "the asn1dn identifier '%.80s' does not parse: %s", value, why);
+				return -1;
+			}
+		} else if (!cert || bw_cert_subject_der(cert, out + 4, cap - 4, &n) != 0) {
+			snprintf(err, errlen, "an asn1dn identifier needs a DN such as CN=vpn.example.com, O=Example "
+				 "(or certificate authentication, whose subject it then is)");
+			return -1;
+		}
+		*len = n + 4;
+		return 0;
 	}
 	return -1;
 }
@@ -184,7 +204,7 @@ int ike_p1_build_id(struct bw_ike_conn *ike, struct isakmp_builder *b)
 {
 	char err[160];
 
-	if (id_body(ike->cfg.local_id_type, ike->cfg.local_id, &ike->local, ike->idii_b,
+	if (id_body(ike->cfg.local_id_type, ike->cfg.local_id, &ike->local, ike->cert, ike->idii_b,
 		    sizeof(ike->idii_b), &ike->idii_b_len, err, sizeof(err)) != 0) {
 		ike_fail(ike, "config", err, err);
 		return -1;
@@ -219,6 +239,10 @@ static void id_text(uint8_t type, const uint8_t *d, size_t n, char *out, size_t 
 		out[k] = '\0';
 		return;
 	}
+	if (type == ISAKMP_ID_DER_ASN1_DN) {
+		bw_dn_der_text(d, n, out, cap);
+		return;
+	}
 	snprintf(out, cap, "(%zu bytes)", n);
 }
 
@@ -227,7 +251,8 @@ int ike_p1_check_peer_id(struct bw_ike_conn *ike, const struct isakmp_payload *p
 	struct isakmp_id id;
 	uint8_t want[IKE_ID_MAX];
 	size_t want_len;
-	char err[400], got[128], exp[800];
+	char err[600], got[256], exp[1000];
+	bool same;
 
 	if (isakmp_parse_id(pl, &id) != 0) {
 		ike_fail(ike, "protocol-error", "the gateway sent a malformed identity", NULL);
@@ -237,13 +262,21 @@ int ike_p1_check_peer_id(struct bw_ike_conn *ike, const struct isakmp_payload *p
 	ike_log(ike, BW_LOG_INFO, "gateway identity: %s %s", id_type_text(id.type), got);
 	if (!ike->cfg.verify_remote_id)
 		return 0;
-	if (id_body(ike->cfg.remote_id_type, ike->cfg.remote_id, &ike->peer, want, sizeof(want),
+	/* With certificates and no remote_id, the identity is the one the certificate vouches for
+	 * (ike_p1_check_peer_cert checked that binding). */
+	if (ike->cert && !ike->cfg.remote_id[0])
+		return 0;
+	if (id_body(ike->cfg.remote_id_type, ike->cfg.remote_id, &ike->peer, NULL, want, sizeof(want),
 		    &want_len, err, sizeof(err)) != 0) {
 		ike_fail(ike, "config", err, err);
 		return -1;
 	}
-	if (want[0] != id.type || want_len - 4 != id.len || memcmp(want + 4, id.data, id.len) != 0) {
-		char w[128];
+	if (want[0] == ISAKMP_ID_DER_ASN1_DN && id.type == ISAKMP_ID_DER_ASN1_DN)
+		same = bw_dn_der_cmp(want + 4, want_len - 4, id.data, id.len) == 0;
+	else
+		same = want[0] == id.type && want_len - 4 == id.len && memcmp(want + 4, id.data, id.len) == 0;
+	if (!same) {
+		char w[256];
 
 		id_text(want[0], want + 4, want_len - 4, w, sizeof(w));
 		snprintf(err, sizeof(err), "the gateway identified itself as %s %s, not %s %s",
@@ -256,6 +289,120 @@ int ike_p1_check_peer_id(struct bw_ike_conn *ike, const struct isakmp_payload *p
 		return -1;
 	}
 	return 0;
+}
+
+int ike_p1_build_cr(struct bw_ike_conn *ike, struct isakmp_builder *b)
+{
+	const uint8_t *name;
+	size_t len;
+
+	if (!ike->cert)
+		return 0;
+	for (size_t i = 0; (name = bw_cert_ca_name(ike->cert, i, &len)); i++) {
+		struct isakmp_cert cr = { ISAKMP_CERT_X509_SIG, name, len };
+
+		if (isakmp_b_cr(b, &cr) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int ike_p1_build_cert_sig(struct bw_ike_conn *ike, struct isakmp_builder *b, const uint8_t *hash)
+{
+	struct isakmp_cert c = { ISAKMP_CERT_X509_SIG, NULL, 0 };
+	uint8_t sig[1024];
+	size_t siglen;
+
+	c.data = bw_cert_der(ike->cert, &c.len);
+	if (bw_cert_sign(ike->cert, hash, ike_p1_hash_len(ike), sig, sizeof(sig), &siglen) != 0) {
+		ike_log(ike, BW_LOG_WARN, "signing HASH_I with our private key failed");
+		return -1;
+	}
+	return isakmp_b_cert(b, &c) != 0 || isakmp_b_sig(b, sig, siglen) != 0 ? -1 : 0;
+}
+
+static void cert_fail(struct bw_ike_conn *ike, const struct bw_cert_err *e)
+{
+	ike_fail(ike, e->code, e->msg, e->explanation);
+}
+
+/* The gateway's certificates, chain and signature over HASH_R, then its ID against the
+ * certificate. id_index is its ID payload in pls. */
+int ike_p1_check_peer_cert(struct bw_ike_conn *ike, const struct isakmp_payloads *pls, int id_index)
+{
+	struct bw_cert_peer *peer = bw_cert_peer_new();
+	struct bw_cert_err e;
+	struct isakmp_blob sig;
+	struct isakmp_id id;
+	uint8_t hash[BW_HASH_MAX];
+	char have[400], got[256];
+	int si = isakmp_payloads_find(pls, ISAKMP_PL_SIG, 0), rc = -1;
+
+	if (!peer) {
+		ike_fail(ike, "internal", "out of memory checking the gateway's certificate", NULL);
+		return -1;
+	}
+	for (size_t i = 0; i < pls->n; i++) {
+		struct isakmp_cert c;
+
+		if (pls->p[i].type != ISAKMP_PL_CERT)
+			continue;
+		if (isakmp_parse_cert(&pls->p[i], &c) != 0 || c.encoding != ISAKMP_CERT_X509_SIG ||
+		    bw_cert_peer_add(peer, c.data, c.len) != 0) {
+			ike_fail(ike, "cert-invalid", "the gateway sent a certificate that is not a valid X.509 "
+				 "signature certificate", "The gateway's CERT payload could not be read as an X.509 "
+				 "certificate. Ask its admin to check the certificate it sends.");
+			goto out;
+		}
+	}
+	if (si < 0 || isakmp_parse_sig(&pls->p[si], &sig) != 0) {
+		ike_fail(ike, "auth-failed", "the gateway sent no signature", "The gateway did not authenticate "
+			 "with a signature; it may be configured for a pre-shared key. Check method in [auth].");
+		goto out;
+	}
+	/* Main Mode 6 decrypted with our keys: the gateway holds an established IKE SA, which our
+	 * delete removes whatever we think of its certificate. */
+	ike->p1_authenticated = true;
+	if (bw_cert_peer_count(peer) > 0) {
+		ike->have_peer_cert = true;
+		bw_cert_peer_info(peer, &ike->peer_cert);
+		ike_log(ike, BW_LOG_INFO, "gateway certificate: %s, issued by %s, valid until %s",
+			ike->peer_cert.subject, ike->peer_cert.issuer, ike->peer_cert.not_after);
+	}
+	if (bw_cert_verify_chain(ike->cert, peer, time(NULL), &e) != 0) {
+		cert_fail(ike, &e);
+		goto out;
+	}
+	if (ike_p1_hash(ike, false, pls->p[id_index].data, pls->p[id_index].len, hash) != 0 ||
+	    bw_cert_verify_sig(peer, hash, ike_p1_hash_len(ike), sig.data, sig.len) != 0) {
+		ike_fail(ike, "auth-failed", "the gateway's signature does not verify with its certificate",
+			 "The gateway signed the exchange with a key that does not belong to the certificate it "
+			 "sent, or the signature is damaged. Ask the gateway's admin to check its private key.");
+		goto out;
+	}
+	if (ike->cfg.verify_remote_id) {
+		if (isakmp_parse_id(&pls->p[id_index], &id) != 0) {
+			ike_fail(ike, "protocol-error", "the gateway sent a malformed identity", NULL);
+			goto out;
+		}
+		if (bw_cert_id_match(peer, id.type, id.data, id.len, have, sizeof(have)) != 0) {
+			char err[800], exp[1200];
+
+			id_text(id.type, id.data, id.len, got, sizeof(got));
+			snprintf(err, sizeof(err), "the gateway identified itself as %s %s, which its certificate "
+				 "does not name (it holds %s)", id_type_text(id.type), got, have);
+			snprintf(exp, sizeof(exp), "The gateway's identity (%s %s) is not in its certificate (%s: %s). "
+				 "A gateway must use its certificate's subject or one of its subjectAltNames as its "
+				 "identity; ask its admin to fix that.", id_type_text(id.type), got,
+				 ike->peer_cert.subject, have);
+			ike_fail(ike, "id-mismatch", err, exp);
+			goto out;
+		}
+	}
+	rc = ike_p1_check_peer_id(ike, &pls->p[id_index]);
+out:
+	bw_cert_peer_free(peer);
+	return rc;
 }
 
 static int natd(struct bw_ike_conn *ike, const struct sockaddr_storage *addr, uint8_t *out)
@@ -423,8 +570,10 @@ int ike_p1_derive_keys(struct bw_ike_conn *ike)
 	ike->prf_len = bw_hash_len(h);
 	ike->block = bw_ike_block_size(ike->p1_alg.encr);
 	ike->enc_key_len = bw_ike_key_len(ike->p1_alg.encr, ike->p1_alg.key_bits);
-	if (bw_ike_skeyid_psk(h, (const uint8_t *)ike->sec.psk, ike->sec.psk_len, ike->ni, IKE_NONCE_LEN,
-			      ike->nr, ike->nr_len, ike->skeyid) != 0 ||
+	if ((ike->cert ? bw_ike_skeyid_sig(h, ike->ni, IKE_NONCE_LEN, ike->nr, ike->nr_len, gxy, gxy_len,
+					   ike->skeyid)
+		       : bw_ike_skeyid_psk(h, (const uint8_t *)ike->sec.psk, ike->sec.psk_len, ike->ni,
+					   IKE_NONCE_LEN, ike->nr, ike->nr_len, ike->skeyid)) != 0 ||
 	    bw_ike_skeyid_derive(h, ike->skeyid, gxy, gxy_len, ike->icookie, ike->rcookie, ike->skeyid_d,
 				 ike->skeyid_a, ike->skeyid_e) != 0 ||
 	    bw_ike_enc_key(h, ike->p1_alg.encr, ike->p1_alg.key_bits, ike->skeyid_e, ike->enc_key) != 0 ||
@@ -437,6 +586,23 @@ out:
 	return rc;
 }
 
+/* The prf of HASH_I/HASH_R: the negotiated one, except for ECDSA, where RFC 4754 (and strongSwan)
+ * take HMAC with the curve's hash: SHA-256 for P-256, SHA-384 for P-384, SHA-512 for P-521. */
+static enum bw_hash auth_hash(const struct bw_ike_conn *ike)
+{
+	switch (ike->cert ? bw_cert_auth_method(ike->cert) : 0) {
+	case ISAKMP_AUTH_ECDSA_256: return BW_HASH_SHA256;
+	case ISAKMP_AUTH_ECDSA_384: return BW_HASH_SHA384;
+	case ISAKMP_AUTH_ECDSA_521: return BW_HASH_SHA512;
+	default: return ike->p1_alg.hash;
+	}
+}
+
+size_t ike_p1_hash_len(const struct bw_ike_conn *ike)
+{
+	return bw_hash_len(auth_hash(ike));
+}
+
 int ike_p1_hash(struct bw_ike_conn *ike, bool initiator, const uint8_t *id_b, size_t id_len, uint8_t *out)
 {
 	struct bw_ike_auth_data d = {
@@ -444,15 +610,27 @@ int ike_p1_hash(struct bw_ike_conn *ike, bool initiator, const uint8_t *id_b, si
 		.cky_i = ike->icookie, .cky_r = ike->rcookie,
 		.sai_b = ike->sai_b, .sai_b_len = ike->sai_b_len,
 	};
+	enum bw_hash h = auth_hash(ike);
 
+	if (h != ike->p1_alg.hash) {
+		/* ECDSA: the curve's HMAC keyed with SKEYID, which keeps the negotiated prf's length. */
+		const uint8_t *g1 = initiator ? ike->gxi : ike->gxr, *g2 = initiator ? ike->gxr : ike->gxi;
+		const uint8_t *c1 = initiator ? ike->icookie : ike->rcookie, *c2 = initiator ? ike->rcookie : ike->icookie;
+		const struct bw_iov iov[] = {
+			{ g1, ike->gx_len }, { g2, ike->gx_len }, { c1, 8 }, { c2, 8 },
+			{ ike->sai_b, ike->sai_b_len }, { id_b, id_len },
+		};
+
+		return bw_prf_iov(h, ike->skeyid, ike->prf_len, iov, 6, out);
+	}
 	if (initiator) {
 		d.idii_b = id_b;
 		d.idii_b_len = id_len;
-		return bw_ike_hash_i(ike->p1_alg.hash, ike->skeyid, &d, out);
+		return bw_ike_hash_i(h, ike->skeyid, &d, out);
 	}
 	d.idir_b = id_b;
 	d.idir_b_len = id_len;
-	return bw_ike_hash_r(ike->p1_alg.hash, ike->skeyid, &d, out);
+	return bw_ike_hash_r(h, ike->skeyid, &d, out);
 }
 
 int ike_encrypt_msg(struct bw_ike_conn *ike, struct isakmp_builder *b, uint8_t *iv)

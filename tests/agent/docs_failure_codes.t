@@ -12,12 +12,13 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT INT TERM
 
 # Failure codes in the sources: the code argument of ike_fail/ike_failf/bw_conn_fail/refuse
-# (every string literal in it, for `p2 ? "a" : "b"`), the fourth of bw_conn_fail_to, and the
-# codes ike_new_x hands back.
+# (every string literal in it, for `p2 ? "a" : "b"`), the fourth of bw_conn_fail_to, the certificate
+# checks' SET_ERR, and the codes ike_new_x hands back.
 find "$SRC/agent" "$SRC/lua" "$SRC/sa-backends" -name '*.c' | sort | xargs perl -0777 -ne '
 	my $arg = qr/((?:[^,"()]|"[^"]*"|\([^()]*\))+)/;
 	my @exprs;
 	push @exprs, $1 while /\b(?:ike_failf?|bw_conn_fail|refuse)\(\s*[^,()]+,\s*$arg,/g;
+	push @exprs, $1 while /\bSET_ERR\(\s*[^,()]+,\s*$arg,/g;
 	push @exprs, $1 while /\bbw_conn_fail_to\(\s*[^,]+,\s*[^,]+,\s*[^,]+,\s*$arg,/g;
 	push @exprs, "\"$1\"" while /\*code_out\s*=\s*"([^"]+)"/g;
 	push @exprs, "\"$1\"" while /return\s+"(secrets-[a-z-]+)"/g;

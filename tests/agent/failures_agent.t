@@ -107,8 +107,8 @@ check nosecret needs-secret needs-secret 'nosecret needs a pre-shared key: put p
 like "$(bw status nosecret --json)" '"needs_secret": *"psk"' "nosecret: status --json names the missing secret"
 
 out=$(bw start certs 2>&1 </dev/null); rc=$?
-check certs unsupported-method failed 'certs: method = rsa \(certificate authentication\) is not available yet; use method = psk' \
-	"certs sets method = rsa in $T/etc/connections/certs\\.conf.*method = psk"
+check certs cert-file failed 'the certificate /etc/burrow/certs/alice\.pem .*; check certificate in \[auth\]' \
+	"/etc/burrow/certs/alice\\.pem"
 
 out=$(bw start hosts 2>&1 </dev/null); rc=$?
 check hosts unsupported-setting failed "hosts: transport mode protects this host's own address; remove local_address" \

@@ -531,9 +531,28 @@ static void test_load(void)
 	rmdir(dir);
 }
 
+/* With certificates, an unset local identity is the certificate's subject (asn1dn), and an
+ * asn1dn remote_id may stay empty (the CA vouches for the gateway's subject). */
+static void test_cert_ids(void)
+{
+	tap_is_int(parse(BASE "[auth]\nmethod = rsa\ncertificate = /c.pem\nprivate_key = /k.pem\nca = /ca.pem\n"), 0,
+		   "method = rsa with certificate, key and ca parses");
+	tap_ok(cfg.local_id_type == BW_ID_ASN1DN && !cfg.local_id[0],
+	       "with certificates the local identity defaults to asn1dn (the certificate's subject)");
+	tap_is_int(parse(BASE "[auth]\nmethod = ecdsa\ncertificate = /c.pem\nprivate_key = /k.pem\n"
+			 "[identifiers]\nlocal_id_type = address\nremote_id_type = asn1dn\n"), 0,
+		   "an explicit local_id_type and an empty asn1dn remote_id are accepted with certificates");
+	tap_ok(cfg.local_id_type == BW_ID_ADDRESS, "an explicit local_id_type = address is kept");
+	tap_is_int(parse(BASE "[identifiers]\nlocal_id_type = address\n"), 0, "a psk connection parses");
+	tap_ok(cfg.local_id_type == BW_ID_ADDRESS, "with a psk the local identity stays the address");
+	bad(BASE "[identifiers]\nremote_id_type = asn1dn\n", 5, "remote_id_type = asn1dn needs remote_id",
+	    "with a psk an asn1dn id still needs its DN");
+}
+
 int main(void)
 {
 	test_defaults();
+	test_cert_ids();
 	test_design_example();
 	test_every_key();
 	test_every_key2();
