@@ -512,7 +512,13 @@ static void handle_secret(struct ctl_client *cl, const struct bw_ctl_request *re
  * and the loop also carries the userspace datapath. So each runs in a forked copy of the
  * agent (proc.h, bw_child_fork): the copy sees the agent's state as it was at the fork, writes
  * the whole reply line into a pipe and leaves with _exit; the loop answers the client when the
- * copy has exited. A client that goes away meanwhile only drops the answer. */
+ * copy has exited. A client that goes away meanwhile only drops the answer.
+ * The copy has one thread, the one that forked: malloc and stdio are fork-safe in glibc; the
+ * resolver's helper thread (getaddrinfo_a, ike_resolve.c) is not copied, and doctor's own
+ * lookup starts a new one in the copy, bounded by BW_DOCTOR_RESOLVE_MS; if a lock it needs
+ * was held at the fork, the worker's time limit still ends it. The copy never runs the loop,
+ * never reads the IKE sockets or the TUN device it inherited, and logs to stderr or syslog
+ * only (no connection log, no follower). */
 
 struct diag_job {
 	struct bw_agent *agent;

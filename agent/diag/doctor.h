@@ -23,9 +23,10 @@ struct bw_conn;
  * sentence each, hint says what to do ("" when there is nothing to do). */
 json_t *bw_doctor_check(const char *name, const char *status, const char *detail, const char *hint);
 
-/* Every check, as an array. Runs in the agent: it may block for up to about
- * BW_DOCTOR_RESOLVE_MS + BW_DOCTOR_PROBE_MS when c is given (the gateway checks), and for a
- * few milliseconds otherwise. c may be NULL. */
+/* Every check, as an array. It may block for up to about BW_DOCTOR_RESOLVE_MS +
+ * BW_DOCTOR_PROBE_MS when c is given (the gateway checks), and for a few milliseconds
+ * otherwise, so the agent calls it in a forked worker (ctl_server.c), never on its loop.
+ * c may be NULL. */
 json_t *bw_doctor_run(struct bw_agent *a, const struct bw_conn *c);
 
 /* The control request {"cmd": "doctor", "args": {"name"?}}: the array of checks, or NULL
