@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -28,6 +29,7 @@
 
 #define WAIT_LIMIT_S 180.0
 #define DIAG_LIMIT_S 60	/* a doctor or report worker is stopped after this */
+#define DIAG_NICE 10	/* and runs at this nice level */
 
 enum follow_kind { FOLLOW_NONE, FOLLOW_EVENTS, FOLLOW_LOG };
 enum wait_kind { WAIT_NONE, WAIT_START, WAIT_STOP, WAIT_RESTART };
@@ -537,6 +539,9 @@ static char *diag_work(void *arg)
 	json_t *res;
 
 	bw_log_set_sink(NULL, NULL);
+	/* The datapath in the agent comes first when the CPU is busy; tar and gzip inherit this. */
+	if (setpriority(PRIO_PROCESS, 0, DIAG_NICE) != 0)
+		bw_debug("control: the %s worker keeps its priority: %s", bw_ctl_cmd_name(j->cmd), strerror(errno));
 	bw_doctor_set_agent_pid(j->agent_pid);
 	if (j->cmd == BW_CTL_DOCTOR) {
 		res = bw_doctor_request(j->agent, j->arg, err, sizeof(err));
