@@ -100,7 +100,7 @@ if [ "$gap" -gt 100 ]; then
 	awk 'NR > 1 && $1 - t > 0.05 { printf "gap %d ms before icmp_seq %d at %s\n", ($1 - t) * 1000, $2, $1 }
 		{ t = $1 }' "$LAB_DIR/replies" | diag
 	diag "the diagnostics ran (start, end, what):"
-	diag "$(cat "$LAB_DIR/steps")"
+	diag <"$LAB_DIR/steps"
 fi
 
 like() { if printf '%s\n' "$1" | grep -Eq -- "$2"; then ok 0 "$3"; else ok 1 "$3"; diag "got: $1"; fi; }
