@@ -1,5 +1,6 @@
 /* Child processes, the one module that starts them: policy actions, the DNS forwarder and
- * resolvectl, nft for the kill switch. fork/execve without a shell, a fixed PATH, in their
+ * resolvectl, nft for the kill switch, the doctor and report workers and the report's
+ * commands. fork/execve without a shell, a fixed PATH, in their
  * own process group, output captured through a pipe, a timeout that kills the group, reaped
  * by libev (or, for the few synchronous uses, waited on through a pidfd with a time limit). */
 #ifndef BURROW_PROC_H
