@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -22,10 +23,13 @@
 #include "diag/doctor.h"
 #include "diag/report.h"
 #include "lua/policy_host.h"
+#include "proc.h"
 #include "util.h"
 #include "watch/watch.h"
 
 #define WAIT_LIMIT_S 180.0
+#define DIAG_LIMIT_S 60	/* a doctor or report worker is stopped after this */
+#define DIAG_NICE 10	/* and runs at this nice level */
 
 enum follow_kind { FOLLOW_NONE, FOLLOW_EVENTS, FOLLOW_LOG };
 enum wait_kind { WAIT_NONE, WAIT_START, WAIT_STOP, WAIT_RESTART };
@@ -48,6 +52,7 @@ struct ctl_client {
 	json_t *wait_names;	/* array of connection names, each observed */
 	ev_timer wait_limit;	/* one-shot: gives up after WAIT_LIMIT_S */
 	ev_timer wait_kick;	/* one-shot, armed by a notification: restart starts what is down */
+	bool deferred;		/* a doctor or report worker will answer (diag_start) */
 
 	struct ctl_client *next;
 };
@@ -504,6 +509,97 @@ static void handle_secret(struct ctl_client *cl, const struct bw_ctl_request *re
 	reply_ok(cl, NULL);
 }
 
+/* ---- doctor and report: deferred replies --------------------------------------------------
+ * Both can take seconds (doctor's probe waits for the gateway, report runs commands and tar),
+ * and the loop also carries the userspace datapath. So each runs in a forked copy of the
+ * agent (proc.h, bw_child_fork): the copy sees the agent's state as it was at the fork, writes
+ * the whole reply line into a pipe and leaves with _exit; the loop answers the client when the
+ * copy has exited. A client that goes away meanwhile only drops the answer.
+ * The copy has one thread, the one that forked: malloc and stdio are fork-safe in glibc; the
+ * resolver's helper thread (getaddrinfo_a, ike_resolve.c) is not copied, and doctor's own
+ * lookup starts a new one in the copy, bounded by BW_DOCTOR_RESOLVE_MS; if a lock it needs
+ * was held at the fork, the worker's time limit still ends it. The copy never runs the loop,
+ * never reads the IKE sockets or the TUN device it inherited, and logs to stderr or syslog
+ * only (no connection log, no follower). */
+
+struct diag_job {
+	struct bw_agent *agent;
+	enum bw_ctl_cmd cmd;
+	const char *arg;	/* doctor's connection name or report's path; may be NULL */
+	uid_t uid;
+	gid_t gid;
+	pid_t agent_pid;
+};
+
+/* In the worker: the reply line. Nothing here may reach the loop or the clients. */
+static char *diag_work(void *arg)
+{
+	const struct diag_job *j = arg;
+	char err[1024];
+	json_t *res;
+
+	bw_log_set_sink(NULL, NULL);
+	/* The datapath in the agent comes first when the CPU is busy; tar and gzip inherit this. */
+	if (setpriority(PRIO_PROCESS, 0, DIAG_NICE) != 0)
+		bw_debug("control: the %s worker keeps its priority: %s", bw_ctl_cmd_name(j->cmd), strerror(errno));
+	bw_doctor_set_agent_pid(j->agent_pid);
+	if (j->cmd == BW_CTL_DOCTOR) {
+		res = bw_doctor_request(j->agent, j->arg, err, sizeof(err));
+		return res ? bw_ctl_reply_ok(res) : bw_ctl_reply_error("unknown-connection", err);
+	}
+	res = bw_report_request_as(j->agent, j->arg, j->uid, j->gid, err, sizeof(err));
+	return res ? bw_ctl_reply_ok(res) : bw_ctl_reply_error("failed", err);
+}
+
+static void diag_done(void *ctx, uint64_t token, int status, const char *reason, const char *out, size_t len)
+{
+	struct ctl_client *cl = ctx;
+	const char *what = bw_ctl_cmd_name((enum bw_ctl_cmd)token);
+	char *line;
+
+	cl->deferred = false;
+	if (status == 0 && strcmp(reason, "exited") == 0 && len > 0 && memchr(out, '\n', len) == out + len - 1 &&
+	    (line = strndup(out, len))) {
+		queue(cl, line);
+	} else if (strcmp(reason, "timeout") == 0) {
+		reply_err(cl, "failed", "burrow %s did not finish within %d s and was stopped", what, DIAG_LIMIT_S);
+	} else {
+		reply_err(cl, "internal", "burrow %s ended without an answer (%s, status %d); see the agent's log",
+			  what, reason, status);
+	}
+	bw_debug("control: %s answered", what);
+}
+
+static void diag_start(struct ctl_client *cl, const struct bw_ctl_request *req)
+{
+	struct diag_job job = { .agent = cl->srv->agent, .cmd = req->cmd, .uid = (uid_t)-1, .gid = (gid_t)-1,
+				.agent_pid = getpid() };
+	char err[256];
+
+	if (req->cmd == BW_CTL_DOCTOR) {
+		job.arg = bw_ctl_arg_str(req, "name");
+	} else {
+		struct ucred cr;
+		socklen_t crlen = sizeof(cr);
+
+		/* The file is created with the asker's rights, so that it is theirs. */
+		if (getsockopt(cl->fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) != 0) {
+			reply_err(cl, "internal", "cannot tell who asked for the report");
+			return;
+		}
+		job.arg = bw_ctl_arg_str(req, "path");
+		job.uid = cr.uid;
+		job.gid = cr.gid;
+	}
+	/* job lives on this stack: the worker has its own copy of it from the fork. */
+	if (bw_child_fork(job.agent->loop, diag_work, &job, DIAG_LIMIT_S, diag_done, cl, (uint64_t)req->cmd,
+			  err, sizeof(err)) != 0) {
+		reply_err(cl, "internal", "cannot start burrow %s: %s", bw_ctl_cmd_name(req->cmd), err);
+		return;
+	}
+	cl->deferred = true;
+}
+
 static void dispatch(struct ctl_client *cl, struct bw_ctl_request *req)
 {
 	struct bw_agent *a = cl->srv->agent;
@@ -608,34 +704,10 @@ static void dispatch(struct ctl_client *cl, struct bw_ctl_request *req)
 	case BW_CTL_SECRET:
 		handle_secret(cl, req);
 		return;
-	case BW_CTL_DOCTOR: {
-		char err[512];
-		json_t *res = bw_doctor_request(a, bw_ctl_arg_str(req, "name"), err, sizeof(err));
-
-		if (res)
-			reply_ok(cl, res);
-		else
-			reply_err(cl, "unknown-connection", "%s", err);
+	case BW_CTL_DOCTOR:
+	case BW_CTL_REPORT:
+		diag_start(cl, req);
 		return;
-	}
-	case BW_CTL_REPORT: {
-		struct ucred cr;
-		socklen_t crlen = sizeof(cr);
-		char err[1024];
-		json_t *res;
-
-		/* The file is created with the asker's rights, so that it is theirs. */
-		if (getsockopt(cl->fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) != 0) {
-			reply_err(cl, "internal", "cannot tell who asked for the report");
-			return;
-		}
-		res = bw_report_request_as(a, bw_ctl_arg_str(req, "path"), cr.uid, cr.gid, err, sizeof(err));
-		if (res)
-			reply_ok(cl, res);
-		else
-			reply_err(cl, "failed", "%s", err);
-		return;
-	}
 	case BW_CTL_N_CMDS:
 		break;
 	}
@@ -646,7 +718,7 @@ static void process_lines(struct ctl_client *cl)
 {
 	char *nl;
 
-	while (!cl->closing && cl->wait == WAIT_NONE && cl->follow == FOLLOW_NONE &&
+	while (!cl->closing && cl->wait == WAIT_NONE && cl->follow == FOLLOW_NONE && !cl->deferred &&
 	       (nl = memchr(cl->rbuf, '\n', cl->rlen))) {
 		size_t len = (size_t)(nl - cl->rbuf);
 		struct bw_ctl_request req;
@@ -722,7 +794,7 @@ static void on_write(struct ev_loop *loop, ev_io *w, int revents)
 		ev_io_stop(loop, &cl->wio);
 		if (cl->closing)
 			client_free(cl);
-		else if (cl->wait == WAIT_NONE && cl->follow == FOLLOW_NONE)
+		else if (cl->wait == WAIT_NONE && cl->follow == FOLLOW_NONE && !cl->deferred)
 			process_lines(cl);	/* pipelined requests waited for this reply */
 	}
 }
@@ -801,6 +873,8 @@ static void client_free(struct ctl_client *cl)
 	ev_io_stop(s->agent->loop, &cl->rio);
 	ev_io_stop(s->agent->loop, &cl->wio);
 	wait_end(cl);	/* a client that went away stops observing */
+	if (cl->deferred)
+		bw_child_forget(cl);	/* the worker runs on and is reaped; its answer is dropped */
 	close(cl->fd);
 	free(cl->rbuf);
 	free(cl->wbuf);

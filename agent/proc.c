@@ -161,8 +161,8 @@ static char **build_env(char *const *env_add)
 	return env;
 }
 
-/* in_fd, out_fd: the child's stdin and its stdout+stderr; -1 for /dev/null. */
-static pid_t fork_exec(const char *path, char *const *argv, char **env, int in_fd, int out_fd)
+/* in_fd, out_fd, err_fd: the child's stdin, stdout and stderr; -1 for /dev/null. */
+static pid_t fork_exec(const char *path, char *const *argv, char **env, int in_fd, int out_fd, int err_fd)
 {
 	pid_t pid = fork();
 
@@ -174,10 +174,8 @@ static pid_t fork_exec(const char *path, char *const *argv, char **env, int in_f
 		int null = open("/dev/null", O_RDWR);
 
 		dup2(in_fd >= 0 ? in_fd : null, 0);
-		if (out_fd < 0)
-			out_fd = null;
-		dup2(out_fd, 1);
-		dup2(out_fd, 2);
+		dup2(out_fd >= 0 ? out_fd : null, 1);
+		dup2(err_fd >= 0 ? err_fd : null, 2);
 	}
 	{
 		sigset_t none;
@@ -194,6 +192,27 @@ static pid_t fork_exec(const char *path, char *const *argv, char **env, int in_f
 			_exit(127);
 	}
 	_exit(127);
+}
+
+/* Registers a forked child (c->pid set): its output pipe, its exit and its time limit. */
+static void watch(struct bw_child *c, struct ev_loop *loop, int fd, double timeout_s, bw_child_done_cb cb,
+		  void *ctx, uint64_t token)
+{
+	setpgid(c->pid, c->pid);	/* also here: no window in which a kill misses it */
+	c->loop = loop;
+	c->fd = fd;
+	c->cb = cb;
+	c->ctx = ctx;
+	c->token = token;
+	ev_child_init(&c->cw, on_exit_child, c->pid, 0);
+	ev_child_start(loop, &c->cw);
+	ev_io_init(&c->rw, on_output, c->fd, EV_READ);
+	ev_io_start(loop, &c->rw);
+	ev_timer_init(&c->tw, on_timeout, timeout_s, 0);
+	if (timeout_s > 0)
+		ev_timer_start(loop, &c->tw);
+	c->next = children;
+	children = c;
 }
 
 int bw_child_spawn(struct ev_loop *loop, char *const *argv, char *const *env_add, double timeout_s,
@@ -224,29 +243,15 @@ int bw_child_spawn(struct ev_loop *loop, char *const *argv, char *const *env_add
 		snprintf(err, errlen, "cannot create a pipe: %s", strerror(errno));
 		goto fail;
 	}
-	c->pid = fork_exec(path, argv, env, -1, fds[1]);
+	c->pid = fork_exec(path, argv, env, -1, fds[1], fds[1]);
 	close(fds[1]);
 	if (c->pid < 0) {
 		snprintf(err, errlen, "cannot fork: %s", strerror(errno));
 		close(fds[0]);
 		goto fail;
 	}
-	setpgid(c->pid, c->pid);	/* also here: no window in which a kill misses it */
 	free(env);
-	c->loop = loop;
-	c->fd = fds[0];
-	c->cb = cb;
-	c->ctx = ctx;
-	c->token = token;
-	ev_child_init(&c->cw, on_exit_child, c->pid, 0);
-	ev_child_start(loop, &c->cw);
-	ev_io_init(&c->rw, on_output, c->fd, EV_READ);
-	ev_io_start(loop, &c->rw);
-	ev_timer_init(&c->tw, on_timeout, timeout_s, 0);
-	if (timeout_s > 0)
-		ev_timer_start(loop, &c->tw);
-	c->next = children;
-	children = c;
+	watch(c, loop, fds[0], timeout_s, cb, ctx, token);
 	return 0;
 fail:
 	free(env);
@@ -302,7 +307,8 @@ static int feed(int fd, const char *input, size_t len, int pidfd, uint64_t deadl
 	return rc == -EPIPE ? 0 : rc;
 }
 
-int bw_child_run_sync(char *const *argv, const char *input, size_t input_len, double timeout_s)
+static int run_sync(char *const *argv, char *const *env_add, const char *input, size_t input_len, int out_fd,
+		    int err_fd, double timeout_s)
 {
 	uint64_t deadline = bw_now_ms() + (uint64_t)(timeout_s * 1000);
 	char path[4096];
@@ -312,13 +318,13 @@ int bw_child_run_sync(char *const *argv, const char *input, size_t input_len, do
 
 	if (!argv || !argv[0] || bw_child_find(argv[0], path, sizeof(path)) != 0 || access(path, X_OK) != 0)
 		return -ENOENT;
-	if (!(env = build_env(NULL)))
+	if (!(env = build_env(env_add)))
 		return -ENOMEM;
 	if (input && pipe2(fds, O_CLOEXEC) != 0) {
 		free(env);
 		return -errno;
 	}
-	pid = fork_exec(path, argv, env, fds[0], -1);
+	pid = fork_exec(path, argv, env, fds[0], out_fd, err_fd);
 	free(env);
 	if (fds[0] >= 0)
 		close(fds[0]);
@@ -356,4 +362,81 @@ int bw_child_run_sync(char *const *argv, const char *input, size_t input_len, do
 	if (WIFEXITED(st))
 		return WEXITSTATUS(st) == 127 ? -ENOENT : WEXITSTATUS(st);
 	return 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+int bw_child_run_sync(char *const *argv, const char *input, size_t input_len, double timeout_s)
+{
+	return run_sync(argv, NULL, input, input_len, -1, -1, timeout_s);
+}
+
+int bw_child_run_sync_to(char *const *argv, char *const *env_add, int out_fd, int err_fd, double timeout_s)
+{
+	return run_sync(argv, env_add, NULL, 0, out_fd, err_fd, timeout_s);
+}
+
+/* The forked worker: a process group of its own, default signal handling (the agent's
+ * handlers would wake the agent's loop through descriptors the two share), fn's text into
+ * the pipe, then _exit. */
+static void __attribute__((noreturn)) work_child(bw_child_work_fn fn, void *arg, int out_fd)
+{
+	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+	struct sigaction dfl = { .sa_handler = SIG_DFL }, ign = { .sa_handler = SIG_IGN };
+	sigset_t none;
+	size_t off = 0, len;
+	char *text;
+
+	setpgid(0, 0);
+	for (size_t i = 0; i < BW_ARRAY_SIZE(sigs); i++)
+		sigaction(sigs[i], &dfl, NULL);
+	sigaction(SIGPIPE, &ign, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	text = fn(arg);
+	if (!text)
+		_exit(1);
+	len = strlen(text);
+	while (off < len) {
+		ssize_t n = write(out_fd, text + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			_exit(1);
+		off += (size_t)n;
+	}
+	_exit(0);
+}
+
+int bw_child_fork(struct ev_loop *loop, bw_child_work_fn fn, void *arg, double timeout_s,
+		  bw_child_done_cb cb, void *ctx, uint64_t token, char *err, size_t errlen)
+{
+	struct bw_child *c = calloc(1, sizeof(*c));
+	int fds[2];
+
+	if (!c || !(c->out = malloc(BW_CHILD_OUTPUT_MAX))) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (pipe2(fds, O_CLOEXEC) != 0 || fcntl(fds[0], F_SETFL, O_NONBLOCK) != 0) {
+		snprintf(err, errlen, "cannot create a pipe: %s", strerror(errno));
+		goto fail;
+	}
+	c->pid = fork();
+	if (c->pid == 0) {
+		close(fds[0]);
+		work_child(fn, arg, fds[1]);
+	}
+	close(fds[1]);
+	if (c->pid < 0) {
+		snprintf(err, errlen, "cannot fork: %s", strerror(errno));
+		close(fds[0]);
+		goto fail;
+	}
+	watch(c, loop, fds[0], timeout_s, cb, ctx, token);
+	return 0;
+fail:
+	if (c)
+		free(c->out);
+	free(c);
+	return -1;
 }

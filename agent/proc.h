@@ -1,5 +1,6 @@
 /* Child processes, the one module that starts them: policy actions, the DNS forwarder and
- * resolvectl, nft for the kill switch. fork/execve without a shell, a fixed PATH, in their
+ * resolvectl, nft for the kill switch, the doctor and report workers and the report's
+ * commands. fork/execve without a shell, a fixed PATH, in their
  * own process group, output captured through a pipe, a timeout that kills the group, reaped
  * by libev (or, for the few synchronous uses, waited on through a pidfd with a time limit). */
 #ifndef BURROW_PROC_H
@@ -38,6 +39,22 @@ pid_t bw_child_pid(const void *ctx);
  * resolvectl) and for shutdown. Exit status; -ENOENT when the program is not in
  * BW_CHILD_PATH or cannot be run; -ETIMEDOUT; 128+N after signal N; another -errno. */
 int bw_child_run_sync(char *const *argv, const char *input, size_t input_len, double timeout_s);
+
+/* The same with the command's stdout and stderr written to out_fd and err_fd (-1: /dev/null;
+ * they may be the same fd) and env_add added to its environment, as bw_child_spawn does. */
+int bw_child_run_sync_to(char *const *argv, char *const *env_add, int out_fd, int err_fd, double timeout_s);
+
+/* Work done in a forked copy of the agent, off the loop: fn(arg) runs in the child, which
+ * sees the agent's memory as it was at the fork (copy on write); the text it returns
+ * (malloc'd, may be NULL) goes back through a pipe and reaches cb as out (at most
+ * BW_CHILD_OUTPUT_MAX bytes), status 0 when fn returned text. The child is in its own
+ * process group, which the timeout kills; it must not touch the loop, and it leaves with
+ * _exit (no atexit handlers, no leak check). Signals the agent handles are reset to their
+ * defaults in it. Same contract as bw_child_spawn otherwise (cb from the loop, never from
+ * this call; bw_child_forget). */
+typedef char *(*bw_child_work_fn)(void *arg);
+int bw_child_fork(struct ev_loop *loop, bw_child_work_fn fn, void *arg, double timeout_s,
+		  bw_child_done_cb cb, void *ctx, uint64_t token, char *err, size_t errlen);
 
 /* Resolves argv0 against BW_CHILD_PATH into out; 0 or -1. */
 int bw_child_find(const char *argv0, char *out, size_t outlen);

@@ -315,6 +315,13 @@ int bw_doctor_udp_port_owner(uint16_t port, pid_t *pid, char *comm, size_t comml
 	return 1;
 }
 
+static pid_t agent_pid;
+
+void bw_doctor_set_agent_pid(pid_t pid)
+{
+	agent_pid = pid;
+}
+
 json_t *bw_doctor_check_port(const char *name, const char *what, uint16_t port)
 {
 	char comm[64], hint[256];
@@ -328,7 +335,7 @@ json_t *bw_doctor_check_port(const char *name, const char *what, uint16_t port)
 		return checkf(name, "warn", "run burrowd as root", "cannot test UDP port %u: %s", port, strerror(-rc));
 	if (rc == 0)
 		return checkf(name, "ok", "", "UDP port %u is free", port);
-	if (pid == getpid())
+	if (pid == getpid() || (agent_pid > 0 && pid == agent_pid))
 		return checkf(name, "ok", "", "UDP port %u is held by burrowd itself", port);
 	snprintf(hint, sizeof(hint), "stop %s, or set %s to another port in burrow.conf",
 		 pid ? comm : "the program that holds it (ss -ulpn shows it)", what);

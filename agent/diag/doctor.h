@@ -23,9 +23,10 @@ struct bw_conn;
  * sentence each, hint says what to do ("" when there is nothing to do). */
 json_t *bw_doctor_check(const char *name, const char *status, const char *detail, const char *hint);
 
-/* Every check, as an array. Runs in the agent: it may block for up to about
- * BW_DOCTOR_RESOLVE_MS + BW_DOCTOR_PROBE_MS when c is given (the gateway checks), and for a
- * few milliseconds otherwise. c may be NULL. */
+/* Every check, as an array. It may block for up to about BW_DOCTOR_RESOLVE_MS +
+ * BW_DOCTOR_PROBE_MS when c is given (the gateway checks), and for a few milliseconds
+ * otherwise, so the agent calls it in a forked worker (ctl_server.c), never on its loop.
+ * c may be NULL. */
 json_t *bw_doctor_run(struct bw_agent *a, const struct bw_conn *c);
 
 /* The control request {"cmd": "doctor", "args": {"name"?}}: the array of checks, or NULL
@@ -46,6 +47,9 @@ json_t *bw_doctor_check_backend(enum bw_backend want, const char **picked);
 int bw_doctor_udp_port_owner(uint16_t port, pid_t *pid, char *comm, size_t commlen);
 /* what is "ike_port" or "natt_port": the burrow.conf key the hint names. */
 json_t *bw_doctor_check_port(const char *name, const char *what, uint16_t port);
+/* The process that counts as burrowd itself in check_port, besides the caller: the agent
+ * when the checks run in a worker it forked. 0: only the caller. */
+void bw_doctor_set_agent_pid(pid_t pid);
 
 /* Resolves host (IPv4, as the IKE engine does) within timeout_ms. 0, or -1 with err. */
 int bw_doctor_resolve(const char *host, int timeout_ms, struct sockaddr_in *out, char *err, size_t errlen);

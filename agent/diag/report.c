@@ -24,6 +24,7 @@
 
 #include "agent.h"
 #include "diag/doctor.h"
+#include "proc.h"
 #include "util.h"
 
 #define REPORT_FILE_MAX (1024 * 1024)	/* a configuration file or a command's output */
@@ -545,49 +546,13 @@ static void put_json(struct report_ctx *r, const char *rel, json_t *j)
 	free(s);
 }
 
-/* Runs argv (absolute path, no shell, empty environment) with stdout and stderr into out_fd.
- * The exit status, 128+signal, or -errno. */
+/* Runs argv (absolute path, no shell) with stdout into out_fd and stderr into err_fd, through
+ * the agent's one child-process module. The exit status, 128+signal, or -errno. */
 static int run(const char *const argv[], int out_fd, int err_fd, int timeout_ms)
 {
-	static char *const envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL };
-	uint64_t start = bw_now_ms();
-	pid_t pid;
-	int st;
+	static char *const env_add[] = { "LC_ALL=C", NULL };
 
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		int nul = open("/dev/null", O_RDONLY);
-
-		if (nul >= 0)
-			dup2(nul, STDIN_FILENO);
-		dup2(out_fd, STDOUT_FILENO);
-		dup2(err_fd, STDERR_FILENO);
-		if (close_range(3, ~0u, 0) != 0)
-			for (int fd = 3; fd < 1024; fd++)
-				close(fd);
-		execve(argv[0], (char *const *)argv, envp);
-		_exit(127);
-	}
-	for (;;) {
-		pid_t w = waitpid(pid, &st, WNOHANG);
-
-		if (w == pid)
-			break;
-		if (w < 0 && errno != EINTR)
-			return -errno;
-		if (bw_now_ms() - start > (uint64_t)timeout_ms) {
-			kill(pid, SIGKILL);
-			while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-				;
-			return -ETIMEDOUT;
-		}
-		poll(NULL, 0, 10);
-	}
-	if (WIFEXITED(st))
-		return WEXITSTATUS(st);
-	return 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+	return bw_child_run_sync_to((char *const *)argv, env_add, out_fd, err_fd, timeout_ms / 1000.0);
 }
 
 static const char *find_prog(const char *const *candidates)

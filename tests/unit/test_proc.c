@@ -154,6 +154,105 @@ static void test_spawn(void)
 	       "a missing program is refused at once with a sentence: %s", err);
 }
 
+/* ---- bw_child_fork: work in a forked copy, answered through the loop ------------------------ */
+
+static char snapshot[32] = "before";
+
+static char *work_snapshot(void *arg)
+{
+	(void)arg;
+	usleep(200 * 1000);	/* the parent changes snapshot meanwhile */
+	return strdup(snapshot);
+}
+
+static char *work_nothing(void *arg)
+{
+	(void)arg;
+	return NULL;
+}
+
+static char *work_slow(void *arg)
+{
+	(void)arg;
+	sleep(30);
+	return strdup("late");
+}
+
+/* Gone and reaped: not even a zombie is left. */
+static int reaped(pid_t pid)
+{
+	return kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+static void on_guard(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void test_fork(void)
+{
+	struct ev_loop *loop = EV_DEFAULT;
+	struct seen a = { 0 }, b = { 0 }, c = { 0 }, d = { 0 };
+	char err[200];
+	pid_t slow_pid, forgotten_pid;
+	ev_timer guard;
+
+	tap_is_int(bw_child_fork(loop, work_snapshot, NULL, 5.0, done_cb, &a, 1, err, sizeof(err)), 0,
+		   "fork starts a worker");
+	snprintf(snapshot, sizeof(snapshot), "after");
+	tap_is_int(a.calls, 0, "its callback never runs from the fork call itself");
+	tap_is_int(bw_child_fork(loop, work_nothing, NULL, 5.0, done_cb, &b, 2, err, sizeof(err)), 0,
+		   "and one whose work gives no answer");
+	tap_is_int(bw_child_fork(loop, work_slow, NULL, 0.3, done_cb, &c, 3, err, sizeof(err)), 0,
+		   "and one that takes too long");
+	slow_pid = bw_child_pid(&c);
+	tap_is_int(bw_child_fork(loop, work_snapshot, NULL, 5.0, done_cb, &d, 4, err, sizeof(err)), 0,
+		   "and one whose asker goes away");
+	forgotten_pid = bw_child_pid(&d);
+	bw_child_forget(&d);
+	ev_timer_init(&guard, on_guard, 10.0, 0.0);
+	ev_timer_start(loop, &guard);
+	while ((a.calls == 0 || b.calls == 0 || c.calls == 0 || !reaped(forgotten_pid)) && ev_is_active(&guard))
+		ev_run(loop, EVRUN_ONCE);
+	ev_timer_stop(loop, &guard);
+	tap_ok(a.status == 0 && strcmp(a.reason, "exited") == 0 && strcmp(a.out, "before") == 0,
+	       "the worker answers from the agent's memory as it was at the fork (%d %s '%s')", a.status, a.reason,
+	       a.out);
+	tap_ok(b.calls == 1 && b.status == 1 && strcmp(b.reason, "exited") == 0 && b.out[0] == '\0',
+	       "work that gives no answer ends with status 1 and no output (%d %s)", b.status, b.reason);
+	tap_ok(c.calls == 1 && strcmp(c.reason, "timeout") == 0, "a worker past its time limit is stopped (%s)", c.reason);
+	tap_ok(slow_pid > 0 && reaped(slow_pid), "and reaped (pid %d)", (int)slow_pid);
+	tap_ok(forgotten_pid > 0 && reaped(forgotten_pid), "a forgotten worker is still reaped (pid %d)",
+	       (int)forgotten_pid);
+	tap_is_int(d.calls, 0, "but its answer reaches nobody");
+}
+
+static void test_run_sync_to(void)
+{
+	char script[512], *argv[] = { "sh", "-c", script, NULL };
+	char *env_add[] = { "BW_PROC_TEST=added", NULL };
+	char *text;
+	FILE *o = fopen(path_in("out"), "w+"), *e = fopen(path_in("err"), "w+");
+	long n;
+
+	snprintf(script, sizeof(script), "echo \"$BW_PROC_TEST\"; echo oops >&2; exit 4");
+	tap_is_int(bw_child_run_sync_to(argv, env_add, fileno(o), fileno(e), 5.0), 4,
+		   "run_sync_to returns the exit status");
+	text = calloc(1, 64);
+	rewind(o);
+	n = (long)fread(text, 1, 63, o);
+	tap_ok(n == 6 && strcmp(text, "added\n") == 0, "stdout goes to out_fd, with env_add in the environment ('%s')", text);
+	memset(text, 0, 64);
+	rewind(e);
+	n = (long)fread(text, 1, 63, e);
+	tap_ok(n == 5 && strcmp(text, "oops\n") == 0, "stderr goes to err_fd ('%s')", text);
+	free(text);
+	fclose(o);
+	fclose(e);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);	/* as burrowd does */
@@ -163,6 +262,8 @@ int main(void)
 	}
 	test_sync();
 	test_spawn();
+	test_fork();
+	test_run_sync_to();
 	{
 		char cmd[300];
 
