@@ -134,6 +134,8 @@ struct bw_secrets {
 	char xauth_password[256];
 	bool has_private_key_passphrase;
 	char private_key_passphrase[256];
+	bool has_pkcs12_password;
+	char pkcs12_password[256];
 };
 
 /* A device profile (devices/ID.conf): a partial connection with a few keys. */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config.h"
 #include "keyfile.h"
@@ -447,6 +448,14 @@ static int apply_all(struct build *b, const struct bw_kf_value *vals, const char
 	return 0;
 }
 
+/* certificate = x.p12 or x.pfx: a PKCS#12 file, which holds the private key too. */
+static bool is_p12_name(const char *path)
+{
+	size_t n = strlen(path);
+
+	return n > 4 && (strcasecmp(path + n - 4, ".p12") == 0 || strcasecmp(path + n - 4, ".pfx") == 0);
+}
+
 static int check_id(const struct build *b, enum ck type_key, enum ck id_key, enum bw_id_type type,
 		    const char *id, const char *cfile, struct bw_cfg_error *err)
 {
@@ -526,10 +535,12 @@ static int check_rules(const struct build *b, const char *cfile, struct bw_cfg_e
 		AT(CK_DNS);
 		FAIL("dns = yes takes DNS servers from Mode Config; set mode_config = pull or push");
 	}
-	if (c->auth_method != BW_AUTH_PSK && (!c->certificate[0] || !c->private_key[0])) {
+	/* A PKCS#12 file holds the key too; one found by content is checked when it loads. */
+	if (c->auth_method != BW_AUTH_PSK && (!c->certificate[0] || (!c->private_key[0] &&
+	    !is_p12_name(c->certificate)))) {
 		AT(CK_METHOD);
-		FAIL("method = %s needs both certificate and private_key in [auth]",
-		     bw_auth_method_name(c->auth_method));
+		FAIL("method = %s needs both certificate and private_key in [auth] (or certificate = a "
+		     "PKCS#12 file, .p12 or .pfx)", bw_auth_method_name(c->auth_method));
 	}
 	if (check_id(b, CK_LOCAL_ID_TYPE, CK_LOCAL_ID, c->local_id_type, c->local_id, cfile, err) ||
 	    check_id(b, CK_REMOTE_ID_TYPE, CK_REMOTE_ID, c->remote_id_type, c->remote_id, cfile, err))

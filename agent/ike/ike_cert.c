@@ -14,6 +14,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs12.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -33,6 +34,10 @@ struct bw_cert_creds {
 	size_t n_cas;
 	uint8_t *der;
 	size_t der_len;
+	X509 *chain[BW_CERT_MAX_CHAIN];	/* intermediates sent after our certificate */
+	uint8_t *chain_der[BW_CERT_MAX_CHAIN];
+	size_t chain_der_len[BW_CERT_MAX_CHAIN];
+	size_t n_chain;
 	uint8_t *ca_names[BW_CERT_MAX_CAS];
 	size_t ca_name_lens[BW_CERT_MAX_CAS];
 	char ca_path[BW_CFG_PATH_MAX];
@@ -297,33 +302,169 @@ static uint16_t key_method(EVP_PKEY *k)
 	return 0;
 }
 
-static int load_own(struct bw_cert_creds *cr, const struct bw_conn_config *cfg, const char *pass,
+/* An intermediate that follows our certificate (PEM file or PKCS#12); self-signed roots are
+ * left out, the gateway has its own. Takes x. */
+static int add_chain(struct bw_cert_creds *cr, X509 *x)
+{
+	unsigned char *der = NULL;
+	int n;
+
+	if (cr->n_chain >= BW_CERT_MAX_CHAIN || X509_check_issued(x, x) == X509_V_OK ||
+	    (n = i2d_X509(x, &der)) <= 0) {
+		X509_free(x);
+		ERR_clear_error();
+		return 0;
+	}
+	cr->chain[cr->n_chain] = x;
+	cr->chain_der[cr->n_chain] = der;
+	cr->chain_der_len[cr->n_chain] = (size_t)n;
+	cr->n_chain++;
+	return 0;
+}
+
+static bool has_suffix(const char *s, const char *suf)
+{
+	size_t n = strlen(s), m = strlen(suf);
+
+	return n >= m && strcasecmp(s + n - m, suf) == 0;
+}
+
+/* By extension (.p12, .pfx) or, for any other name, by content: DER PKCS#12. */
+static bool is_pkcs12(const char *path)
+{
+	char why[128];
+	BIO *b;
+	PKCS12 *p12;
+
+	if (has_suffix(path, ".p12") || has_suffix(path, ".pfx"))
+		return true;
+	b = read_file(path, why, sizeof(why));
+	if (!b)
+		return false;
+	p12 = d2i_PKCS12_bio(b, NULL);
+	BIO_free(b);
+	ERR_clear_error();
+	PKCS12_free(p12);
+	return p12 != NULL;
+}
+
+const char *bw_cert_secret_key(const struct bw_conn_config *cfg)
+{
+	return is_pkcs12(cfg->certificate) ? "pkcs12_password" : "private_key_passphrase";
+}
+
+/* Which password opens p12: pass, or when none was given an empty one (files exported without
+ * a password). NULL with err set when none does. */
+static const char *p12_password(PKCS12 *p12, const struct bw_conn_config *cfg, const char *pass,
+				struct bw_cert_err *err)
+{
+	if (!PKCS12_mac_present(p12))
+		return pass ? pass : "";
+	if (pass && PKCS12_verify_mac(p12, pass, -1))
+		return pass;
+	if (!pass && (PKCS12_verify_mac(p12, "", 0) || PKCS12_verify_mac(p12, NULL, 0)))
+		return "";	/* PKCS12_parse tries both the empty and the absent password */
+	ERR_clear_error();
+	if (!pass)
+		SET_ERR(err, "needs-secret", NULL, "%s: the PKCS#12 file %s is protected by a password; put "
+			"pkcs12_password = ... in secrets/%s.secrets (mode 0600), or run burrow start on a "
+			"terminal to type it", cfg->name, cfg->certificate, cfg->name);
+	else
+		SET_ERR(err, "passphrase-wrong", "The PKCS#12 file is protected by a password and the one Burrow "
+			"has does not open it. Correct pkcs12_password in the connection's secrets file (or type "
+			"it again at burrow start).", "the password does not open the PKCS#12 file %s",
+			cfg->certificate);
+	return NULL;
+}
+
+/* certificate = alice.p12: our certificate, its key and the CA certificates that come with it. */
+static int load_p12(struct bw_cert_creds *cr, const struct bw_conn_config *cfg, const char *pass,
 		    struct bw_cert_err *err)
 {
 	char why[128];
+	BIO *b = read_file(cfg->certificate, why, sizeof(why));
+	PKCS12 *p12;
+	STACK_OF(X509) *cas = NULL;
+	const char *pw;
+	int rc = -1;
+
+	if (!b) {
+		SET_ERR(err, "cert-file", NULL, "the PKCS#12 file %s cannot be read (%s); check certificate in [auth]",
+			cfg->certificate, why);
+		return -1;
+	}
+	p12 = d2i_PKCS12_bio(b, NULL);
+	BIO_free(b);
+	if (!p12) {
+		SET_ERR(err, "cert-file", NULL, "the file %s is not a PKCS#12 file (DER, as openssl pkcs12 -export "
+			"writes it); check certificate in [auth]", cfg->certificate);
+		goto out;
+	}
+	pw = p12_password(p12, cfg, pass, err);
+	if (!pw)
+		goto out;
+	if (PKCS12_parse(p12, pw, &cr->key, &cr->cert, &cas) != 1) {
+		SET_ERR(err, "cert-file", NULL, "the PKCS#12 file %s cannot be decoded with its password (an "
+			"algorithm OpenSSL 3 does not offer by default, such as RC2, needs re-exporting: "
+			"openssl pkcs12 -export without -legacy)", cfg->certificate);
+		goto out;
+	}
+	if (!cr->cert || !cr->key) {
+		SET_ERR(err, "cert-file", NULL, "the PKCS#12 file %s holds no %s; it needs our certificate and its "
+			"private key", cfg->certificate, cr->cert ? "private key" : "certificate");
+		goto out;
+	}
+	while (cas && sk_X509_num(cas) > 0)
+		add_chain(cr, sk_X509_shift(cas));
+	rc = 0;
+out:
+	sk_X509_pop_free(cas, X509_free);
+	PKCS12_free(p12);
+	ERR_clear_error();
+	return rc;
+}
+
+static int load_pem_der(struct bw_cert_creds *cr, const struct bw_conn_config *cfg, const char *pass,
+			struct bw_cert_err *err)
+{
+	char why[128];
 	size_t n;
-	int len;
-	unsigned char *der = NULL;
 
 	if (load_certs(cfg->certificate, &cr->cert, 1, &n, why, sizeof(why)) != 0) {
 		SET_ERR(err, "cert-file", NULL, "the certificate %s %s; check certificate in [auth]", cfg->certificate, why);
 		return -1;
 	}
+	if (!cfg->private_key[0]) {
+		SET_ERR(err, "config", NULL, "the certificate %s is not a PKCS#12 file, so private_key in [auth] must "
+			"name its key", cfg->certificate);
+		return -1;
+	}
 	cr->key = load_key(cfg, pass, err);
-	if (!cr->key)
+	return cr->key ? 0 : -1;
+}
+
+static int load_own(struct bw_cert_creds *cr, const struct bw_conn_config *cfg, const char *pass,
+		    struct bw_cert_err *err)
+{
+	bool p12 = is_pkcs12(cfg->certificate);
+	int len;
+	unsigned char *der = NULL;
+
+	if ((p12 ? load_p12(cr, cfg, pass, err) : load_pem_der(cr, cfg, pass, err)) != 0)
 		return -1;
 	if (X509_check_private_key(cr->cert, cr->key) != 1) {
 		ERR_clear_error();
 		SET_ERR(err, "key-mismatch", "The private key file belongs to another certificate, so the gateway "
 			"could not verify our signature. Point private_key at the key the certificate was issued "
 			"for (openssl x509 -noout -pubkey and openssl pkey -pubout print the same key when they match).",
-			"the private key %s does not belong to the certificate %s", cfg->private_key, cfg->certificate);
+			"the private key %s does not belong to the certificate %s", p12 ? cfg->certificate :
+			cfg->private_key, cfg->certificate);
 		return -1;
 	}
 	cr->method = key_method(cr->key);
 	if (cr->method == 0 || (cfg->auth_method == BW_AUTH_RSA) != (cr->method == ISAKMP_AUTH_RSA_SIG)) {
 		SET_ERR(err, "config", NULL, "method = %s does not fit the key in %s (%s); use method = %s",
-			bw_auth_method_name(cfg->auth_method), cfg->private_key,
+			bw_auth_method_name(cfg->auth_method), p12 ? cfg->certificate : cfg->private_key,
 			cr->method == 0 ? "an unsupported key type or curve" :
 			cr->method == ISAKMP_AUTH_RSA_SIG ? "an RSA key" : "an ECDSA key",
 			cr->method == ISAKMP_AUTH_RSA_SIG ? "rsa" : "ecdsa");
@@ -378,6 +519,10 @@ void bw_cert_free(struct bw_cert_creds *cr)
 		X509_free(cr->cas[i]);
 		OPENSSL_free(cr->ca_names[i]);
 	}
+	for (size_t i = 0; i < cr->n_chain; i++) {
+		X509_free(cr->chain[i]);
+		OPENSSL_free(cr->chain_der[i]);
+	}
 	OPENSSL_free(cr->der);
 	free(cr);
 }
@@ -386,6 +531,14 @@ const uint8_t *bw_cert_der(const struct bw_cert_creds *cr, size_t *len)
 {
 	*len = cr->der_len;
 	return cr->der;
+}
+
+const uint8_t *bw_cert_chain_der(const struct bw_cert_creds *cr, size_t i, size_t *len)
+{
+	if (i >= cr->n_chain)
+		return NULL;
+	*len = cr->chain_der_len[i];
+	return cr->chain_der[i];
 }
 
 uint16_t bw_cert_auth_method(const struct bw_cert_creds *cr)

@@ -398,6 +398,8 @@ static void test_rules(void)
 	    "method = rsa needs both certificate and private_key", "rsa needs a private key");
 	bad(BASE "[auth]\nmethod = ecdsa\nprivate_key = /k.pem\n", 5,
 	    "method = ecdsa needs both certificate and private_key", "ecdsa needs a certificate");
+	good(BASE "[auth]\nmethod = rsa\ncertificate = /alice.p12\n", "a .p12 certificate needs no private_key");
+	good(BASE "[auth]\nmethod = ecdsa\ncertificate = /alice.PFX\n", "nor does a .pfx one");
 	bad(BASE "[identifiers]\nlocal_id_type = fqdn\n", 5, "local_id_type = fqdn needs local_id",
 	    "a non-address id type needs an id");
 	bad(BASE "[identifiers]\nremote_id = vpn.example.com\n", 5,

@@ -11,6 +11,7 @@
 #include <openssl/rsa.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs12.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -36,7 +37,8 @@ static void ext(X509 *x, X509 *issuer, int nid, const char *value)
 	}
 }
 
-/* subject in one-line form; issuer NULL = self-signed CA; validity in days from now. */
+/* subject in one-line form; issuer NULL = self-signed CA, ku "CA" = an intermediate CA; validity
+ * in days from now. */
 static X509 *make_cert(const char *subject, EVP_PKEY *key, X509 *issuer, EVP_PKEY *ikey, long from_days,
 		       long to_days, const char *san, const char *ku)
 {
@@ -59,9 +61,9 @@ static X509 *make_cert(const char *subject, EVP_PKEY *key, X509 *issuer, EVP_PKE
 	X509_set_subject_name(x, n);
 	X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : n);
 	X509_NAME_free(n);
-	if (!issuer) {
-		ext(x, NULL, NID_basic_constraints, "critical,CA:TRUE");
-		ext(x, NULL, NID_key_usage, "critical,keyCertSign,cRLSign");
+	if (!issuer || (ku && strcmp(ku, "CA") == 0)) {
+		ext(x, issuer, NID_basic_constraints, "critical,CA:TRUE");
+		ext(x, issuer, NID_key_usage, "critical,keyCertSign,cRLSign");
 	} else {
 		ext(x, issuer, NID_basic_constraints, "CA:FALSE");
 		ext(x, issuer, NID_key_usage, ku ? ku : "digitalSignature");
@@ -208,6 +210,100 @@ static void test_load(void)
 	EVP_PKEY_free(k);
 	EVP_PKEY_free(other);
 	EVP_PKEY_free(e384);
+}
+
+/* A PKCS#12 file as openssl pkcs12 -export writes it (OpenSSL 3 defaults: AES-256, PBKDF2). */
+static void write_p12(const char *name, const char *pass, EVP_PKEY *k, X509 *x, X509 *extra1, X509 *extra2)
+{
+	STACK_OF(X509) *cas = sk_X509_new_null();
+	PKCS12 *p12;
+	FILE *f;
+
+	if (extra1)
+		sk_X509_push(cas, extra1);
+	if (extra2)
+		sk_X509_push(cas, extra2);
+	p12 = PKCS12_create(pass, "alice", k, x, cas, 0, 0, 0, 0, 0);
+	if (!p12)
+		abort();
+	f = fopen(path(name), "wb");
+	i2d_PKCS12_fp(f, p12);
+	fclose(f);
+	PKCS12_free(p12);
+	sk_X509_free(cas);
+}
+
+static void test_pkcs12(void)
+{
+	EVP_PKEY *k = rsa_key(), *ik = rsa_key();
+	X509 *inter = make_cert("/C=CH/O=Lab/CN=Lab Intermediate", ik, ca, ca_k, -1, 50, NULL, "CA");
+	X509 *xc = make_cert("/C=CH/O=Lab/CN=alice", k, inter, ik, -1, 30, NULL, NULL);
+	struct bw_conn_config c;
+	struct bw_cert_creds *cr;
+	struct bw_cert_err e;
+	struct bw_cert_info info;
+	const uint8_t *der;
+	size_t len;
+	unsigned char *want = NULL;
+	int wlen = i2d_X509(inter, &want);
+
+	write_p12("alice.p12", "p12-pass", k, xc, inter, ca);
+	write_p12("alice.bin", "p12-pass", k, xc, NULL, NULL);
+	write_p12("nopass.pfx", NULL, k, xc, NULL, NULL);
+
+	c = cfg(BW_AUTH_RSA, "alice.p12", "", "ca.pem");
+	c.private_key[0] = '\0';
+	tap_is_str(bw_cert_secret_key(&c), "pkcs12_password", "a .p12 certificate takes its secret from pkcs12_password");
+	cr = bw_cert_load(&c, "p12-pass", &e);
+	tap_ok(cr != NULL, "a PKCS#12 file with its password gives certificate and key (no private_key set)");
+	if (!cr)
+		tap_diag("%s: %s", e.code, e.msg);
+	bw_cert_own_info(cr, &info);
+	tap_ok(cr && strstr(info.subject, "CN=alice") != NULL, "the certificate is the one the PKCS#12 file holds");
+	der = cr ? bw_cert_chain_der(cr, 0, &len) : NULL;
+	tap_ok(der && (int)len == wlen && memcmp(der, want, len) == 0,
+	       "its intermediate CA comes with it as the first certificate to send after ours");
+	tap_ok(cr && !bw_cert_chain_der(cr, 1, &len), "the self-signed root in the file is not sent");
+	bw_cert_free(cr);
+
+	cr = bw_cert_load(&c, NULL, &e);
+	tap_ok(!cr && strcmp(e.code, "needs-secret") == 0, "a PKCS#12 file without its password needs the secret");
+	tap_ok(strstr(e.msg, "pkcs12_password") && strstr(e.msg, path("alice.p12")),
+	       "needs-secret names pkcs12_password and the file");
+	cr = bw_cert_load(&c, "wrong", &e);
+	tap_ok(!cr && strcmp(e.code, "passphrase-wrong") == 0, "a wrong PKCS#12 password is passphrase-wrong");
+	tap_ok(strstr(e.msg, path("alice.p12")) != NULL, "passphrase-wrong names the PKCS#12 file");
+
+	c = cfg(BW_AUTH_RSA, "alice.bin", "", "ca.pem");
+	c.private_key[0] = '\0';
+	tap_is_str(bw_cert_secret_key(&c), "pkcs12_password", "a PKCS#12 file named .bin is found by its content");
+	cr = bw_cert_load(&c, "p12-pass", &e);
+	tap_ok(cr != NULL, "and loads");
+	bw_cert_free(cr);
+
+	c = cfg(BW_AUTH_RSA, "nopass.pfx", "", "ca.pem");
+	c.private_key[0] = '\0';
+	cr = bw_cert_load(&c, NULL, &e);
+	tap_ok(cr != NULL, "a .pfx exported without a password loads without a secret");
+	bw_cert_free(cr);
+
+	c = cfg(BW_AUTH_ECDSA, "alice.p12", "", "ca.pem");
+	cr = bw_cert_load(&c, "p12-pass", &e);
+	tap_ok(!cr && strcmp(e.code, "config") == 0 && strstr(e.msg, path("alice.p12")),
+	       "method = ecdsa with the RSA key of a PKCS#12 file names the file");
+
+	c = cfg(BW_AUTH_RSA, "cli.pem", "", "ca.pem");
+	c.private_key[0] = '\0';
+	tap_is_str(bw_cert_secret_key(&c), "private_key_passphrase", "a PEM certificate keeps private_key_passphrase");
+	cr = bw_cert_load(&c, NULL, &e);
+	tap_ok(!cr && strcmp(e.code, "config") == 0 && strstr(e.msg, "private_key"),
+	       "a PEM certificate without private_key is refused and says why");
+
+	OPENSSL_free(want);
+	X509_free(inter);
+	X509_free(xc);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(ik);
 }
 
 static void test_signatures(void)
@@ -461,6 +557,7 @@ int main(void)
 	write_cert("cadir/b.pem", ca, 0);
 
 	test_load();
+	test_pkcs12();
 	test_signatures();
 	test_chain();
 	test_ids();
