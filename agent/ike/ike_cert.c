@@ -424,16 +424,21 @@ out:
 	return rc;
 }
 
+/* Our certificate first; the certificates that follow it in a PEM file are its intermediates. */
 static int load_pem_der(struct bw_cert_creds *cr, const struct bw_conn_config *cfg, const char *pass,
 			struct bw_cert_err *err)
 {
+	X509 *xs[1 + BW_CERT_MAX_CHAIN];
 	char why[128];
 	size_t n;
 
-	if (load_certs(cfg->certificate, &cr->cert, 1, &n, why, sizeof(why)) != 0) {
+	if (load_certs(cfg->certificate, xs, 1 + BW_CERT_MAX_CHAIN, &n, why, sizeof(why)) != 0) {
 		SET_ERR(err, "cert-file", NULL, "the certificate %s %s; check certificate in [auth]", cfg->certificate, why);
 		return -1;
 	}
+	cr->cert = xs[0];
+	for (size_t i = 1; i < n; i++)
+		add_chain(cr, xs[i]);
 	if (!cfg->private_key[0]) {
 		SET_ERR(err, "config", NULL, "the certificate %s is not a PKCS#12 file, so private_key in [auth] must "
 			"name its key", cfg->certificate);

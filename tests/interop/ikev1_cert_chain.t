@@ -1,9 +1,14 @@
 #!/bin/sh
 # Certificate chains in IKEv1 Main Mode against a strongSwan gateway with auth = pubkey. The
 # lab's PKI is made with openssl at test time in the lab directory (nothing committed): a root
-# CA, and under it the gateway's and the client's certificates. Cases:
-#   our identity from a PKCS#12 file (openssl pkcs12 -export, password in the secrets file, no
-#     private_key): tunnel up, ping passes; the same file with a wrong password refused with
+# CA, under it a gateway sub CA and a client sub CA, and under those the gateway's and the
+# client's certificates. Only the root is a trust anchor on either side, so each side's chain
+# verifies only with the intermediate the other side sends in an additional CERT payload.
+# Cases:
+#   our identity from a PKCS#12 file (openssl pkcs12 -export with the client sub CA and the root,
+#     password in the secrets file, no private_key): tunnel up, ping passes, the gateway verified
+#     us through the sub CA we sent and we verified it through the one it sent;
+#   the same with a PEM certificate file that holds our certificate and then the sub CA; the same file with a wrong password refused with
 #     passphrase-wrong before any packet, nothing left behind; without a password in the secrets
 #     file the connection waits in needs-secret naming pkcs12_password, and the password typed in
 #     at burrow start (the secret request) brings it up.
@@ -50,15 +55,23 @@ mkcert() {
         -days 30 -extfile "$P/$1.ext" -out "$P/$1.pem" 2>/dev/null
 }
 mkca root "Burrow Lab Root CA" &&
-mkcert gw root "/C=CH/O=Burrow Lab/CN=gw.lab.example" "DNS:gw.lab.example, IP:$GW_ADDR" &&
-mkcert alice root "/C=CH/O=Burrow Lab/CN=alice.lab.example" "email:alice@lab.example" &&
-openssl pkcs12 -export -in "$P/alice.pem" -inkey "$P/alice.key" -certfile "$P/root.pem" \
-    -passout pass:p12-lab-pass -out "$P/alice.p12"
-ok $? "openssl made the lab PKI and alice.p12"
+mkca gwsub "Burrow Lab Gateway Sub CA" root &&
+mkca clisub "Burrow Lab Client Sub CA" root &&
+mkcert gw gwsub "/C=CH/O=Burrow Lab/CN=gw.lab.example" "DNS:gw.lab.example, IP:$GW_ADDR" &&
+mkcert alice clisub "/C=CH/O=Burrow Lab/CN=alice.lab.example" "email:alice@lab.example" &&
+mkcert bob clisub "/C=CH/O=Burrow Lab/CN=bob.lab.example" "email:bob@lab.example" &&
+cat "$P/clisub.pem" "$P/root.pem" >"$P/alice-cas.pem" &&
+openssl pkcs12 -export -in "$P/alice.pem" -inkey "$P/alice.key" -certfile "$P/alice-cas.pem" \
+    -passout pass:p12-lab-pass -out "$P/alice.p12" &&
+cat "$P/bob.pem" "$P/clisub.pem" >"$P/bob-chain.pem"
+ok $? "openssl made the lab PKI (root, two sub CAs), alice.p12 and bob-chain.pem"
+! openssl verify -CAfile "$P/root.pem" "$P/gw.pem" >/dev/null 2>&1
+ok $? "the gateway's certificate does not verify against the root alone (the sub CA is needed)"
+
 
 # ---- the gateway: one swanctl.conf per case, credentials under LAB_DIR/gw (swanctl's dir)
 mkdir -p "$LAB_DIR/gw/x509" "$LAB_DIR/gw/x509ca" "$LAB_DIR/gw/rsa"
-cp "$P/root.pem" "$LAB_DIR/gw/x509ca/"
+cp "$P/root.pem" "$P/gwsub.pem" "$LAB_DIR/gw/x509ca/"
 cp "$P/gw.pem" "$LAB_DIR/gw/x509/"
 cp "$P/gw.key" "$LAB_DIR/gw/rsa/"
 # gw_conf CERT
@@ -129,6 +142,7 @@ write_secret p12bad <<EOF
 pkcs12_password = not-the-password
 EOF
 cconn p12ask "$P/alice.p12" "" "$P/root.pem"
+cconn chain "$P/bob-chain.pem" "$P/bob.key" "$P/root.pem"
 burrow_start
 ok $? "burrowd starts with the certificate chain connections"
 
@@ -160,15 +174,31 @@ down() {
 
 # ---- a PKCS#12 identity
 gw_start "$(gw_conf gw)"
-ok $? "the gateway starts with its certificate from the root CA"
+ok $? "the gateway starts with its certificate from the gateway sub CA"
 up p12 "certificate, key from alice.p12"
+like "$(gw_log)" "received issuer cert \"C=CH, O=Burrow Lab, CN=Burrow Lab Client Sub CA\"" \
+    "p12: the gateway received the client sub CA from the PKCS#12 file in a second CERT payload"
 like "$(gw_log)" "authentication of 'C=CH, O=Burrow Lab, CN=alice.lab.example' with RSA.*successful" \
-    "p12: the gateway verified our signature with the certificate from the PKCS#12 file"
-like "$(bw log p12 2>&1)" 'our certificate: CN=alice\.lab\.example,O=Burrow Lab,C=CH, issued by CN=Burrow Lab Root CA' \
+    "p12: the gateway verified our signature through that sub CA (it has only the root)"
+like "$(gw_log)" "sending issuer cert \"C=CH, O=Burrow Lab, CN=Burrow Lab Gateway Sub CA\"" \
+    "p12: the gateway sent its sub CA"
+is "$(json_field p12 gateway_certificate.issuer)" "CN=Burrow Lab Gateway Sub CA,O=Burrow Lab,C=CH" \
+    "p12: we verified the gateway's certificate through the sub CA it sent (ca is the root alone)"
+like "$(bw log p12 2>&1)" 'our certificate: CN=alice\.lab\.example,O=Burrow Lab,C=CH, issued by CN=Burrow Lab Client Sub CA' \
     "p12: burrow log names the certificate loaded from the PKCS#12 file"
 down p12
 if grep -q 'p12-lab-pass' "$LAB_DIR/burrowd.out"; then ok 1 "p12: the PKCS#12 password is not in burrowd's log"
 else ok 0 "p12: the PKCS#12 password is not in burrowd's log"; fi
+
+# ---- a PEM certificate file with the sub CA after our certificate
+gw_log_before=$(gw_log | wc -l)
+up chain "bob-chain.pem"
+newlog=$(gw_log | tail -n +"$((gw_log_before + 1))")
+like "$newlog" "received issuer cert \"C=CH, O=Burrow Lab, CN=Burrow Lab Client Sub CA\"" \
+    "chain: the sub CA that follows our certificate in the PEM file went out in a second CERT payload"
+like "$newlog" "authentication of 'C=CH, O=Burrow Lab, CN=bob.lab.example' with RSA.*successful" \
+    "chain: the gateway verified bob through it"
+down chain
 
 n0=$(ike_packets)
 out=$(bw start p12bad 2>&1); rc=$?

@@ -306,6 +306,80 @@ static void test_pkcs12(void)
 	EVP_PKEY_free(ik);
 }
 
+static void peer_push(struct bw_cert_peer *p, X509 *x)
+{
+	unsigned char *der = NULL;
+	int n = i2d_X509(x, &der);
+
+	if (bw_cert_peer_add(p, der, (size_t)n) != 0)
+		abort();
+	OPENSSL_free(der);
+}
+
+/* Intermediates: those after our certificate in a PEM file are sent; the gateway's additional
+ * certificates complete its chain to our root, and are not trusted on their own. */
+static void test_intermediates(void)
+{
+	EVP_PKEY *k = rsa_key(), *ik = rsa_key();
+	X509 *inter = make_cert("/C=CH/O=Lab/CN=Lab Sub CA", ik, ca, ca_k, -1, 50, NULL, "CA");
+	X509 *mine = make_cert("/C=CH/O=Lab/CN=bob", k, inter, ik, -1, 30, NULL, NULL);
+	X509 *gw = make_cert("/C=CH/O=Lab/CN=gw-sub.lab.example", k, inter, ik, -1, 30, NULL, NULL);
+	X509 *rogue_int = make_cert("/C=CH/O=Lab/CN=Lab Sub CA", ik, NULL, NULL, -1, 50, NULL, NULL);
+	struct bw_conn_config c;
+	struct bw_cert_creds *cr;
+	struct bw_cert_peer *p;
+	struct bw_cert_err e;
+	const uint8_t *der;
+	size_t len;
+	unsigned char *want = NULL;
+	int wlen = i2d_X509(inter, &want);
+	time_t now = time(NULL);
+	FILE *f = fopen(path("bob-chain.pem"), "wb");
+
+	PEM_write_X509(f, mine);
+	PEM_write_X509(f, inter);
+	PEM_write_X509(f, ca);
+	fclose(f);
+	write_key("bob.key", k, NULL);
+
+	c = cfg(BW_AUTH_RSA, "bob-chain.pem", "bob.key", "ca.pem");
+	cr = bw_cert_load(&c, NULL, &e);
+	tap_ok(cr != NULL, "a PEM file with our certificate, its intermediate and the root loads");
+	if (!cr)
+		tap_diag("%s: %s", e.code, e.msg);
+	der = cr ? bw_cert_chain_der(cr, 0, &len) : NULL;
+	tap_ok(der && (int)len == wlen && memcmp(der, want, len) == 0,
+	       "the intermediate that follows our certificate is the one to send after it");
+	tap_ok(cr && !bw_cert_chain_der(cr, 1, &len), "the self-signed root at the end of the file is not sent");
+
+	p = peer_of(gw);
+	tap_ok(bw_cert_verify_chain(cr, p, now, &e) != 0 && strcmp(e.code, "cert-untrusted") == 0,
+	       "a gateway certificate from an intermediate we were not sent is cert-untrusted");
+	peer_push(p, inter);
+	tap_is_int(bw_cert_verify_chain(cr, p, now, &e), 0,
+		   "with the intermediate in a second CERT payload it verifies against our root");
+	bw_cert_peer_free(p);
+
+	p = peer_of(inter);
+	tap_ok(bw_cert_verify_chain(cr, p, now, &e) != 0, "the gateway's intermediate on its own is no end certificate");
+	bw_cert_peer_free(p);
+
+	p = peer_of(gw);
+	peer_push(p, rogue_int);
+	tap_ok(bw_cert_verify_chain(cr, p, now, &e) != 0 && strcmp(e.code, "cert-untrusted") == 0,
+	       "a self-signed certificate the gateway sends as intermediate is not trusted");
+	bw_cert_peer_free(p);
+	bw_cert_free(cr);
+
+	OPENSSL_free(want);
+	X509_free(inter);
+	X509_free(mine);
+	X509_free(gw);
+	X509_free(rogue_int);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(ik);
+}
+
 static void test_signatures(void)
 {
 	static const char *const curves[] = { "P-256", "P-384", "P-521" };
@@ -558,6 +632,7 @@ int main(void)
 
 	test_load();
 	test_pkcs12();
+	test_intermediates();
 	test_signatures();
 	test_chain();
 	test_ids();
