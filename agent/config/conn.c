@@ -17,7 +17,7 @@
 enum ck {
 	CK_GROUP, CK_DEVICE, CK_GATEWAY, CK_TOPOLOGY, CK_MODE, CK_LOCAL_ADDRESS,
 	CK_REMOTE_NETWORKS, CK_LOCAL_NETWORKS, CK_AUTOSTART, CK_KILL_SWITCH,
-	CK_METHOD, CK_CERTIFICATE, CK_PRIVATE_KEY, CK_CA, CK_XAUTH, CK_XAUTH_USER,
+	CK_METHOD, CK_CERTIFICATE, CK_PRIVATE_KEY, CK_CA, CK_CRL, CK_XAUTH, CK_XAUTH_USER,
 	CK_LOCAL_ID_TYPE, CK_LOCAL_ID, CK_REMOTE_ID_TYPE, CK_REMOTE_ID, CK_VERIFY_REMOTE_ID,
 	CK_MODE_CONFIG, CK_DNS,
 	CK_SERVERS, CK_SEARCH_DOMAINS, CK_SCOPE,
@@ -42,6 +42,7 @@ static const struct bw_kf_key conn_keys[CK_COUNT] = {
 	[CK_CERTIFICATE] = { "auth", "certificate", F_CONN },
 	[CK_PRIVATE_KEY] = { "auth", "private_key", F_CONN },
 	[CK_CA] = { "auth", "ca", F_CONN },
+	[CK_CRL] = { "auth", "crl", F_CONN | BW_KF_LIST },
 	[CK_XAUTH] = { "auth", "xauth", F_CONN | F_DEV },
 	[CK_XAUTH_USER] = { "auth", "xauth_user", F_CONN },
 	[CK_LOCAL_ID_TYPE] = { "identifiers", "local_id_type", F_CONN },
@@ -211,6 +212,23 @@ static int list_error(int rc, const char *key, size_t max, const char *file, int
 }
 
 /* A list of networks ("10.1.0.0/24") or, when single, of plain addresses. */
+/* crl = a.crl, b.pem: absolute paths, at most BW_MAX_CRLS. */
+static int set_paths(const char *key, const char *v, char (*dst)[BW_CFG_PATH_MAX], size_t max, size_t *n_out,
+		     const char *file, int line, struct bw_cfg_error *err)
+{
+	char items[BW_MAX_CRLS][BW_KF_ITEM_MAX];
+	size_t n;
+	int rc = bw_kf_split_list(v, items, max, &n);
+
+	if (rc != 0)
+		return list_error(rc, key, max, file, line, err);
+	for (size_t i = 0; i < n; i++)
+		if (set_path(key, items[i], dst[i], file, line, err) != 0)
+			return -1;
+	*n_out = n;
+	return 0;
+}
+
 static int set_cidrs(const char *key, const char *v, bool single, struct bw_cidr *dst,
 		     size_t max, size_t *n_out, const char *file, int line,
 		     struct bw_cfg_error *err)
@@ -301,6 +319,8 @@ static int apply_one(struct build *b, enum ck k, const char *v, const char *file
 		return set_path(key, v, c->private_key, file, line, err);
 	case CK_CA:
 		return set_path(key, v, c->ca, file, line, err);
+	case CK_CRL:
+		return set_paths(key, v, c->crls, BW_MAX_CRLS, &c->n_crls, file, line, err);
 	case CK_XAUTH:
 		return set_bool(key, v, &c->xauth, file, line, err);
 	case CK_XAUTH_USER:

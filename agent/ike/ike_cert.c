@@ -42,6 +42,10 @@ struct bw_cert_creds {
 	size_t ca_name_lens[BW_CERT_MAX_CAS];
 	char ca_path[BW_CFG_PATH_MAX];
 	uint16_t method;
+	X509_CRL *crls[BW_CERT_MAX_CRLS];	/* also in store; crl_files[i] is where crls[i] came from */
+	const char *crl_files[BW_CERT_MAX_CRLS];
+	char crl_paths[BW_MAX_CRLS][BW_CFG_PATH_MAX];
+	size_t n_crls;
 };
 
 struct bw_cert_peer {
@@ -485,6 +489,60 @@ static int load_own(struct bw_cert_creds *cr, const struct bw_conn_config *cfg, 
 	return 0;
 }
 
+/* One crl = file: PEM (one or more CRLs) or DER. */
+static int load_crl_file(struct bw_cert_creds *cr, size_t fi, struct bw_cert_err *err)
+{
+	const char *path = cr->crl_paths[fi];
+	char why[128];
+	BIO *b = read_file(path, why, sizeof(why));
+	X509_CRL *c;
+	size_t n = 0;
+
+	if (!b) {
+		SET_ERR(err, "cert-file", NULL, "the CRL %s cannot be read (%s); check crl in [auth]", path, why);
+		return -1;
+	}
+	while ((c = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL))) {
+		if (cr->n_crls >= BW_CERT_MAX_CRLS || X509_STORE_add_crl(cr->store, c) != 1) {
+			X509_CRL_free(c);
+			continue;
+		}
+		cr->crls[cr->n_crls] = c;
+		cr->crl_files[cr->n_crls++] = path;
+		n++;
+	}
+	ERR_clear_error();
+	if (n == 0) {
+		(void)BIO_reset(b);
+		c = d2i_X509_CRL_bio(b, NULL);
+		if (c && cr->n_crls < BW_CERT_MAX_CRLS && X509_STORE_add_crl(cr->store, c) == 1) {
+			cr->crls[cr->n_crls] = c;
+			cr->crl_files[cr->n_crls++] = path;
+			n++;
+		} else {
+			X509_CRL_free(c);
+		}
+	}
+	BIO_free(b);
+	ERR_clear_error();
+	if (n == 0) {
+		SET_ERR(err, "cert-file", NULL, "the CRL file %s holds no PEM or DER certificate revocation list; "
+			"check crl in [auth]", path);
+		return -1;
+	}
+	return 0;
+}
+
+static int load_crls(struct bw_cert_creds *cr, const struct bw_conn_config *cfg, struct bw_cert_err *err)
+{
+	for (size_t i = 0; i < cfg->n_crls && i < BW_MAX_CRLS; i++) {
+		bw_strlcpy(cr->crl_paths[i], cfg->crls[i], sizeof(cr->crl_paths[i]));
+		if (load_crl_file(cr, i, err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 struct bw_cert_creds *bw_cert_load(const struct bw_conn_config *cfg, const char *passphrase,
 				   struct bw_cert_err *err)
 {
@@ -506,7 +564,7 @@ struct bw_cert_creds *bw_cert_load(const struct bw_conn_config *cfg, const char 
 		bw_cert_free(cr);
 		return NULL;
 	}
-	if (load_cas(cr, cfg->ca, err) != 0) {
+	if (load_cas(cr, cfg->ca, err) != 0 || load_crls(cr, cfg, err) != 0) {
 		bw_cert_free(cr);
 		return NULL;
 	}
@@ -528,6 +586,8 @@ void bw_cert_free(struct bw_cert_creds *cr)
 		X509_free(cr->chain[i]);
 		OPENSSL_free(cr->chain_der[i]);
 	}
+	for (size_t i = 0; i < cr->n_crls; i++)
+		X509_CRL_free(cr->crls[i]);
 	OPENSSL_free(cr->der);
 	free(cr);
 }
@@ -909,6 +969,53 @@ static int usage_ok(X509 *x)
 	return ok;
 }
 
+/* The CRL of x's issuer among ours, and the file it came from; NULL when none. */
+static X509_CRL *crl_of(const struct bw_cert_creds *cr, X509 *x, const char **file)
+{
+	for (size_t i = 0; i < cr->n_crls; i++) {
+		if (X509_NAME_cmp(X509_CRL_get_issuer(cr->crls[i]), X509_get_issuer_name(x)) == 0) {
+			*file = cr->crl_files[i];
+			return cr->crls[i];
+		}
+	}
+	return NULL;
+}
+
+static void crl_list(const struct bw_cert_creds *cr, char *out, size_t cap)
+{
+	out[0] = '\0';
+	for (size_t i = 0; i < cr->n_crls; i++) {
+		size_t k = strlen(out);
+
+		if (i && cr->crl_files[i] == cr->crl_files[i - 1])
+			continue;
+		snprintf(out + k, cap - k, "%s%s", k ? ", " : "", cr->crl_files[i]);
+	}
+}
+
+static void revoked_error(const struct bw_cert_creds *cr, X509 *bad, struct bw_cert_err *err)
+{
+	struct bw_cert_info bi;
+	const char *file = "(unknown)";
+	X509_CRL *crl = crl_of(cr, bad, &file);
+	X509_REVOKED *rev = NULL;
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(bad), NULL);
+	char *serial = bn ? BN_bn2hex(bn) : NULL;
+	char when[32] = "(unknown)", expl[1024];
+
+	cert_info(bad, &bi);
+	if (crl && X509_CRL_get0_by_cert(crl, &rev, bad) == 1 && rev)
+		time_text(X509_REVOKED_get0_revocationDate(rev), when, sizeof(when));
+	snprintf(expl, sizeof(expl), "The certificate %.160s (serial %.80s) is on the revocation list of %.160s in "
+		 "%.160s, revoked on %s: its CA withdrew it, so Burrow does not trust the gateway. The gateway's "
+		 "admin must install a new certificate; if this CRL is old, put the current one in crl.",
+		 bi.subject, serial ? serial : "?", bi.issuer, file, when);
+	SET_ERR(err, "cert-revoked", expl, "the gateway's certificate %.160s (serial %.80s) was revoked on %s "
+		"(CRL %.160s)", bi.subject, serial ? serial : "?", when, file);
+	OPENSSL_free(serial);
+	BN_free(bn);
+}
+
 static void chain_error(const struct bw_cert_creds *cr, X509 *leaf, X509 *bad, int e, time_t now,
 			struct bw_cert_err *err)
 {
@@ -921,6 +1028,33 @@ static void chain_error(const struct bw_cert_creds *cr, X509 *leaf, X509 *bad, i
 	gmtime_r(&now, &tm);
 	strftime(clock, sizeof(clock), "%Y-%m-%d %H:%M:%S UTC", &tm);
 	switch (e) {
+	case X509_V_ERR_CERT_REVOKED:
+		revoked_error(cr, bad ? bad : leaf, err);
+		return;
+	case X509_V_ERR_UNABLE_TO_GET_CRL: {
+		char files[600];
+
+		crl_list(cr, files, sizeof(files));
+		snprintf(expl, sizeof(expl), "crl is set, so the CA that issued %.160s (%.160s) must have a CRL there, "
+			 "and none of %.300s is from it. Add that CA's CRL to crl in [auth], or remove crl.",
+			 bi.subject, bi.issuer, files);
+		SET_ERR(err, "cert-invalid", expl, "no CRL of %.160s (the issuer of %.160s) is among the crl files",
+			bi.issuer, bi.subject);
+		return;
+	}
+	case X509_V_ERR_CRL_HAS_EXPIRED:
+	case X509_V_ERR_CRL_NOT_YET_VALID: {
+		const char *file = "(unknown)";
+
+		(void)crl_of(cr, bad ? bad : leaf, &file);
+		snprintf(expl, sizeof(expl), "The CRL of %.160s in %.160s %s (this machine's clock says %s), so it "
+			 "cannot say whether %.160s is revoked. Put a current CRL of that CA in crl.", bi.issuer, file,
+			 e == X509_V_ERR_CRL_HAS_EXPIRED ? "is past its next update date" : "is not valid yet", clock,
+			 bi.subject);
+		SET_ERR(err, "cert-invalid", expl, "the CRL %.160s of %.160s is %s", file, bi.issuer,
+			e == X509_V_ERR_CRL_HAS_EXPIRED ? "out of date" : "not valid yet");
+		return;
+	}
 	case X509_V_ERR_CERT_HAS_EXPIRED:
 		snprintf(expl, sizeof(expl), "The certificate %.160s expired on %.160s; this machine's clock says %.160s. "
 			 "If the clock is right, the gateway's admin must renew the certificate; if not, fix the "
@@ -956,6 +1090,44 @@ static void chain_error(const struct bw_cert_creds *cr, X509 *leaf, X509 *bad, i
 	}
 }
 
+/* One X509_verify_cert over ctx (set up afresh); with CRLs the gateway's certificate is checked
+ * against them, and with all set every certificate of the chain. -1 when ctx cannot be set up;
+ * else the outcome is X509_STORE_CTX_get_error(ctx). */
+static int verify_once(const struct bw_cert_creds *cr, X509_STORE_CTX *ctx, X509 *leaf, STACK_OF(X509) *untrusted,
+		       time_t now, bool all)
+{
+	X509_STORE_CTX_cleanup(ctx);
+	if (X509_STORE_CTX_init(ctx, cr->store, leaf, untrusted) != 1)
+		return -1;
+	X509_STORE_CTX_set_time(ctx, 0, now);
+	if (cr->n_crls)
+		X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_CRL_CHECK | (all ? X509_V_FLAG_CRL_CHECK_ALL : 0));
+	if (X509_verify_cert(ctx) == 1)
+		X509_STORE_CTX_set_error(ctx, X509_V_OK);
+	else if (X509_STORE_CTX_get_error(ctx) == X509_V_OK)
+		X509_STORE_CTX_set_error(ctx, X509_V_ERR_UNSPECIFIED);
+	return 0;
+}
+
+/* Is there a CRL for every certificate of chain below its self-signed top? */
+static bool crls_cover(const struct bw_cert_creds *cr, STACK_OF(X509) *chain)
+{
+	const char *file;
+	int n = chain ? sk_X509_num(chain) : 0;
+
+	if (cr->n_crls == 0 || n < 2)
+		return false;
+	for (int i = 0; i < n; i++) {
+		X509 *x = sk_X509_value(chain, i);
+
+		if (i == n - 1 && X509_check_issued(x, x) == X509_V_OK)
+			break;
+		if (!crl_of(cr, x, &file))
+			return false;
+	}
+	return true;
+}
+
 int bw_cert_verify_chain(const struct bw_cert_creds *cr, const struct bw_cert_peer *p, time_t now,
 			 struct bw_cert_err *err)
 {
@@ -975,10 +1147,13 @@ int bw_cert_verify_chain(const struct bw_cert_creds *cr, const struct bw_cert_pe
 		goto out;
 	for (size_t i = 1; i < p->n; i++)
 		sk_X509_push(untrusted, p->certs[i]);
-	if (X509_STORE_CTX_init(ctx, cr->store, p->certs[0], untrusted) != 1)
+	if (verify_once(cr, ctx, p->certs[0], untrusted, now, false) < 0)
 		goto out;
-	X509_STORE_CTX_set_time(ctx, 0, now);
-	if (X509_verify_cert(ctx) != 1) {
+	/* CRLs for the whole chain: check every certificate in it, not only the gateway's. */
+	if (X509_STORE_CTX_get_error(ctx) == X509_V_OK && crls_cover(cr, X509_STORE_CTX_get0_chain(ctx)) &&
+	    verify_once(cr, ctx, p->certs[0], untrusted, now, true) < 0)
+		goto out;
+	if (X509_STORE_CTX_get_error(ctx) != X509_V_OK) {
 		chain_error(cr, p->certs[0], X509_STORE_CTX_get_current_cert(ctx), X509_STORE_CTX_get_error(ctx),
 			    now, err);
 		goto out_quiet;

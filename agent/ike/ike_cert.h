@@ -29,6 +29,7 @@ struct bw_cert_info {
 
 #define BW_CERT_MAX_CAS 16	/* CA certificates named in CERTREQ payloads */
 #define BW_CERT_MAX_CHAIN 4	/* intermediates we send after our certificate */
+#define BW_CERT_MAX_CRLS 32	/* CRLs from the crl = files */
 
 struct bw_cert_creds;		/* ours: certificate, key, CA store (opaque, OpenSSL inside) */
 struct bw_cert_peer;		/* the gateway's certificate(s) as received */
@@ -83,8 +84,10 @@ void bw_cert_peer_info(const struct bw_cert_peer *p, struct bw_cert_info *out);
 
 /* Verifies the gateway's chain against our CAs at time now: trust, validity dates, CA
  * constraints, and digitalSignature key usage / an IKE-compatible extended key usage on the
- * end certificate. Codes: cert-untrusted, cert-expired, cert-not-yet-valid, cert-key-usage,
- * cert-invalid. */
+ * end certificate. With crl files, the gateway's certificate must not be on its CA's CRL, and
+ * when there is a CRL for every certificate of the chain, none of them may be. Codes:
+ * cert-untrusted, cert-expired, cert-not-yet-valid, cert-key-usage, cert-revoked, cert-invalid
+ * (also: no CRL of the issuer, a stale CRL). */
 int bw_cert_verify_chain(const struct bw_cert_creds *cr, const struct bw_cert_peer *p, time_t now,
 			 struct bw_cert_err *err);
 /* Checks sig over hash with the gateway certificate's public key; 0 when it verifies. */

@@ -8,7 +8,10 @@
 #   our identity from a PKCS#12 file (openssl pkcs12 -export with the client sub CA and the root,
 #     password in the secrets file, no private_key): tunnel up, ping passes, the gateway verified
 #     us through the sub CA we sent and we verified it through the one it sent;
-#   the same with a PEM certificate file that holds our certificate and then the sub CA; the same file with a wrong password refused with
+#   the same with a PEM certificate file that holds our certificate and then the sub CA;
+#   crl = the gateway sub CA's CRL (made with openssl ca -gencrl) listing nothing: tunnel up;
+#   a gateway certificate that CRL revokes: cert-revoked with the serial, the revocation date
+#     and the CRL file, the gateway left with no SA of ours; the same file with a wrong password refused with
 #     passphrase-wrong before any packet, nothing left behind; without a password in the secrets
 #     file the connection waits in needs-secret naming pkcs12_password, and the password typed in
 #     at burrow start (the secret request) brings it up.
@@ -63,8 +66,25 @@ mkcert bob clisub "/C=CH/O=Burrow Lab/CN=bob.lab.example" "email:bob@lab.example
 cat "$P/clisub.pem" "$P/root.pem" >"$P/alice-cas.pem" &&
 openssl pkcs12 -export -in "$P/alice.pem" -inkey "$P/alice.key" -certfile "$P/alice-cas.pem" \
     -passout pass:p12-lab-pass -out "$P/alice.p12" &&
-cat "$P/bob.pem" "$P/clisub.pem" >"$P/bob-chain.pem"
-ok $? "openssl made the lab PKI (root, two sub CAs), alice.p12 and bob-chain.pem"
+cat "$P/bob.pem" "$P/clisub.pem" >"$P/bob-chain.pem" &&
+mkcert gwrev gwsub "/C=CH/O=Burrow Lab/CN=gw-revoked.lab.example" "DNS:gw-revoked.lab.example, IP:$GW_ADDR"
+ok $? "openssl made the lab PKI (root, two sub CAs), alice.p12, bob-chain.pem and a second gateway certificate"
+
+# the gateway sub CA's CRLs: one empty, one revoking gwrev (openssl ca's database in $P/crl)
+mkdir -p "$P/crl"
+: >"$P/crl/index.txt"
+printf '[ca]\ndefault_ca = sub\n[sub]\ndatabase = %s\ndefault_md = sha256\ndefault_crl_days = 7\n' \
+    "$P/crl/index.txt" >"$P/crl/ca.cnf"
+crl() { openssl ca -gencrl -config "$P/crl/ca.cnf" -cert "$P/gwsub.pem" -keyfile "$P/gwsub.key" -out "$1" 2>/dev/null; }
+crl "$P/gwsub-empty.crl" &&
+openssl ca -config "$P/crl/ca.cnf" -cert "$P/gwsub.pem" -keyfile "$P/gwsub.key" -revoke "$P/gwrev.pem" 2>/dev/null &&
+crl "$P/gwsub.crl.pem" && openssl crl -in "$P/gwsub.crl.pem" -outform DER -out "$P/gwsub.crl"
+ok $? "openssl ca made the gateway sub CA's CRLs (empty, and revoking gw-revoked; DER)"
+REV_SERIAL=$(openssl x509 -in "$P/gwrev.pem" -noout -serial | sed 's/^serial=//')
+REV_DATE=$(openssl crl -in "$P/gwsub.crl" -inform DER -noout -text | sed -n 's/^ *Revocation Date: //p' | head -n 1)
+REV_DAY=$(date -u -d "$REV_DATE" +%Y-%m-%d)
+diag "gw-revoked: serial $REV_SERIAL revoked $REV_DATE"
+
 ! openssl verify -CAfile "$P/root.pem" "$P/gw.pem" >/dev/null 2>&1
 ok $? "the gateway's certificate does not verify against the root alone (the sub CA is needed)"
 
@@ -72,8 +92,8 @@ ok $? "the gateway's certificate does not verify against the root alone (the sub
 # ---- the gateway: one swanctl.conf per case, credentials under LAB_DIR/gw (swanctl's dir)
 mkdir -p "$LAB_DIR/gw/x509" "$LAB_DIR/gw/x509ca" "$LAB_DIR/gw/rsa"
 cp "$P/root.pem" "$P/gwsub.pem" "$LAB_DIR/gw/x509ca/"
-cp "$P/gw.pem" "$LAB_DIR/gw/x509/"
-cp "$P/gw.key" "$LAB_DIR/gw/rsa/"
+cp "$P/gw.pem" "$P/gwrev.pem" "$LAB_DIR/gw/x509/"
+cp "$P/gw.key" "$P/gwrev.key" "$LAB_DIR/gw/rsa/"
 # gw_conf CERT
 gw_conf() {
     cat >"$LAB_DIR/gw-$1.conf" <<EOF
@@ -143,6 +163,8 @@ pkcs12_password = not-the-password
 EOF
 cconn p12ask "$P/alice.p12" "" "$P/root.pem"
 cconn chain "$P/bob-chain.pem" "$P/bob.key" "$P/root.pem"
+cconn crlok "$P/bob-chain.pem" "$P/bob.key" "$P/root.pem" "crl = $P/gwsub-empty.crl"
+cconn revoked "$P/bob-chain.pem" "$P/bob.key" "$P/root.pem" "crl = $P/gwsub.crl"
 burrow_start
 ok $? "burrowd starts with the certificate chain connections"
 
@@ -221,6 +243,18 @@ perl -MIO::Socket::UNIX -e '
 ok $? "p12ask: burrowd takes the PKCS#12 password as a typed-in secret"
 up p12ask "the typed PKCS#12 password"
 down p12ask
+
+# ---- CRLs
+up crlok "crl = the sub CA's empty CRL"
+down crlok
+gw_switch gwrev
+ok $? "the gateway restarts with the certificate its sub CA revoked"
+out=$(bw start revoked 2>&1); rc=$?
+refused revoked cert-revoked "CN=gw-revoked\\.lab\\.example,O=Burrow Lab,C=CH \\(serial 0*$REV_SERIAL\\) is on the revocation list of CN=Burrow Lab Gateway Sub CA,O=Burrow Lab,C=CH in $P/gwsub\\.crl, revoked on $REV_DAY" "$rc" "$out"
+like "$out" "serial 0*$REV_SERIAL\\) was revoked on $REV_DAY [0-9:]+ UTC \\(CRL $P/gwsub\\.crl\\)" \
+    "revoked: burrow start names the serial, the revocation date and the CRL file"
+gw_none
+ok $? "revoked: the gateway holds no IKE SA afterwards (our delete reached it)"
 
 left=$(ip -n "$NS_CLI" -o link show | grep -c ': bw-')
 is "$left" 0 "no bw-* device left in the client namespace"

@@ -380,6 +380,156 @@ static void test_intermediates(void)
 	EVP_PKEY_free(ik);
 }
 
+/* A CRL of issuer revoking the given certificates (may be none), valid from..to days from now;
+ * written as PEM or DER. */
+static void write_crl(const char *name, X509 *issuer, EVP_PKEY *ikey, X509 *rev1, X509 *rev2, long from_days,
+		      long to_days, int der)
+{
+	X509_CRL *crl = X509_CRL_new();
+	ASN1_TIME *t = ASN1_TIME_new();
+	X509 *revs[2] = { rev1, rev2 };
+	FILE *f;
+
+	X509_CRL_set_version(crl, 1);
+	X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer));
+	X509_gmtime_adj(t, from_days * 86400);
+	X509_CRL_set1_lastUpdate(crl, t);
+	X509_gmtime_adj(t, to_days * 86400);
+	X509_CRL_set1_nextUpdate(crl, t);
+	for (int i = 0; i < 2; i++) {
+		X509_REVOKED *r;
+
+		if (!revs[i])
+			continue;
+		r = X509_REVOKED_new();
+		X509_REVOKED_set_serialNumber(r, X509_get_serialNumber(revs[i]));
+		ASN1_TIME_set_string(t, "20261201120000Z");
+		X509_REVOKED_set_revocationDate(r, t);
+		X509_CRL_add0_revoked(crl, r);
+	}
+	X509_CRL_sort(crl);
+	X509_CRL_sign(crl, ikey, EVP_sha256());
+	f = fopen(path(name), "wb");
+	if (der)
+		i2d_X509_CRL_fp(f, crl);
+	else
+		PEM_write_X509_CRL(f, crl);
+	fclose(f);
+	ASN1_TIME_free(t);
+	X509_CRL_free(crl);
+}
+
+static struct bw_cert_creds *load_with_crls(const char *crl1, const char *crl2)
+{
+	struct bw_conn_config c = cfg(BW_AUTH_RSA, "cli.pem", "cli.key", "ca.pem");
+	struct bw_cert_err e;
+	struct bw_cert_creds *cr;
+
+	if (crl1)
+		snprintf(c.crls[c.n_crls++], sizeof(c.crls[0]), "%s", path(crl1));
+	if (crl2)
+		snprintf(c.crls[c.n_crls++], sizeof(c.crls[0]), "%s", path(crl2));
+	cr = bw_cert_load(&c, NULL, &e);
+	if (!cr)
+		tap_diag("loading with CRLs: %s: %s", e.code, e.msg);
+	return cr;
+}
+
+static void test_crls(void)
+{
+	EVP_PKEY *k = rsa_key(), *ik = rsa_key();
+	X509 *gw = make_cert("/C=CH/O=Lab/CN=gw.lab.example", k, ca, ca_k, -1, 30, NULL, NULL);
+	X509 *gw2 = make_cert("/C=CH/O=Lab/CN=gw2.lab.example", k, ca, ca_k, -1, 30, NULL, NULL);
+	X509 *inter = make_cert("/C=CH/O=Lab/CN=Lab Sub CA", ik, ca, ca_k, -1, 50, NULL, "CA");
+	X509 *gws = make_cert("/C=CH/O=Lab/CN=gw-sub.lab.example", k, inter, ik, -1, 30, NULL, NULL);
+	struct bw_conn_config c;
+	struct bw_cert_creds *cr;
+	struct bw_cert_peer *p;
+	struct bw_cert_err e;
+	time_t now = time(NULL);
+	char serial[64];
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(gw), NULL);
+	char *hex = BN_bn2hex(bn);
+
+	snprintf(serial, sizeof(serial), "serial %s)", hex);
+	write_crl("revokes-gw.crl", ca, ca_k, gw, NULL, -1, 7, 0);
+	write_crl("revokes-none.der", ca, ca_k, NULL, NULL, -1, 7, 1);
+	write_crl("other-ca.crl", ca2, ca2_k, gw, NULL, -1, 7, 0);
+	write_crl("stale.crl", ca, ca_k, NULL, NULL, -20, -10, 0);
+	write_crl("revokes-inter.crl", ca, ca_k, inter, NULL, -1, 7, 0);
+	write_crl("inter.crl", inter, ik, NULL, NULL, -1, 7, 1);
+
+	cr = load_with_crls("revokes-gw.crl", NULL);
+	p = peer_of(gw);
+	tap_ok(cr && bw_cert_verify_chain(cr, p, now, &e) != 0 && strcmp(e.code, "cert-revoked") == 0,
+	       "a gateway certificate on a PEM CRL of our CA is cert-revoked");
+	tap_ok(strstr(e.msg, serial) && strstr(e.msg, "revoked on 2026-12-01 12:00:00 UTC") &&
+	       strstr(e.msg, path("revokes-gw.crl")), "the message names the serial, the revocation date and the CRL file");
+	tap_diag("cert-revoked: %s", e.explanation);
+	tap_ok(strstr(e.explanation, "CN=gw.lab.example") && strstr(e.explanation, serial) &&
+	       strstr(e.explanation, "2026-12-01 12:00:00 UTC") && strstr(e.explanation, path("revokes-gw.crl")),
+	       "the explanation names the certificate, the serial, the date and the CRL file");
+	bw_cert_peer_free(p);
+	p = peer_of(gw2);
+	tap_is_int(cr ? bw_cert_verify_chain(cr, p, now, &e) : -1, 0, "another certificate of the same CA is not revoked by it");
+	bw_cert_peer_free(p);
+	bw_cert_free(cr);
+
+	cr = load_with_crls("revokes-none.der", NULL);
+	p = peer_of(gw);
+	tap_is_int(cr ? bw_cert_verify_chain(cr, p, now, &e) : -1, 0, "a DER CRL that does not list it lets it through");
+	bw_cert_peer_free(p);
+	bw_cert_free(cr);
+
+	cr = load_with_crls("other-ca.crl", NULL);
+	p = peer_of(gw);
+	tap_ok(cr && bw_cert_verify_chain(cr, p, now, &e) != 0 && strcmp(e.code, "cert-invalid") == 0 &&
+	       strstr(e.explanation, "none of") && strstr(e.explanation, path("other-ca.crl")),
+	       "with crl set but no CRL of the gateway's CA the chain is refused and the files named");
+	bw_cert_peer_free(p);
+	bw_cert_free(cr);
+
+	cr = load_with_crls("stale.crl", NULL);
+	p = peer_of(gw);
+	tap_ok(cr && bw_cert_verify_chain(cr, p, now, &e) != 0 && strcmp(e.code, "cert-invalid") == 0 &&
+	       strstr(e.msg, "out of date") && strstr(e.msg, path("stale.crl")),
+	       "a CRL past its next update is refused and named");
+	bw_cert_peer_free(p);
+	bw_cert_free(cr);
+
+	/* the chain: the sub CA revoked by the root's CRL */
+	p = peer_of(gws);
+	peer_push(p, inter);
+	cr = load_with_crls("inter.crl", NULL);
+	tap_is_int(cr ? bw_cert_verify_chain(cr, p, now, &e) : -1, 0,
+		   "with the sub CA's CRL alone only the gateway's certificate is checked");
+	bw_cert_free(cr);
+	cr = load_with_crls("inter.crl", "revokes-inter.crl");
+	tap_ok(cr && bw_cert_verify_chain(cr, p, now, &e) != 0 && strcmp(e.code, "cert-revoked") == 0 &&
+	       strstr(e.msg, "CN=Lab Sub CA") && strstr(e.msg, path("revokes-inter.crl")),
+	       "with CRLs for the whole chain a revoked sub CA is cert-revoked, named with its CRL");
+	bw_cert_free(cr);
+	bw_cert_peer_free(p);
+
+	c = cfg(BW_AUTH_RSA, "cli.pem", "cli.key", "ca.pem");
+	snprintf(c.crls[c.n_crls++], sizeof(c.crls[0]), "%s", path("cli.pem"));
+	cr = bw_cert_load(&c, NULL, &e);
+	tap_ok(!cr && strcmp(e.code, "cert-file") == 0 && strstr(e.msg, path("cli.pem")) && strstr(e.msg, "revocation list"),
+	       "a crl file that holds no CRL is refused and named");
+	snprintf(c.crls[0], sizeof(c.crls[0]), "%s", path("nope.crl"));
+	cr = bw_cert_load(&c, NULL, &e);
+	tap_ok(!cr && strcmp(e.code, "cert-file") == 0 && strstr(e.msg, path("nope.crl")), "a missing crl file is named");
+
+	OPENSSL_free(hex);
+	BN_free(bn);
+	X509_free(gw);
+	X509_free(gw2);
+	X509_free(inter);
+	X509_free(gws);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(ik);
+}
+
 static void test_signatures(void)
 {
 	static const char *const curves[] = { "P-256", "P-384", "P-521" };
@@ -633,6 +783,7 @@ int main(void)
 	test_load();
 	test_pkcs12();
 	test_intermediates();
+	test_crls();
 	test_signatures();
 	test_chain();
 	test_ids();
