@@ -1262,3 +1262,133 @@ int bw_cert_id_match(const struct bw_cert_peer *p, uint8_t id_type, const uint8_
 		return 1;
 	}
 }
+
+/* ---- burrow doctor -------------------------------------------------------------------------- */
+
+static void check_set(struct bw_cert_check *c, const char *name, const char *status, const char *hint,
+		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void check_set(struct bw_cert_check *c, const char *name, const char *status, const char *hint,
+		      const char *fmt, ...)
+{
+	va_list ap;
+
+	c->name = name;
+	c->status = status;
+	bw_strlcpy(c->hint, hint ? hint : "", sizeof(c->hint));
+	va_start(ap, fmt);
+	vsnprintf(c->detail, sizeof(c->detail), fmt, ap);
+	va_end(ap);
+}
+
+static void doctor_dates(X509 *x, const char *file, time_t now, struct bw_cert_check *c)
+{
+	struct bw_cert_info in;
+	struct tm tm;
+	char clock[32];
+	int days = 0, secs = 0;
+	ASN1_TIME *t = ASN1_TIME_set(NULL, now);
+
+	cert_info(x, &in);
+	gmtime_r(&now, &tm);
+	strftime(clock, sizeof(clock), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	if (X509_cmp_time(X509_get0_notBefore(x), &now) > 0)
+		check_set(c, "cert-dates", "fail", "check this machine's clock (timedatectl); if it is right, the "
+			  "certificate was issued with a start date in the future",
+			  "our certificate %.160s (%.160s) is not valid before %s; this machine's clock says %s",
+			  in.subject, file, in.not_before, clock);
+	else if (X509_cmp_time(X509_get0_notAfter(x), &now) < 0)
+		check_set(c, "cert-dates", "fail", "ask the CA for a new certificate and set certificate to it",
+			  "our certificate %.160s (%.160s) expired on %s; this machine's clock says %s", in.subject,
+			  file, in.not_after, clock);
+	else if (t && ASN1_TIME_diff(&days, &secs, t, X509_get0_notAfter(x)) == 1 && days < 30)
+		check_set(c, "cert-dates", "warn", "renew it before then: ask the CA for a new certificate",
+			  "our certificate %.160s (%.160s) expires on %s, in %d day(s)", in.subject, file,
+			  in.not_after, days);
+	else
+		check_set(c, "cert-dates", "ok", NULL, "our certificate %.160s (%.160s) is valid until %s", in.subject,
+			  file, in.not_after);
+	ASN1_TIME_free(t);
+	ERR_clear_error();
+}
+
+/* Our certificate and key into cr, as bw_cert_load would, reported as checks 0 (dates) and 1
+ * (key). */
+static void doctor_own(struct bw_cert_creds *cr, const struct bw_conn_config *cfg, const char *pass, time_t now,
+		       struct bw_cert_check *out)
+{
+	struct bw_cert_err e;
+	char why[128];
+	size_t n;
+	const char *keyfile = cfg->private_key;
+
+	if (is_pkcs12(cfg->certificate)) {
+		keyfile = cfg->certificate;
+		if (load_p12(cr, cfg, pass, &e) != 0) {
+			if (strcmp(e.code, "needs-secret") == 0) {
+				check_set(&out[0], "cert-dates", "ok", NULL, "the PKCS#12 file %.300s: encrypted, not "
+					  "checked (no pkcs12_password in the secrets file)", cfg->certificate);
+				check_set(&out[1], "cert-key", "ok", NULL, "the PKCS#12 file %.300s: encrypted, not "
+					  "checked", cfg->certificate);
+			} else {
+				check_set(&out[0], "cert-dates", "fail", "correct certificate in [auth] or "
+					  "pkcs12_password in the secrets file", "%s", e.msg);
+				check_set(&out[1], "cert-key", "fail", NULL, "the key in %.300s cannot be read",
+					  cfg->certificate);
+			}
+			return;
+		}
+	} else if (load_certs(cfg->certificate, &cr->cert, 1, &n, why, sizeof(why)) != 0) {
+		check_set(&out[0], "cert-dates", "fail", "check certificate in [auth]", "the certificate %.300s: %s",
+			  cfg->certificate, why);
+		check_set(&out[1], "cert-key", "fail", NULL, "not checked without the certificate");
+		return;
+	}
+	doctor_dates(cr->cert, cfg->certificate, now, &out[0]);
+	if (!cr->key && !cfg->private_key[0]) {
+		check_set(&out[1], "cert-key", "fail", "set private_key in [auth]", "the certificate %.300s is not a "
+			  "PKCS#12 file and private_key is not set", cfg->certificate);
+		return;
+	}
+	if (!cr->key && !(cr->key = load_key(cfg, pass, &e))) {
+		if (strcmp(e.code, "needs-secret") == 0)
+			check_set(&out[1], "cert-key", "ok", NULL, "the private key %.300s: encrypted, not checked (no "
+				  "private_key_passphrase in the secrets file)", cfg->private_key);
+		else
+			check_set(&out[1], "cert-key", "fail", "correct private_key in [auth] or "
+				  "private_key_passphrase in the secrets file", "%s", e.msg);
+		return;
+	}
+	if (X509_check_private_key(cr->cert, cr->key) != 1)
+		check_set(&out[1], "cert-key", "fail", "point private_key at the key the certificate was issued for",
+			  "the private key %.300s does not belong to the certificate %.300s", keyfile,
+			  cfg->certificate);
+	else
+		check_set(&out[1], "cert-key", "ok", NULL, "the private key %.300s belongs to the certificate",
+			  keyfile);
+	ERR_clear_error();
+}
+
+size_t bw_cert_doctor(const struct bw_conn_config *cfg, const char *pass, time_t now,
+		      struct bw_cert_check out[BW_CERT_DOCTOR_CHECKS])
+{
+	struct bw_cert_creds *cr = calloc(1, sizeof(*cr));
+	struct bw_cert_err e;
+
+	if (!cr || !(cr->store = X509_STORE_new())) {
+		bw_cert_free(cr);
+		check_set(&out[0], "cert-dates", "fail", NULL, "out of memory");
+		return 1;
+	}
+	doctor_own(cr, cfg, pass, now, out);
+	if (!cfg->ca[0])
+		check_set(&out[2], "cert-ca", "fail", "set ca in [auth] to the CA certificate of the gateway's "
+			  "certificate (a file or a directory)", "ca is not set");
+	else if (load_cas(cr, cfg->ca, &e) != 0)
+		check_set(&out[2], "cert-ca", "fail", "set ca to the CA certificate of the gateway's certificate (a "
+			  "file, or a directory of them)", "%s", e.msg);
+	else
+		check_set(&out[2], "cert-ca", "ok", NULL, "ca %.300s loads: %zu CA certificate(s)", cfg->ca, cr->n_cas);
+	bw_cert_free(cr);
+	ERR_clear_error();
+	return BW_CERT_DOCTOR_CHECKS;
+}

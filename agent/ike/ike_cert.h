@@ -47,6 +47,24 @@ void bw_cert_free(struct bw_cert_creds *cr);
  * certificate is a PKCS#12 file, else "private_key_passphrase". */
 const char *bw_cert_secret_key(const struct bw_conn_config *cfg);
 
+/* One line of `burrow doctor NAME` about our certificate: name "cert-dates", "cert-key" or
+ * "cert-ca"; status "ok", "warn" or "fail". */
+struct bw_cert_check {
+	const char *name;
+	const char *status;
+	char detail[640];
+	char hint[256];
+};
+#define BW_CERT_DOCTOR_CHECKS 3
+
+/* Checks of cfg's certificate files without starting anything: our certificate's dates at now
+ * (warn within 30 days of its expiry, fail when expired or not yet valid), that the private key
+ * belongs to it, and that ca loads. pass is the secret bw_cert_secret_key names from the secrets
+ * file, NULL when it has none: nothing is asked for, and an encrypted key (or the contents of a
+ * PKCS#12 file) is reported "encrypted, not checked". Fills out, returns how many checks. */
+size_t bw_cert_doctor(const struct bw_conn_config *cfg, const char *pass, time_t now,
+		      struct bw_cert_check out[BW_CERT_DOCTOR_CHECKS]);
+
 /* Our certificate in DER (CERT payload, encoding 4), and the phase-1 auth method (3 RSA,
  * 9/10/11 ECDSA P-256/384/521). */
 const uint8_t *bw_cert_der(const struct bw_cert_creds *cr, size_t *len);

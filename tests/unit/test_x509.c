@@ -530,6 +530,91 @@ static void test_crls(void)
 	EVP_PKEY_free(ik);
 }
 
+static const struct bw_cert_check *doctor(const struct bw_conn_config *c, const char *pass, const char *name)
+{
+	static struct bw_cert_check ck[BW_CERT_DOCTOR_CHECKS];
+	size_t n = bw_cert_doctor(c, pass, time(NULL), ck);
+
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(ck[i].name, name) == 0) {
+			tap_diag("doctor %s: %s %s", name, ck[i].status, ck[i].detail);
+			return &ck[i];
+		}
+	}
+	return NULL;
+}
+
+static int doctor_says(const struct bw_conn_config *c, const char *pass, const char *name, const char *status,
+		       const char *detail_part)
+{
+	const struct bw_cert_check *k = doctor(c, pass, name);
+
+	return k && strcmp(k->status, status) == 0 && strstr(k->detail, detail_part) != NULL;
+}
+
+/* burrow doctor NAME for a certificate connection: dates, key match, CA file; never a prompt. */
+static void test_doctor(void)
+{
+	EVP_PKEY *k = rsa_key();
+	X509 *fine = make_cert("/C=CH/O=Lab/CN=fine", k, ca, ca_k, -1, 200, NULL, NULL);
+	X509 *soon = make_cert("/C=CH/O=Lab/CN=soon", k, ca, ca_k, -100, 10, NULL, NULL);
+	X509 *old = make_cert("/C=CH/O=Lab/CN=old", k, ca, ca_k, -100, -2, NULL, NULL);
+	X509 *later = make_cert("/C=CH/O=Lab/CN=later", k, ca, ca_k, 3, 100, NULL, NULL);
+	struct bw_conn_config c;
+
+	write_cert("d-fine.pem", fine, 0);
+	write_cert("d-soon.pem", soon, 0);
+	write_cert("d-old.pem", old, 0);
+	write_cert("d-later.pem", later, 0);
+	write_key("d.key", k, NULL);
+	write_key("d-enc.key", k, "s3cret");
+	write_p12("d.p12", "p12-pass", k, fine, NULL, NULL);
+
+	c = cfg(BW_AUTH_RSA, "d-fine.pem", "d.key", "ca.pem");
+	tap_ok(doctor_says(&c, NULL, "cert-dates", "ok", "is valid until 20"), "doctor: a certificate valid for 200 days is ok");
+	tap_ok(doctor_says(&c, NULL, "cert-key", "ok", "belongs to the certificate"), "doctor: its key matches");
+	tap_ok(doctor_says(&c, NULL, "cert-ca", "ok", "1 CA certificate(s)"), "doctor: the ca file loads with one CA");
+	c = cfg(BW_AUTH_RSA, "d-soon.pem", "d.key", "ca.pem");
+	tap_ok(doctor_says(&c, NULL, "cert-dates", "warn", "expires on 20") &&
+	       (doctor_says(&c, NULL, "cert-dates", "warn", "in 9 day(s)") ||
+		doctor_says(&c, NULL, "cert-dates", "warn", "in 10 day(s)")),
+	       "doctor: a certificate expiring in 10 days warns with the date and the days left");
+	c = cfg(BW_AUTH_RSA, "d-old.pem", "d.key", "ca.pem");
+	tap_ok(doctor_says(&c, NULL, "cert-dates", "fail", "expired on 20") &&
+	       doctor_says(&c, NULL, "cert-dates", "fail", path("d-old.pem")),
+	       "doctor: an expired certificate fails, named, with its expiry");
+	c = cfg(BW_AUTH_RSA, "d-later.pem", "d.key", "ca.pem");
+	tap_ok(doctor_says(&c, NULL, "cert-dates", "fail", "is not valid before 20"),
+	       "doctor: a certificate valid only from next week fails");
+	c = cfg(BW_AUTH_RSA, "d-fine.pem", "other.key", "ca.pem");
+	tap_ok(doctor_says(&c, NULL, "cert-key", "fail", "does not belong to the certificate"),
+	       "doctor: a key of another certificate fails");
+	c = cfg(BW_AUTH_RSA, "d-fine.pem", "d-enc.key", "ca.pem");
+	tap_ok(doctor_says(&c, NULL, "cert-key", "ok", "encrypted, not checked"),
+	       "doctor: an encrypted key without a passphrase in the secrets file is 'encrypted, not checked'");
+	tap_ok(doctor_says(&c, "s3cret", "cert-key", "ok", "belongs to the certificate"),
+	       "doctor: with the passphrase the encrypted key is checked");
+	tap_ok(doctor_says(&c, "wrong", "cert-key", "fail", "does not decrypt"), "doctor: a wrong passphrase fails");
+	c = cfg(BW_AUTH_RSA, "d.p12", "", "ca.pem");
+	c.private_key[0] = '\0';
+	tap_ok(doctor_says(&c, NULL, "cert-dates", "ok", "encrypted, not checked") &&
+	       doctor_says(&c, NULL, "cert-key", "ok", "encrypted, not checked"),
+	       "doctor: a PKCS#12 file without its password is 'encrypted, not checked'");
+	tap_ok(doctor_says(&c, "p12-pass", "cert-dates", "ok", "valid until") &&
+	       doctor_says(&c, "p12-pass", "cert-key", "ok", "belongs"),
+	       "doctor: with its password the PKCS#12 file's certificate and key are checked");
+	c = cfg(BW_AUTH_RSA, "d-fine.pem", "d.key", "nope.pem");
+	tap_ok(doctor_says(&c, NULL, "cert-ca", "fail", path("nope.pem")), "doctor: a ca file that is not there fails, named");
+	c = cfg(BW_AUTH_RSA, "d-fine.pem", "d.key", "cadir");
+	tap_ok(doctor_says(&c, NULL, "cert-ca", "ok", "2 CA certificate(s)"), "doctor: a ca directory loads");
+
+	X509_free(fine);
+	X509_free(soon);
+	X509_free(old);
+	X509_free(later);
+	EVP_PKEY_free(k);
+}
+
 static void test_signatures(void)
 {
 	static const char *const curves[] = { "P-256", "P-384", "P-521" };
@@ -784,6 +869,7 @@ int main(void)
 	test_pkcs12();
 	test_intermediates();
 	test_crls();
+	test_doctor();
 	test_signatures();
 	test_chain();
 	test_ids();
