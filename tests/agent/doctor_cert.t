@@ -83,4 +83,11 @@ if printf '%s\n' "$out" | grep -q 'doc-pass' || grep -q 'doc-pass' "$T/burrowd.l
 else
 	ok 0 "the passphrase appears neither in doctor's output nor in burrowd's log"
 fi
+kill "$PID" && wait "$PID" 2>/dev/null
+PID=
+if grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error' "$T/burrowd.log"; then
+	ok 1 "burrowd ran without sanitizer reports"; grep -E -A20 'Sanitizer|runtime error' "$T/burrowd.log" | diag
+else
+	ok 0 "burrowd ran without sanitizer reports"
+fi
 done_testing
