@@ -498,9 +498,12 @@ static void handle_secret(struct ctl_client *cl, const struct bw_ctl_request *re
 	} else if (strcmp(key, "private_key_passphrase") == 0) {
 		memcpy(c->prompted.private_key_passphrase, value, n + 1);
 		c->prompted.has_private_key_passphrase = true;
+	} else if (strcmp(key, "pkcs12_password") == 0) {
+		memcpy(c->prompted.pkcs12_password, value, n + 1);
+		c->prompted.has_pkcs12_password = true;
 	} else {
-		reply_err(cl, "usage", "unknown secret %s; burrow asks for psk, xauth_password or "
-			  "private_key_passphrase", key);
+		reply_err(cl, "usage", "unknown secret %s; burrow asks for psk, xauth_password, "
+			  "private_key_passphrase or pkcs12_password", key);
 		return;
 	}
 	if (c->state == BW_CONN_NEEDS_SECRET)

@@ -354,6 +354,7 @@ static int cmd_start(int argc, char **argv)
 				const char *k = json_string_value(key);
 				int ok = prompt_secret(strcmp(k, "psk") == 0 ? "Pre-shared key" :
 						       strcmp(k, "private_key_passphrase") == 0 ? "Private key passphrase" :
+						       strcmp(k, "pkcs12_password") == 0 ? "PKCS#12 file password" :
 						       "XAUTH password",
 						       argv[i], secret, sizeof(secret));
 

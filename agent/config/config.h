@@ -19,6 +19,7 @@
 #define BW_ID_MAX 256
 /* Paths named inside a connection file; every connection holds its own copy, so not PATH_MAX. */
 #define BW_CFG_PATH_MAX 512
+#define BW_MAX_CRLS 8		/* crl = files */
 
 struct bw_cfg_error {
 	char file[PATH_MAX];
@@ -88,6 +89,8 @@ struct bw_conn_config {
 	char certificate[BW_CFG_PATH_MAX];
 	char private_key[BW_CFG_PATH_MAX];
 	char ca[BW_CFG_PATH_MAX];
+	char crls[BW_MAX_CRLS][BW_CFG_PATH_MAX];	/* CRL files (PEM or DER) checked against the gateway's chain */
+	size_t n_crls;
 	bool xauth;
 	char xauth_user[128];
 
@@ -134,6 +137,8 @@ struct bw_secrets {
 	char xauth_password[256];
 	bool has_private_key_passphrase;
 	char private_key_passphrase[256];
+	bool has_pkcs12_password;
+	char pkcs12_password[256];
 };
 
 /* A device profile (devices/ID.conf): a partial connection with a few keys. */

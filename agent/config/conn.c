@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config.h"
 #include "keyfile.h"
@@ -16,7 +17,7 @@
 enum ck {
 	CK_GROUP, CK_DEVICE, CK_GATEWAY, CK_TOPOLOGY, CK_MODE, CK_LOCAL_ADDRESS,
 	CK_REMOTE_NETWORKS, CK_LOCAL_NETWORKS, CK_AUTOSTART, CK_KILL_SWITCH,
-	CK_METHOD, CK_CERTIFICATE, CK_PRIVATE_KEY, CK_CA, CK_XAUTH, CK_XAUTH_USER,
+	CK_METHOD, CK_CERTIFICATE, CK_PRIVATE_KEY, CK_CA, CK_CRL, CK_XAUTH, CK_XAUTH_USER,
 	CK_LOCAL_ID_TYPE, CK_LOCAL_ID, CK_REMOTE_ID_TYPE, CK_REMOTE_ID, CK_VERIFY_REMOTE_ID,
 	CK_MODE_CONFIG, CK_DNS,
 	CK_SERVERS, CK_SEARCH_DOMAINS, CK_SCOPE,
@@ -41,6 +42,7 @@ static const struct bw_kf_key conn_keys[CK_COUNT] = {
 	[CK_CERTIFICATE] = { "auth", "certificate", F_CONN },
 	[CK_PRIVATE_KEY] = { "auth", "private_key", F_CONN },
 	[CK_CA] = { "auth", "ca", F_CONN },
+	[CK_CRL] = { "auth", "crl", F_CONN | BW_KF_LIST },
 	[CK_XAUTH] = { "auth", "xauth", F_CONN | F_DEV },
 	[CK_XAUTH_USER] = { "auth", "xauth_user", F_CONN },
 	[CK_LOCAL_ID_TYPE] = { "identifiers", "local_id_type", F_CONN },
@@ -210,6 +212,23 @@ static int list_error(int rc, const char *key, size_t max, const char *file, int
 }
 
 /* A list of networks ("10.1.0.0/24") or, when single, of plain addresses. */
+/* crl = a.crl, b.pem: absolute paths, at most BW_MAX_CRLS. */
+static int set_paths(const char *key, const char *v, char (*dst)[BW_CFG_PATH_MAX], size_t max, size_t *n_out,
+		     const char *file, int line, struct bw_cfg_error *err)
+{
+	char items[BW_MAX_CRLS][BW_KF_ITEM_MAX];
+	size_t n;
+	int rc = bw_kf_split_list(v, items, max, &n);
+
+	if (rc != 0)
+		return list_error(rc, key, max, file, line, err);
+	for (size_t i = 0; i < n; i++)
+		if (set_path(key, items[i], dst[i], file, line, err) != 0)
+			return -1;
+	*n_out = n;
+	return 0;
+}
+
 static int set_cidrs(const char *key, const char *v, bool single, struct bw_cidr *dst,
 		     size_t max, size_t *n_out, const char *file, int line,
 		     struct bw_cfg_error *err)
@@ -300,6 +319,8 @@ static int apply_one(struct build *b, enum ck k, const char *v, const char *file
 		return set_path(key, v, c->private_key, file, line, err);
 	case CK_CA:
 		return set_path(key, v, c->ca, file, line, err);
+	case CK_CRL:
+		return set_paths(key, v, c->crls, BW_MAX_CRLS, &c->n_crls, file, line, err);
 	case CK_XAUTH:
 		return set_bool(key, v, &c->xauth, file, line, err);
 	case CK_XAUTH_USER:
@@ -447,6 +468,14 @@ static int apply_all(struct build *b, const struct bw_kf_value *vals, const char
 	return 0;
 }
 
+/* certificate = x.p12 or x.pfx: a PKCS#12 file, which holds the private key too. */
+static bool is_p12_name(const char *path)
+{
+	size_t n = strlen(path);
+
+	return n > 4 && (strcasecmp(path + n - 4, ".p12") == 0 || strcasecmp(path + n - 4, ".pfx") == 0);
+}
+
 static int check_id(const struct build *b, enum ck type_key, enum ck id_key, enum bw_id_type type,
 		    const char *id, const char *cfile, struct bw_cfg_error *err)
 {
@@ -526,10 +555,12 @@ static int check_rules(const struct build *b, const char *cfile, struct bw_cfg_e
 		AT(CK_DNS);
 		FAIL("dns = yes takes DNS servers from Mode Config; set mode_config = pull or push");
 	}
-	if (c->auth_method != BW_AUTH_PSK && (!c->certificate[0] || !c->private_key[0])) {
+	/* A PKCS#12 file holds the key too; one found by content is checked when it loads. */
+	if (c->auth_method != BW_AUTH_PSK && (!c->certificate[0] || (!c->private_key[0] &&
+	    !is_p12_name(c->certificate)))) {
 		AT(CK_METHOD);
-		FAIL("method = %s needs both certificate and private_key in [auth]",
-		     bw_auth_method_name(c->auth_method));
+		FAIL("method = %s needs both certificate and private_key in [auth] (or certificate = a "
+		     "PKCS#12 file, .p12 or .pfx)", bw_auth_method_name(c->auth_method));
 	}
 	if (check_id(b, CK_LOCAL_ID_TYPE, CK_LOCAL_ID, c->local_id_type, c->local_id, cfile, err) ||
 	    check_id(b, CK_REMOTE_ID_TYPE, CK_REMOTE_ID, c->remote_id_type, c->remote_id, cfile, err))

@@ -277,8 +277,8 @@ static int kf_handler(void *user, const char *section, const char *name, const c
 	}
 	if (idx == sc->n_keys) {
 		if (sc->secret)
-			kf_fail(k, "unknown key in [%.40s]; the keys are psk, xauth_password and "
-				"private_key_passphrase", section);
+			kf_fail(k, "unknown key in [%.40s]; the keys are psk, xauth_password, "
+				"private_key_passphrase and pkcs12_password", section);
 		else
 			kf_fail(k, "unknown key '%.40s' in [%.40s]; see docs/configuration.md", name,
 				section);

@@ -14,12 +14,13 @@
 
 #define SECRETS_FILE_MAX (64 * 1024)
 
-enum sk { SK_PSK, SK_XAUTH_PASSWORD, SK_PASSPHRASE, SK_COUNT };
+enum sk { SK_PSK, SK_XAUTH_PASSWORD, SK_PASSPHRASE, SK_PKCS12, SK_COUNT };
 
 static const struct bw_kf_key secret_keys[SK_COUNT] = {
 	[SK_PSK] = { "secrets", "psk", 0x100 },
 	[SK_XAUTH_PASSWORD] = { "secrets", "xauth_password", 0x100 },
 	[SK_PASSPHRASE] = { "secrets", "private_key_passphrase", 0x100 },
+	[SK_PKCS12] = { "secrets", "pkcs12_password", 0x100 },
 };
 
 static const struct bw_kf_schema secret_schema = {
@@ -120,6 +121,11 @@ int bw_secrets_parse(const char *file, const char *buf, size_t len, struct bw_se
 	    set_secret("private_key_passphrase", vals[SK_PASSPHRASE].value,
 		       s.private_key_passphrase, sizeof(s.private_key_passphrase),
 		       &s.has_private_key_passphrase, file, vals[SK_PASSPHRASE].line, err) != 0)
+		goto out;
+	if (vals[SK_PKCS12].set && vals[SK_PKCS12].value[0] &&
+	    set_secret("pkcs12_password", vals[SK_PKCS12].value, s.pkcs12_password,
+		       sizeof(s.pkcs12_password), &s.has_pkcs12_password, file, vals[SK_PKCS12].line,
+		       err) != 0)
 		goto out;
 	*out = s;
 	rc = 0;

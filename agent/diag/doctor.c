@@ -21,6 +21,7 @@
 #include "agent.h"
 #include "ike/ike_crypto.h"
 #include "ike/ikev1.h"
+#include "ike/ike_cert.h"
 #include "ike/isakmp.h"
 #include "ike/vendor.h"
 #include "sa-backends/sa_backend.h"
@@ -835,6 +836,31 @@ json_t *bw_doctor_probe_checks(const struct bw_conn_config *cfg, const char *gw,
 
 /* ---- Putting it together ------------------------------------------------------------------- */
 
+/* Our certificate's dates, key and CA file (ike_cert.c), with the passphrase of the secrets file
+ * only: doctor never asks for one. */
+static void cert_checks(const struct bw_conn *c, json_t *arr)
+{
+	struct bw_cert_check ck[BW_CERT_DOCTOR_CHECKS];
+	struct bw_secrets sec;
+	struct bw_cfg_error e;
+	char path[PATH_MAX + BW_NAME_MAX + 32];
+	const char *pass = NULL;
+	size_t n;
+
+	memset(&sec, 0, sizeof(sec));
+	snprintf(path, sizeof(path), "%s/secrets/%s.secrets", c->agent->opts.config_dir, c->name);
+	if (bw_secrets_load(path, &sec, &e) == 0) {
+		if (strcmp(bw_cert_secret_key(&c->cfg), "pkcs12_password") == 0)
+			pass = sec.has_pkcs12_password ? sec.pkcs12_password : NULL;
+		else
+			pass = sec.has_private_key_passphrase ? sec.private_key_passphrase : NULL;
+	}
+	n = bw_cert_doctor(&c->cfg, pass, time(NULL), ck);
+	bw_secrets_wipe(&sec);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, bw_doctor_check(ck[i].name, ck[i].status, ck[i].detail, ck[i].hint));
+}
+
 static void conn_checks(const struct bw_conn *c, bool udp_encap, json_t *arr)
 {
 	const struct bw_conn_config *cfg = &c->cfg;
@@ -850,6 +876,8 @@ static void conn_checks(const struct bw_conn *c, bool udp_encap, json_t *arr)
 	}
 	json_array_append_new(arr, checkf("config", "ok", "", "%s: gateway %s, %s mode, %zu phase-1 proposal(s)",
 		c->name, cfg->gateway, bw_exchange_name(cfg->exchange), cfg->n_p1_proposals));
+	if (cfg->auth_method != BW_AUTH_PSK)
+		cert_checks(c, arr);
 	{
 		char dns[300];
 		bool ok = ike_dns_method(cfg, dns, sizeof(dns));

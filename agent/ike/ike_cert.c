@@ -14,6 +14,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs12.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -33,10 +34,18 @@ struct bw_cert_creds {
 	size_t n_cas;
 	uint8_t *der;
 	size_t der_len;
+	X509 *chain[BW_CERT_MAX_CHAIN];	/* intermediates sent after our certificate */
+	uint8_t *chain_der[BW_CERT_MAX_CHAIN];
+	size_t chain_der_len[BW_CERT_MAX_CHAIN];
+	size_t n_chain;
 	uint8_t *ca_names[BW_CERT_MAX_CAS];
 	size_t ca_name_lens[BW_CERT_MAX_CAS];
 	char ca_path[BW_CFG_PATH_MAX];
 	uint16_t method;
+	X509_CRL *crls[BW_CERT_MAX_CRLS];	/* also in store; crl_files[i] is where crls[i] came from */
+	const char *crl_files[BW_CERT_MAX_CRLS];
+	char crl_paths[BW_MAX_CRLS][BW_CFG_PATH_MAX];
+	size_t n_crls;
 };
 
 struct bw_cert_peer {
@@ -297,33 +306,174 @@ static uint16_t key_method(EVP_PKEY *k)
 	return 0;
 }
 
-static int load_own(struct bw_cert_creds *cr, const struct bw_conn_config *cfg, const char *pass,
+/* An intermediate that follows our certificate (PEM file or PKCS#12); self-signed roots are
+ * left out, the gateway has its own. Takes x. */
+static int add_chain(struct bw_cert_creds *cr, X509 *x)
+{
+	unsigned char *der = NULL;
+	int n;
+
+	if (cr->n_chain >= BW_CERT_MAX_CHAIN || X509_check_issued(x, x) == X509_V_OK ||
+	    (n = i2d_X509(x, &der)) <= 0) {
+		X509_free(x);
+		ERR_clear_error();
+		return 0;
+	}
+	cr->chain[cr->n_chain] = x;
+	cr->chain_der[cr->n_chain] = der;
+	cr->chain_der_len[cr->n_chain] = (size_t)n;
+	cr->n_chain++;
+	return 0;
+}
+
+static bool has_suffix(const char *s, const char *suf)
+{
+	size_t n = strlen(s), m = strlen(suf);
+
+	return n >= m && strcasecmp(s + n - m, suf) == 0;
+}
+
+/* By extension (.p12, .pfx) or, for any other name, by content: DER PKCS#12. */
+static bool is_pkcs12(const char *path)
+{
+	char why[128];
+	BIO *b;
+	PKCS12 *p12;
+
+	if (has_suffix(path, ".p12") || has_suffix(path, ".pfx"))
+		return true;
+	b = read_file(path, why, sizeof(why));
+	if (!b)
+		return false;
+	p12 = d2i_PKCS12_bio(b, NULL);
+	BIO_free(b);
+	ERR_clear_error();
+	PKCS12_free(p12);
+	return p12 != NULL;
+}
+
+const char *bw_cert_secret_key(const struct bw_conn_config *cfg)
+{
+	return is_pkcs12(cfg->certificate) ? "pkcs12_password" : "private_key_passphrase";
+}
+
+/* Which password opens p12: pass, or when none was given an empty one (files exported without
+ * a password). NULL with err set when none does. */
+static const char *p12_password(PKCS12 *p12, const struct bw_conn_config *cfg, const char *pass,
+				struct bw_cert_err *err)
+{
+	if (!PKCS12_mac_present(p12))
+		return pass ? pass : "";
+	if (pass && PKCS12_verify_mac(p12, pass, -1))
+		return pass;
+	if (!pass && (PKCS12_verify_mac(p12, "", 0) || PKCS12_verify_mac(p12, NULL, 0)))
+		return "";	/* PKCS12_parse tries both the empty and the absent password */
+	ERR_clear_error();
+	if (!pass)
+		SET_ERR(err, "needs-secret", NULL, "%s: the PKCS#12 file %s is protected by a password; put "
+			"pkcs12_password = ... in secrets/%s.secrets (mode 0600), or run burrow start on a "
+			"terminal to type it", cfg->name, cfg->certificate, cfg->name);
+	else
+		SET_ERR(err, "passphrase-wrong", "The PKCS#12 file is protected by a password and the one Burrow "
+			"has does not open it. Correct pkcs12_password in the connection's secrets file (or type "
+			"it again at burrow start).", "the password does not open the PKCS#12 file %s",
+			cfg->certificate);
+	return NULL;
+}
+
+/* certificate = alice.p12: our certificate, its key and the CA certificates that come with it. */
+static int load_p12(struct bw_cert_creds *cr, const struct bw_conn_config *cfg, const char *pass,
 		    struct bw_cert_err *err)
 {
 	char why[128];
-	size_t n;
-	int len;
-	unsigned char *der = NULL;
+	BIO *b = read_file(cfg->certificate, why, sizeof(why));
+	PKCS12 *p12;
+	STACK_OF(X509) *cas = NULL;
+	const char *pw;
+	int rc = -1;
 
-	if (load_certs(cfg->certificate, &cr->cert, 1, &n, why, sizeof(why)) != 0) {
+	if (!b) {
+		SET_ERR(err, "cert-file", NULL, "the PKCS#12 file %s cannot be read (%s); check certificate in [auth]",
+			cfg->certificate, why);
+		return -1;
+	}
+	p12 = d2i_PKCS12_bio(b, NULL);
+	BIO_free(b);
+	if (!p12) {
+		SET_ERR(err, "cert-file", NULL, "the file %s is not a PKCS#12 file (DER, as openssl pkcs12 -export "
+			"writes it); check certificate in [auth]", cfg->certificate);
+		goto out;
+	}
+	pw = p12_password(p12, cfg, pass, err);
+	if (!pw)
+		goto out;
+	if (PKCS12_parse(p12, pw, &cr->key, &cr->cert, &cas) != 1) {
+		SET_ERR(err, "cert-file", NULL, "the PKCS#12 file %s cannot be decoded with its password (an "
+			"algorithm OpenSSL 3 does not offer by default, such as RC2, needs re-exporting: "
+			"openssl pkcs12 -export without -legacy)", cfg->certificate);
+		goto out;
+	}
+	if (!cr->cert || !cr->key) {
+		SET_ERR(err, "cert-file", NULL, "the PKCS#12 file %s holds no %s; it needs our certificate and its "
+			"private key", cfg->certificate, cr->cert ? "private key" : "certificate");
+		goto out;
+	}
+	while (cas && sk_X509_num(cas) > 0)
+		add_chain(cr, sk_X509_shift(cas));
+	rc = 0;
+out:
+	sk_X509_pop_free(cas, X509_free);
+	PKCS12_free(p12);
+	ERR_clear_error();
+	return rc;
+}
+
+/* Our certificate first; the certificates that follow it in a PEM file are its intermediates. */
+static int load_pem_der(struct bw_cert_creds *cr, const struct bw_conn_config *cfg, const char *pass,
+			struct bw_cert_err *err)
+{
+	X509 *xs[1 + BW_CERT_MAX_CHAIN];
+	char why[128];
+	size_t n;
+
+	if (load_certs(cfg->certificate, xs, 1 + BW_CERT_MAX_CHAIN, &n, why, sizeof(why)) != 0) {
 		SET_ERR(err, "cert-file", NULL, "the certificate %s %s; check certificate in [auth]", cfg->certificate, why);
 		return -1;
 	}
+	cr->cert = xs[0];
+	for (size_t i = 1; i < n; i++)
+		add_chain(cr, xs[i]);
+	if (!cfg->private_key[0]) {
+		SET_ERR(err, "config", NULL, "the certificate %s is not a PKCS#12 file, so private_key in [auth] must "
+			"name its key", cfg->certificate);
+		return -1;
+	}
 	cr->key = load_key(cfg, pass, err);
-	if (!cr->key)
+	return cr->key ? 0 : -1;
+}
+
+static int load_own(struct bw_cert_creds *cr, const struct bw_conn_config *cfg, const char *pass,
+		    struct bw_cert_err *err)
+{
+	bool p12 = is_pkcs12(cfg->certificate);
+	int len;
+	unsigned char *der = NULL;
+
+	if ((p12 ? load_p12(cr, cfg, pass, err) : load_pem_der(cr, cfg, pass, err)) != 0)
 		return -1;
 	if (X509_check_private_key(cr->cert, cr->key) != 1) {
 		ERR_clear_error();
 		SET_ERR(err, "key-mismatch", "The private key file belongs to another certificate, so the gateway "
 			"could not verify our signature. Point private_key at the key the certificate was issued "
 			"for (openssl x509 -noout -pubkey and openssl pkey -pubout print the same key when they match).",
-			"the private key %s does not belong to the certificate %s", cfg->private_key, cfg->certificate);
+			"the private key %s does not belong to the certificate %s", p12 ? cfg->certificate :
+			cfg->private_key, cfg->certificate);
 		return -1;
 	}
 	cr->method = key_method(cr->key);
 	if (cr->method == 0 || (cfg->auth_method == BW_AUTH_RSA) != (cr->method == ISAKMP_AUTH_RSA_SIG)) {
 		SET_ERR(err, "config", NULL, "method = %s does not fit the key in %s (%s); use method = %s",
-			bw_auth_method_name(cfg->auth_method), cfg->private_key,
+			bw_auth_method_name(cfg->auth_method), p12 ? cfg->certificate : cfg->private_key,
 			cr->method == 0 ? "an unsupported key type or curve" :
 			cr->method == ISAKMP_AUTH_RSA_SIG ? "an RSA key" : "an ECDSA key",
 			cr->method == ISAKMP_AUTH_RSA_SIG ? "rsa" : "ecdsa");
@@ -336,6 +486,60 @@ static int load_own(struct bw_cert_creds *cr, const struct bw_conn_config *cfg, 
 	}
 	cr->der = der;
 	cr->der_len = (size_t)len;
+	return 0;
+}
+
+/* One crl = file: PEM (one or more CRLs) or DER. */
+static int load_crl_file(struct bw_cert_creds *cr, size_t fi, struct bw_cert_err *err)
+{
+	const char *path = cr->crl_paths[fi];
+	char why[128];
+	BIO *b = read_file(path, why, sizeof(why));
+	X509_CRL *c;
+	size_t n = 0;
+
+	if (!b) {
+		SET_ERR(err, "cert-file", NULL, "the CRL %s cannot be read (%s); check crl in [auth]", path, why);
+		return -1;
+	}
+	while ((c = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL))) {
+		if (cr->n_crls >= BW_CERT_MAX_CRLS || X509_STORE_add_crl(cr->store, c) != 1) {
+			X509_CRL_free(c);
+			continue;
+		}
+		cr->crls[cr->n_crls] = c;
+		cr->crl_files[cr->n_crls++] = path;
+		n++;
+	}
+	ERR_clear_error();
+	if (n == 0) {
+		(void)BIO_reset(b);
+		c = d2i_X509_CRL_bio(b, NULL);
+		if (c && cr->n_crls < BW_CERT_MAX_CRLS && X509_STORE_add_crl(cr->store, c) == 1) {
+			cr->crls[cr->n_crls] = c;
+			cr->crl_files[cr->n_crls++] = path;
+			n++;
+		} else {
+			X509_CRL_free(c);
+		}
+	}
+	BIO_free(b);
+	ERR_clear_error();
+	if (n == 0) {
+		SET_ERR(err, "cert-file", NULL, "the CRL file %s holds no PEM or DER certificate revocation list; "
+			"check crl in [auth]", path);
+		return -1;
+	}
+	return 0;
+}
+
+static int load_crls(struct bw_cert_creds *cr, const struct bw_conn_config *cfg, struct bw_cert_err *err)
+{
+	for (size_t i = 0; i < cfg->n_crls && i < BW_MAX_CRLS; i++) {
+		bw_strlcpy(cr->crl_paths[i], cfg->crls[i], sizeof(cr->crl_paths[i]));
+		if (load_crl_file(cr, i, err) != 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -360,7 +564,7 @@ struct bw_cert_creds *bw_cert_load(const struct bw_conn_config *cfg, const char 
 		bw_cert_free(cr);
 		return NULL;
 	}
-	if (load_cas(cr, cfg->ca, err) != 0) {
+	if (load_cas(cr, cfg->ca, err) != 0 || load_crls(cr, cfg, err) != 0) {
 		bw_cert_free(cr);
 		return NULL;
 	}
@@ -378,6 +582,12 @@ void bw_cert_free(struct bw_cert_creds *cr)
 		X509_free(cr->cas[i]);
 		OPENSSL_free(cr->ca_names[i]);
 	}
+	for (size_t i = 0; i < cr->n_chain; i++) {
+		X509_free(cr->chain[i]);
+		OPENSSL_free(cr->chain_der[i]);
+	}
+	for (size_t i = 0; i < cr->n_crls; i++)
+		X509_CRL_free(cr->crls[i]);
 	OPENSSL_free(cr->der);
 	free(cr);
 }
@@ -386,6 +596,14 @@ const uint8_t *bw_cert_der(const struct bw_cert_creds *cr, size_t *len)
 {
 	*len = cr->der_len;
 	return cr->der;
+}
+
+const uint8_t *bw_cert_chain_der(const struct bw_cert_creds *cr, size_t i, size_t *len)
+{
+	if (i >= cr->n_chain)
+		return NULL;
+	*len = cr->chain_der_len[i];
+	return cr->chain_der[i];
 }
 
 uint16_t bw_cert_auth_method(const struct bw_cert_creds *cr)
@@ -751,6 +969,53 @@ static int usage_ok(X509 *x)
 	return ok;
 }
 
+/* The CRL of x's issuer among ours, and the file it came from; NULL when none. */
+static X509_CRL *crl_of(const struct bw_cert_creds *cr, X509 *x, const char **file)
+{
+	for (size_t i = 0; i < cr->n_crls; i++) {
+		if (X509_NAME_cmp(X509_CRL_get_issuer(cr->crls[i]), X509_get_issuer_name(x)) == 0) {
+			*file = cr->crl_files[i];
+			return cr->crls[i];
+		}
+	}
+	return NULL;
+}
+
+static void crl_list(const struct bw_cert_creds *cr, char *out, size_t cap)
+{
+	out[0] = '\0';
+	for (size_t i = 0; i < cr->n_crls; i++) {
+		size_t k = strlen(out);
+
+		if (i && cr->crl_files[i] == cr->crl_files[i - 1])
+			continue;
+		snprintf(out + k, cap - k, "%s%s", k ? ", " : "", cr->crl_files[i]);
+	}
+}
+
+static void revoked_error(const struct bw_cert_creds *cr, X509 *bad, struct bw_cert_err *err)
+{
+	struct bw_cert_info bi;
+	const char *file = "(unknown)";
+	X509_CRL *crl = crl_of(cr, bad, &file);
+	X509_REVOKED *rev = NULL;
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(bad), NULL);
+	char *serial = bn ? BN_bn2hex(bn) : NULL;
+	char when[32] = "(unknown)", expl[1024];
+
+	cert_info(bad, &bi);
+	if (crl && X509_CRL_get0_by_cert(crl, &rev, bad) == 1 && rev)
+		time_text(X509_REVOKED_get0_revocationDate(rev), when, sizeof(when));
+	snprintf(expl, sizeof(expl), "The certificate %.160s (serial %.80s) is on the revocation list of %.160s in "
+		 "%.160s, revoked on %s: its CA withdrew it, so Burrow does not trust the gateway. The gateway's "
+		 "admin must install a new certificate; if this CRL is old, put the current one in crl.",
+		 bi.subject, serial ? serial : "?", bi.issuer, file, when);
+	SET_ERR(err, "cert-revoked", expl, "the gateway's certificate %.160s (serial %.80s) was revoked on %s "
+		"(CRL %.160s)", bi.subject, serial ? serial : "?", when, file);
+	OPENSSL_free(serial);
+	BN_free(bn);
+}
+
 static void chain_error(const struct bw_cert_creds *cr, X509 *leaf, X509 *bad, int e, time_t now,
 			struct bw_cert_err *err)
 {
@@ -763,6 +1028,33 @@ static void chain_error(const struct bw_cert_creds *cr, X509 *leaf, X509 *bad, i
 	gmtime_r(&now, &tm);
 	strftime(clock, sizeof(clock), "%Y-%m-%d %H:%M:%S UTC", &tm);
 	switch (e) {
+	case X509_V_ERR_CERT_REVOKED:
+		revoked_error(cr, bad ? bad : leaf, err);
+		return;
+	case X509_V_ERR_UNABLE_TO_GET_CRL: {
+		char files[600];
+
+		crl_list(cr, files, sizeof(files));
+		snprintf(expl, sizeof(expl), "crl is set, so the CA that issued %.160s (%.160s) must have a CRL there, "
+			 "and none of %.300s is from it. Add that CA's CRL to crl in [auth], or remove crl.",
+			 bi.subject, bi.issuer, files);
+		SET_ERR(err, "cert-invalid", expl, "no CRL of %.160s (the issuer of %.160s) is among the crl files",
+			bi.issuer, bi.subject);
+		return;
+	}
+	case X509_V_ERR_CRL_HAS_EXPIRED:
+	case X509_V_ERR_CRL_NOT_YET_VALID: {
+		const char *file = "(unknown)";
+
+		(void)crl_of(cr, bad ? bad : leaf, &file);
+		snprintf(expl, sizeof(expl), "The CRL of %.160s in %.160s %s (this machine's clock says %s), so it "
+			 "cannot say whether %.160s is revoked. Put a current CRL of that CA in crl.", bi.issuer, file,
+			 e == X509_V_ERR_CRL_HAS_EXPIRED ? "is past its next update date" : "is not valid yet", clock,
+			 bi.subject);
+		SET_ERR(err, "cert-invalid", expl, "the CRL %.160s of %.160s is %s", file, bi.issuer,
+			e == X509_V_ERR_CRL_HAS_EXPIRED ? "out of date" : "not valid yet");
+		return;
+	}
 	case X509_V_ERR_CERT_HAS_EXPIRED:
 		snprintf(expl, sizeof(expl), "The certificate %.160s expired on %.160s; this machine's clock says %.160s. "
 			 "If the clock is right, the gateway's admin must renew the certificate; if not, fix the "
@@ -798,6 +1090,44 @@ static void chain_error(const struct bw_cert_creds *cr, X509 *leaf, X509 *bad, i
 	}
 }
 
+/* One X509_verify_cert over ctx (set up afresh); with CRLs the gateway's certificate is checked
+ * against them, and with all set every certificate of the chain. -1 when ctx cannot be set up;
+ * else the outcome is X509_STORE_CTX_get_error(ctx). */
+static int verify_once(const struct bw_cert_creds *cr, X509_STORE_CTX *ctx, X509 *leaf, STACK_OF(X509) *untrusted,
+		       time_t now, bool all)
+{
+	X509_STORE_CTX_cleanup(ctx);
+	if (X509_STORE_CTX_init(ctx, cr->store, leaf, untrusted) != 1)
+		return -1;
+	X509_STORE_CTX_set_time(ctx, 0, now);
+	if (cr->n_crls)
+		X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_CRL_CHECK | (all ? X509_V_FLAG_CRL_CHECK_ALL : 0));
+	if (X509_verify_cert(ctx) == 1)
+		X509_STORE_CTX_set_error(ctx, X509_V_OK);
+	else if (X509_STORE_CTX_get_error(ctx) == X509_V_OK)
+		X509_STORE_CTX_set_error(ctx, X509_V_ERR_UNSPECIFIED);
+	return 0;
+}
+
+/* Is there a CRL for every certificate of chain below its self-signed top? */
+static bool crls_cover(const struct bw_cert_creds *cr, STACK_OF(X509) *chain)
+{
+	const char *file;
+	int n = chain ? sk_X509_num(chain) : 0;
+
+	if (cr->n_crls == 0 || n < 2)
+		return false;
+	for (int i = 0; i < n; i++) {
+		X509 *x = sk_X509_value(chain, i);
+
+		if (i == n - 1 && X509_check_issued(x, x) == X509_V_OK)
+			break;
+		if (!crl_of(cr, x, &file))
+			return false;
+	}
+	return true;
+}
+
 int bw_cert_verify_chain(const struct bw_cert_creds *cr, const struct bw_cert_peer *p, time_t now,
 			 struct bw_cert_err *err)
 {
@@ -817,10 +1147,13 @@ int bw_cert_verify_chain(const struct bw_cert_creds *cr, const struct bw_cert_pe
 		goto out;
 	for (size_t i = 1; i < p->n; i++)
 		sk_X509_push(untrusted, p->certs[i]);
-	if (X509_STORE_CTX_init(ctx, cr->store, p->certs[0], untrusted) != 1)
+	if (verify_once(cr, ctx, p->certs[0], untrusted, now, false) < 0)
 		goto out;
-	X509_STORE_CTX_set_time(ctx, 0, now);
-	if (X509_verify_cert(ctx) != 1) {
+	/* CRLs for the whole chain: check every certificate in it, not only the gateway's. */
+	if (X509_STORE_CTX_get_error(ctx) == X509_V_OK && crls_cover(cr, X509_STORE_CTX_get0_chain(ctx)) &&
+	    verify_once(cr, ctx, p->certs[0], untrusted, now, true) < 0)
+		goto out;
+	if (X509_STORE_CTX_get_error(ctx) != X509_V_OK) {
 		chain_error(cr, p->certs[0], X509_STORE_CTX_get_current_cert(ctx), X509_STORE_CTX_get_error(ctx),
 			    now, err);
 		goto out_quiet;
@@ -928,4 +1261,134 @@ int bw_cert_id_match(const struct bw_cert_peer *p, uint8_t id_type, const uint8_
 		snprintf(have, havelen, "an identity type a certificate cannot vouch for");
 		return 1;
 	}
+}
+
+/* ---- burrow doctor -------------------------------------------------------------------------- */
+
+static void check_set(struct bw_cert_check *c, const char *name, const char *status, const char *hint,
+		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void check_set(struct bw_cert_check *c, const char *name, const char *status, const char *hint,
+		      const char *fmt, ...)
+{
+	va_list ap;
+
+	c->name = name;
+	c->status = status;
+	bw_strlcpy(c->hint, hint ? hint : "", sizeof(c->hint));
+	va_start(ap, fmt);
+	vsnprintf(c->detail, sizeof(c->detail), fmt, ap);
+	va_end(ap);
+}
+
+static void doctor_dates(X509 *x, const char *file, time_t now, struct bw_cert_check *c)
+{
+	struct bw_cert_info in;
+	struct tm tm;
+	char clock[32];
+	int days = 0, secs = 0;
+	ASN1_TIME *t = ASN1_TIME_set(NULL, now);
+
+	cert_info(x, &in);
+	gmtime_r(&now, &tm);
+	strftime(clock, sizeof(clock), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	if (X509_cmp_time(X509_get0_notBefore(x), &now) > 0)
+		check_set(c, "cert-dates", "fail", "check this machine's clock (timedatectl); if it is right, the "
+			  "certificate was issued with a start date in the future",
+			  "our certificate %.160s (%.160s) is not valid before %s; this machine's clock says %s",
+			  in.subject, file, in.not_before, clock);
+	else if (X509_cmp_time(X509_get0_notAfter(x), &now) < 0)
+		check_set(c, "cert-dates", "fail", "ask the CA for a new certificate and set certificate to it",
+			  "our certificate %.160s (%.160s) expired on %s; this machine's clock says %s", in.subject,
+			  file, in.not_after, clock);
+	else if (t && ASN1_TIME_diff(&days, &secs, t, X509_get0_notAfter(x)) == 1 && days < 30)
+		check_set(c, "cert-dates", "warn", "renew it before then: ask the CA for a new certificate",
+			  "our certificate %.160s (%.160s) expires on %s, in %d day(s)", in.subject, file,
+			  in.not_after, days);
+	else
+		check_set(c, "cert-dates", "ok", NULL, "our certificate %.160s (%.160s) is valid until %s", in.subject,
+			  file, in.not_after);
+	ASN1_TIME_free(t);
+	ERR_clear_error();
+}
+
+/* Our certificate and key into cr, as bw_cert_load would, reported as checks 0 (dates) and 1
+ * (key). */
+static void doctor_own(struct bw_cert_creds *cr, const struct bw_conn_config *cfg, const char *pass, time_t now,
+		       struct bw_cert_check *out)
+{
+	struct bw_cert_err e;
+	char why[128];
+	size_t n;
+	const char *keyfile = cfg->private_key;
+
+	if (is_pkcs12(cfg->certificate)) {
+		keyfile = cfg->certificate;
+		if (load_p12(cr, cfg, pass, &e) != 0) {
+			if (strcmp(e.code, "needs-secret") == 0) {
+				check_set(&out[0], "cert-dates", "ok", NULL, "the PKCS#12 file %.300s: encrypted, not "
+					  "checked (no pkcs12_password in the secrets file)", cfg->certificate);
+				check_set(&out[1], "cert-key", "ok", NULL, "the PKCS#12 file %.300s: encrypted, not "
+					  "checked", cfg->certificate);
+			} else {
+				check_set(&out[0], "cert-dates", "fail", "correct certificate in [auth] or "
+					  "pkcs12_password in the secrets file", "%s", e.msg);
+				check_set(&out[1], "cert-key", "fail", NULL, "the key in %.300s cannot be read",
+					  cfg->certificate);
+			}
+			return;
+		}
+	} else if (load_certs(cfg->certificate, &cr->cert, 1, &n, why, sizeof(why)) != 0) {
+		check_set(&out[0], "cert-dates", "fail", "check certificate in [auth]", "the certificate %.300s: %s",
+			  cfg->certificate, why);
+		check_set(&out[1], "cert-key", "fail", NULL, "not checked without the certificate");
+		return;
+	}
+	doctor_dates(cr->cert, cfg->certificate, now, &out[0]);
+	if (!cr->key && !cfg->private_key[0]) {
+		check_set(&out[1], "cert-key", "fail", "set private_key in [auth]", "the certificate %.300s is not a "
+			  "PKCS#12 file and private_key is not set", cfg->certificate);
+		return;
+	}
+	if (!cr->key && !(cr->key = load_key(cfg, pass, &e))) {
+		if (strcmp(e.code, "needs-secret") == 0)
+			check_set(&out[1], "cert-key", "ok", NULL, "the private key %.300s: encrypted, not checked (no "
+				  "private_key_passphrase in the secrets file)", cfg->private_key);
+		else
+			check_set(&out[1], "cert-key", "fail", "correct private_key in [auth] or "
+				  "private_key_passphrase in the secrets file", "%s", e.msg);
+		return;
+	}
+	if (X509_check_private_key(cr->cert, cr->key) != 1)
+		check_set(&out[1], "cert-key", "fail", "point private_key at the key the certificate was issued for",
+			  "the private key %.300s does not belong to the certificate %.300s", keyfile,
+			  cfg->certificate);
+	else
+		check_set(&out[1], "cert-key", "ok", NULL, "the private key %.300s belongs to the certificate",
+			  keyfile);
+	ERR_clear_error();
+}
+
+size_t bw_cert_doctor(const struct bw_conn_config *cfg, const char *pass, time_t now,
+		      struct bw_cert_check out[BW_CERT_DOCTOR_CHECKS])
+{
+	struct bw_cert_creds *cr = calloc(1, sizeof(*cr));
+	struct bw_cert_err e;
+
+	if (!cr || !(cr->store = X509_STORE_new())) {
+		bw_cert_free(cr);
+		check_set(&out[0], "cert-dates", "fail", NULL, "out of memory");
+		return 1;
+	}
+	doctor_own(cr, cfg, pass, now, out);
+	if (!cfg->ca[0])
+		check_set(&out[2], "cert-ca", "fail", "set ca in [auth] to the CA certificate of the gateway's "
+			  "certificate (a file or a directory)", "ca is not set");
+	else if (load_cas(cr, cfg->ca, &e) != 0)
+		check_set(&out[2], "cert-ca", "fail", "set ca to the CA certificate of the gateway's certificate (a "
+			  "file, or a directory of them)", "%s", e.msg);
+	else
+		check_set(&out[2], "cert-ca", "ok", NULL, "ca %.300s loads: %zu CA certificate(s)", cfg->ca, cr->n_cas);
+	bw_cert_free(cr);
+	ERR_clear_error();
+	return BW_CERT_DOCTOR_CHECKS;
 }

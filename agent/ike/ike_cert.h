@@ -28,21 +28,49 @@ struct bw_cert_info {
 };
 
 #define BW_CERT_MAX_CAS 16	/* CA certificates named in CERTREQ payloads */
+#define BW_CERT_MAX_CHAIN 4	/* intermediates we send after our certificate */
+#define BW_CERT_MAX_CRLS 32	/* CRLs from the crl = files */
 
 struct bw_cert_creds;		/* ours: certificate, key, CA store (opaque, OpenSSL inside) */
 struct bw_cert_peer;		/* the gateway's certificate(s) as received */
 
-/* Loads certificate, private key (passphrase may be NULL) and CAs of cfg, checks that the key
- * matches the certificate and the method. Returns creds, or NULL with err set; err->code is
- * "needs-secret" when the key is encrypted and no passphrase was given, "passphrase-wrong",
- * "key-mismatch", "cert-file" or "config". */
+/* Loads certificate, private key and CAs of cfg, checks that the key matches the certificate and
+ * the method. certificate is PEM or DER (key in private_key), or PKCS#12 (.p12/.pfx or by content:
+ * certificate, key and intermediates in one file). passphrase is the secret bw_cert_secret_key
+ * names, NULL when there is none. Returns creds, or NULL with err set; err->code is
+ * "needs-secret" when the key or PKCS#12 file is protected and no passphrase was given,
+ * "passphrase-wrong", "key-mismatch", "cert-file" or "config". */
 struct bw_cert_creds *bw_cert_load(const struct bw_conn_config *cfg, const char *passphrase,
 				   struct bw_cert_err *err);
 void bw_cert_free(struct bw_cert_creds *cr);
+/* The secrets-file key bw_cert_load's passphrase comes from: "pkcs12_password" when the
+ * certificate is a PKCS#12 file, else "private_key_passphrase". */
+const char *bw_cert_secret_key(const struct bw_conn_config *cfg);
+
+/* One line of `burrow doctor NAME` about our certificate: name "cert-dates", "cert-key" or
+ * "cert-ca"; status "ok", "warn" or "fail". */
+struct bw_cert_check {
+	const char *name;
+	const char *status;
+	char detail[640];
+	char hint[256];
+};
+#define BW_CERT_DOCTOR_CHECKS 3
+
+/* Checks of cfg's certificate files without starting anything: our certificate's dates at now
+ * (warn within 30 days of its expiry, fail when expired or not yet valid), that the private key
+ * belongs to it, and that ca loads. pass is the secret bw_cert_secret_key names from the secrets
+ * file, NULL when it has none: nothing is asked for, and an encrypted key (or the contents of a
+ * PKCS#12 file) is reported "encrypted, not checked". Fills out, returns how many checks. */
+size_t bw_cert_doctor(const struct bw_conn_config *cfg, const char *pass, time_t now,
+		      struct bw_cert_check out[BW_CERT_DOCTOR_CHECKS]);
 
 /* Our certificate in DER (CERT payload, encoding 4), and the phase-1 auth method (3 RSA,
  * 9/10/11 ECDSA P-256/384/521). */
 const uint8_t *bw_cert_der(const struct bw_cert_creds *cr, size_t *len);
+/* The i-th intermediate (DER) to send after our certificate: those that follow it in a PEM file
+ * or come with it in a PKCS#12 file, self-signed roots left out; NULL past the last. */
+const uint8_t *bw_cert_chain_der(const struct bw_cert_creds *cr, size_t i, size_t *len);
 uint16_t bw_cert_auth_method(const struct bw_cert_creds *cr);
 /* The subject DER of the i-th CA (for CERTREQ); NULL past the last one. */
 const uint8_t *bw_cert_ca_name(const struct bw_cert_creds *cr, size_t i, size_t *len);
@@ -74,8 +102,10 @@ void bw_cert_peer_info(const struct bw_cert_peer *p, struct bw_cert_info *out);
 
 /* Verifies the gateway's chain against our CAs at time now: trust, validity dates, CA
  * constraints, and digitalSignature key usage / an IKE-compatible extended key usage on the
- * end certificate. Codes: cert-untrusted, cert-expired, cert-not-yet-valid, cert-key-usage,
- * cert-invalid. */
+ * end certificate. With crl files, the gateway's certificate must not be on its CA's CRL, and
+ * when there is a CRL for every certificate of the chain, none of them may be. Codes:
+ * cert-untrusted, cert-expired, cert-not-yet-valid, cert-key-usage, cert-revoked, cert-invalid
+ * (also: no CRL of the issuer, a stale CRL). */
 int bw_cert_verify_chain(const struct bw_cert_creds *cr, const struct bw_cert_peer *p, time_t now,
 			 struct bw_cert_err *err);
 /* Checks sig over hash with the gateway certificate's public key; 0 when it verifies. */

@@ -853,9 +853,11 @@ static int ike_load_cert(struct bw_ike_conn *ike, char *err, size_t errlen, cons
 			 struct bw_cert_err *cert_err)
 {
 	struct bw_cert_err ce;
+	const char *key = bw_cert_secret_key(&ike->cfg);
+	bool p12 = strcmp(key, "pkcs12_password") == 0;
 
-	ike->cert = bw_cert_load(&ike->cfg, ike->sec.has_private_key_passphrase ?
-				 ike->sec.private_key_passphrase : NULL, &ce);
+	ike->cert = bw_cert_load(&ike->cfg, p12 ? (ike->sec.has_pkcs12_password ? ike->sec.pkcs12_password : NULL) :
+				 ike->sec.has_private_key_passphrase ? ike->sec.private_key_passphrase : NULL, &ce);
 	if (ike->cert) {
 		struct bw_cert_info own;
 
@@ -866,11 +868,13 @@ static int ike_load_cert(struct bw_ike_conn *ike, char *err, size_t errlen, cons
 	}
 	snprintf(err, errlen, "%s", ce.msg);
 	if (strcmp(ce.code, "needs-secret") == 0) {
-		snprintf(err, errlen, "%s: the private key %s is encrypted; put private_key_passphrase = ... in "
+		snprintf(err, errlen, "%s: the %s %s is %s; put %s = ... in "
 			 "%s/secrets/%s.secrets (mode 0600), or run burrow start on a terminal to type it",
-			 ike->cfg.name, ike->cfg.private_key, ike->agent->opts.config_dir, ike->cfg.name);
+			 ike->cfg.name, p12 ? "PKCS#12 file" : "private key", p12 ? ike->cfg.certificate :
+			 ike->cfg.private_key, p12 ? "protected by a password" : "encrypted", key,
+			 ike->agent->opts.config_dir, ike->cfg.name);
 		if (missing_out)
-			*missing_out = "private_key_passphrase";
+			*missing_out = key;
 	} else if (cert_err) {
 		*cert_err = ce;
 	}
@@ -924,6 +928,10 @@ static struct bw_ike_conn *ike_new_x(struct bw_conn *c, const struct bw_sa_backe
 		memcpy(ike->sec.private_key_passphrase, c->prompted.private_key_passphrase,
 		       sizeof(ike->sec.private_key_passphrase));
 		ike->sec.has_private_key_passphrase = true;
+	}
+	if (!ike->sec.has_pkcs12_password && c->prompted.has_pkcs12_password) {
+		memcpy(ike->sec.pkcs12_password, c->prompted.pkcs12_password, sizeof(ike->sec.pkcs12_password));
+		ike->sec.has_pkcs12_password = true;
 	}
 	if (c->cfg.auth_method != BW_AUTH_PSK) {
 		const char *missing = NULL;
@@ -1113,6 +1121,7 @@ static int refuse_new(struct bw_conn *c, const char *code, const char *missing, 
 			 "%.160s (mode 0600), or run burrow start %s on a terminal to type it.", c->name,
 			 strcmp(missing, "psk") == 0 ? "a pre-shared key" :
 			 strcmp(missing, "private_key_passphrase") == 0 ? "the passphrase of its private key" :
+			 strcmp(missing, "pkcs12_password") == 0 ? "the password of its PKCS#12 file" :
 			 "the XAUTH password", missing, path, missing, path, c->name);
 		bw_conn_fail_to(c, BW_CONN_NEEDS_SECRET, NULL, code, err, x);
 		return -1;

@@ -318,7 +318,13 @@ int ike_p1_build_cert_sig(struct bw_ike_conn *ike, struct isakmp_builder *b, con
 		ike_log(ike, BW_LOG_WARN, "signing HASH_I with our private key failed");
 		return -1;
 	}
-	return isakmp_b_cert(b, &c) != 0 || isakmp_b_sig(b, sig, siglen) != 0 ? -1 : 0;
+	if (isakmp_b_cert(b, &c) != 0)
+		return -1;
+	/* our intermediates, each in its own CERT payload after our certificate */
+	for (size_t i = 0; (c.data = bw_cert_chain_der(ike->cert, i, &c.len)); i++)
+		if (isakmp_b_cert(b, &c) != 0)
+			return -1;
+	return isakmp_b_sig(b, sig, siglen) != 0 ? -1 : 0;
 }
 
 static void cert_fail(struct bw_ike_conn *ike, const struct bw_cert_err *e)

@@ -398,6 +398,8 @@ static void test_rules(void)
 	    "method = rsa needs both certificate and private_key", "rsa needs a private key");
 	bad(BASE "[auth]\nmethod = ecdsa\nprivate_key = /k.pem\n", 5,
 	    "method = ecdsa needs both certificate and private_key", "ecdsa needs a certificate");
+	good(BASE "[auth]\nmethod = rsa\ncertificate = /alice.p12\n", "a .p12 certificate needs no private_key");
+	good(BASE "[auth]\nmethod = ecdsa\ncertificate = /alice.PFX\n", "nor does a .pfx one");
 	bad(BASE "[identifiers]\nlocal_id_type = fqdn\n", 5, "local_id_type = fqdn needs local_id",
 	    "a non-address id type needs an id");
 	bad(BASE "[identifiers]\nremote_id = vpn.example.com\n", 5,
@@ -539,6 +541,11 @@ static void test_cert_ids(void)
 		   "method = rsa with certificate, key and ca parses");
 	tap_ok(cfg.local_id_type == BW_ID_ASN1DN && !cfg.local_id[0],
 	       "with certificates the local identity defaults to asn1dn (the certificate's subject)");
+	tap_is_int(parse(BASE "[auth]\nmethod = rsa\ncertificate = /c.pem\nprivate_key = /k.pem\nca = /ca.pem\n"
+			 "crl = /etc/burrow/a.crl, /etc/burrow/b.pem\n"), 0, "crl takes a list of files");
+	tap_ok(cfg.n_crls == 2 && strcmp(cfg.crls[0], "/etc/burrow/a.crl") == 0 &&
+	       strcmp(cfg.crls[1], "/etc/burrow/b.pem") == 0, "both crl files are kept in order");
+	bad(BASE "[auth]\ncrl = /a.crl, b.crl\n", 5, "crl must be an absolute path", "a relative crl file is refused");
 	tap_is_int(parse(BASE "[auth]\nmethod = ecdsa\ncertificate = /c.pem\nprivate_key = /k.pem\n"
 			 "[identifiers]\nlocal_id_type = address\nremote_id_type = asn1dn\n"), 0,
 		   "an explicit local_id_type and an empty asn1dn remote_id are accepted with certificates");

@@ -45,16 +45,18 @@ static bool all_zero(const void *p, size_t n)
 static void test_parse(void)
 {
 	tap_is_int(parse("[secrets]\npsk = correct horse\nxauth_password = battery\n"
-			 "private_key_passphrase = staple\n"), 0, "a secrets file with every key parses");
+			 "private_key_passphrase = staple\npkcs12_password = p12 pass\n"), 0,
+		   "a secrets file with every key parses");
 	tap_ok(s.has_psk && s.psk_len == 13 && strcmp(s.psk, "correct horse") == 0, "psk is read as text");
 	tap_ok(s.has_xauth_password && strcmp(s.xauth_password, "battery") == 0, "xauth_password is read");
 	tap_ok(s.has_private_key_passphrase && strcmp(s.private_key_passphrase, "staple") == 0,
 	       "private_key_passphrase is read");
+	tap_ok(s.has_pkcs12_password && strcmp(s.pkcs12_password, "p12 pass") == 0, "pkcs12_password is read");
 
 	tap_is_int(parse("[secrets]\npsk = 0x00ff10Ab\n"), 0, "a hex psk parses");
 	tap_ok(s.has_psk && s.psk_len == 4 && memcmp(s.psk, "\x00\xff\x10\xab", 4) == 0,
 	       "a 0x psk becomes its bytes, NUL included");
-	tap_ok(!s.has_xauth_password && !s.has_private_key_passphrase,
+	tap_ok(!s.has_xauth_password && !s.has_private_key_passphrase && !s.has_pkcs12_password,
 	       "secrets that are not given are not set");
 
 	tap_is_int(parse("[secrets]\npsk =\n"), 0, "an empty psk is accepted");

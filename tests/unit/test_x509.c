@@ -11,6 +11,7 @@
 #include <openssl/rsa.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs12.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -36,7 +37,8 @@ static void ext(X509 *x, X509 *issuer, int nid, const char *value)
 	}
 }
 
-/* subject in one-line form; issuer NULL = self-signed CA; validity in days from now. */
+/* subject in one-line form; issuer NULL = self-signed CA, ku "CA" = an intermediate CA; validity
+ * in days from now. */
 static X509 *make_cert(const char *subject, EVP_PKEY *key, X509 *issuer, EVP_PKEY *ikey, long from_days,
 		       long to_days, const char *san, const char *ku)
 {
@@ -59,9 +61,9 @@ static X509 *make_cert(const char *subject, EVP_PKEY *key, X509 *issuer, EVP_PKE
 	X509_set_subject_name(x, n);
 	X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : n);
 	X509_NAME_free(n);
-	if (!issuer) {
-		ext(x, NULL, NID_basic_constraints, "critical,CA:TRUE");
-		ext(x, NULL, NID_key_usage, "critical,keyCertSign,cRLSign");
+	if (!issuer || (ku && strcmp(ku, "CA") == 0)) {
+		ext(x, issuer, NID_basic_constraints, "critical,CA:TRUE");
+		ext(x, issuer, NID_key_usage, "critical,keyCertSign,cRLSign");
 	} else {
 		ext(x, issuer, NID_basic_constraints, "CA:FALSE");
 		ext(x, issuer, NID_key_usage, ku ? ku : "digitalSignature");
@@ -208,6 +210,409 @@ static void test_load(void)
 	EVP_PKEY_free(k);
 	EVP_PKEY_free(other);
 	EVP_PKEY_free(e384);
+}
+
+/* A PKCS#12 file as openssl pkcs12 -export writes it (OpenSSL 3 defaults: AES-256, PBKDF2). */
+static void write_p12(const char *name, const char *pass, EVP_PKEY *k, X509 *x, X509 *extra1, X509 *extra2)
+{
+	STACK_OF(X509) *cas = sk_X509_new_null();
+	PKCS12 *p12;
+	FILE *f;
+
+	if (extra1)
+		sk_X509_push(cas, extra1);
+	if (extra2)
+		sk_X509_push(cas, extra2);
+	p12 = PKCS12_create(pass, "alice", k, x, cas, 0, 0, 0, 0, 0);
+	if (!p12)
+		abort();
+	f = fopen(path(name), "wb");
+	i2d_PKCS12_fp(f, p12);
+	fclose(f);
+	PKCS12_free(p12);
+	sk_X509_free(cas);
+}
+
+static void test_pkcs12(void)
+{
+	EVP_PKEY *k = rsa_key(), *ik = rsa_key();
+	X509 *inter = make_cert("/C=CH/O=Lab/CN=Lab Intermediate", ik, ca, ca_k, -1, 50, NULL, "CA");
+	X509 *xc = make_cert("/C=CH/O=Lab/CN=alice", k, inter, ik, -1, 30, NULL, NULL);
+	struct bw_conn_config c;
+	struct bw_cert_creds *cr;
+	struct bw_cert_err e;
+	struct bw_cert_info info;
+	const uint8_t *der;
+	size_t len;
+	unsigned char *want = NULL;
+	int wlen = i2d_X509(inter, &want);
+
+	write_p12("alice.p12", "p12-pass", k, xc, inter, ca);
+	write_p12("alice.bin", "p12-pass", k, xc, NULL, NULL);
+	write_p12("nopass.pfx", NULL, k, xc, NULL, NULL);
+
+	c = cfg(BW_AUTH_RSA, "alice.p12", "", "ca.pem");
+	c.private_key[0] = '\0';
+	tap_is_str(bw_cert_secret_key(&c), "pkcs12_password", "a .p12 certificate takes its secret from pkcs12_password");
+	cr = bw_cert_load(&c, "p12-pass", &e);
+	tap_ok(cr != NULL, "a PKCS#12 file with its password gives certificate and key (no private_key set)");
+	if (!cr)
+		tap_diag("%s: %s", e.code, e.msg);
+	bw_cert_own_info(cr, &info);
+	tap_ok(cr && strstr(info.subject, "CN=alice") != NULL, "the certificate is the one the PKCS#12 file holds");
+	der = cr ? bw_cert_chain_der(cr, 0, &len) : NULL;
+	tap_ok(der && (int)len == wlen && memcmp(der, want, len) == 0,
+	       "its intermediate CA comes with it as the first certificate to send after ours");
+	tap_ok(cr && !bw_cert_chain_der(cr, 1, &len), "the self-signed root in the file is not sent");
+	bw_cert_free(cr);
+
+	cr = bw_cert_load(&c, NULL, &e);
+	tap_ok(!cr && strcmp(e.code, "needs-secret") == 0, "a PKCS#12 file without its password needs the secret");
+	tap_ok(strstr(e.msg, "pkcs12_password") && strstr(e.msg, path("alice.p12")),
+	       "needs-secret names pkcs12_password and the file");
+	cr = bw_cert_load(&c, "wrong", &e);
+	tap_ok(!cr && strcmp(e.code, "passphrase-wrong") == 0, "a wrong PKCS#12 password is passphrase-wrong");
+	tap_ok(strstr(e.msg, path("alice.p12")) != NULL, "passphrase-wrong names the PKCS#12 file");
+
+	c = cfg(BW_AUTH_RSA, "alice.bin", "", "ca.pem");
+	c.private_key[0] = '\0';
+	tap_is_str(bw_cert_secret_key(&c), "pkcs12_password", "a PKCS#12 file named .bin is found by its content");
+	cr = bw_cert_load(&c, "p12-pass", &e);
+	tap_ok(cr != NULL, "and loads");
+	bw_cert_free(cr);
+
+	c = cfg(BW_AUTH_RSA, "nopass.pfx", "", "ca.pem");
+	c.private_key[0] = '\0';
+	cr = bw_cert_load(&c, NULL, &e);
+	tap_ok(cr != NULL, "a .pfx exported without a password loads without a secret");
+	bw_cert_free(cr);
+
+	c = cfg(BW_AUTH_ECDSA, "alice.p12", "", "ca.pem");
+	cr = bw_cert_load(&c, "p12-pass", &e);
+	tap_ok(!cr && strcmp(e.code, "config") == 0 && strstr(e.msg, path("alice.p12")),
+	       "method = ecdsa with the RSA key of a PKCS#12 file names the file");
+
+	c = cfg(BW_AUTH_RSA, "cli.pem", "", "ca.pem");
+	c.private_key[0] = '\0';
+	tap_is_str(bw_cert_secret_key(&c), "private_key_passphrase", "a PEM certificate keeps private_key_passphrase");
+	cr = bw_cert_load(&c, NULL, &e);
+	tap_ok(!cr && strcmp(e.code, "config") == 0 && strstr(e.msg, "private_key"),
+	       "a PEM certificate without private_key is refused and says why");
+
+	OPENSSL_free(want);
+	X509_free(inter);
+	X509_free(xc);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(ik);
+}
+
+static void peer_push(struct bw_cert_peer *p, X509 *x)
+{
+	unsigned char *der = NULL;
+	int n = i2d_X509(x, &der);
+
+	if (bw_cert_peer_add(p, der, (size_t)n) != 0)
+		abort();
+	OPENSSL_free(der);
+}
+
+/* Intermediates: those after our certificate in a PEM file are sent; the gateway's additional
+ * certificates complete its chain to our root, and are not trusted on their own. */
+static void test_intermediates(void)
+{
+	EVP_PKEY *k = rsa_key(), *ik = rsa_key();
+	X509 *inter = make_cert("/C=CH/O=Lab/CN=Lab Sub CA", ik, ca, ca_k, -1, 50, NULL, "CA");
+	X509 *mine = make_cert("/C=CH/O=Lab/CN=bob", k, inter, ik, -1, 30, NULL, NULL);
+	X509 *gw = make_cert("/C=CH/O=Lab/CN=gw-sub.lab.example", k, inter, ik, -1, 30, NULL, NULL);
+	X509 *rogue_int = make_cert("/C=CH/O=Lab/CN=Lab Sub CA", ik, NULL, NULL, -1, 50, NULL, NULL);
+	struct bw_conn_config c;
+	struct bw_cert_creds *cr;
+	struct bw_cert_peer *p;
+	struct bw_cert_err e;
+	const uint8_t *der;
+	size_t len;
+	unsigned char *want = NULL;
+	int wlen = i2d_X509(inter, &want);
+	time_t now = time(NULL);
+	FILE *f = fopen(path("bob-chain.pem"), "wb");
+
+	PEM_write_X509(f, mine);
+	PEM_write_X509(f, inter);
+	PEM_write_X509(f, ca);
+	fclose(f);
+	write_key("bob.key", k, NULL);
+
+	c = cfg(BW_AUTH_RSA, "bob-chain.pem", "bob.key", "ca.pem");
+	cr = bw_cert_load(&c, NULL, &e);
+	tap_ok(cr != NULL, "a PEM file with our certificate, its intermediate and the root loads");
+	if (!cr)
+		tap_diag("%s: %s", e.code, e.msg);
+	der = cr ? bw_cert_chain_der(cr, 0, &len) : NULL;
+	tap_ok(der && (int)len == wlen && memcmp(der, want, len) == 0,
+	       "the intermediate that follows our certificate is the one to send after it");
+	tap_ok(cr && !bw_cert_chain_der(cr, 1, &len), "the self-signed root at the end of the file is not sent");
+
+	p = peer_of(gw);
+	tap_ok(bw_cert_verify_chain(cr, p, now, &e) != 0 && strcmp(e.code, "cert-untrusted") == 0,
+	       "a gateway certificate from an intermediate we were not sent is cert-untrusted");
+	peer_push(p, inter);
+	tap_is_int(bw_cert_verify_chain(cr, p, now, &e), 0,
+		   "with the intermediate in a second CERT payload it verifies against our root");
+	bw_cert_peer_free(p);
+
+	p = peer_of(inter);
+	tap_ok(bw_cert_verify_chain(cr, p, now, &e) != 0, "the gateway's intermediate on its own is no end certificate");
+	bw_cert_peer_free(p);
+
+	p = peer_of(gw);
+	peer_push(p, rogue_int);
+	tap_ok(bw_cert_verify_chain(cr, p, now, &e) != 0 && strcmp(e.code, "cert-untrusted") == 0,
+	       "a self-signed certificate the gateway sends as intermediate is not trusted");
+	bw_cert_peer_free(p);
+	bw_cert_free(cr);
+
+	OPENSSL_free(want);
+	X509_free(inter);
+	X509_free(mine);
+	X509_free(gw);
+	X509_free(rogue_int);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(ik);
+}
+
+/* A CRL of issuer revoking the given certificates (may be none), valid from..to days from now;
+ * written as PEM or DER. */
+static void write_crl(const char *name, X509 *issuer, EVP_PKEY *ikey, X509 *rev1, X509 *rev2, long from_days,
+		      long to_days, int der)
+{
+	X509_CRL *crl = X509_CRL_new();
+	ASN1_TIME *t = ASN1_TIME_new();
+	X509 *revs[2] = { rev1, rev2 };
+	FILE *f;
+
+	X509_CRL_set_version(crl, 1);
+	X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer));
+	X509_gmtime_adj(t, from_days * 86400);
+	X509_CRL_set1_lastUpdate(crl, t);
+	X509_gmtime_adj(t, to_days * 86400);
+	X509_CRL_set1_nextUpdate(crl, t);
+	for (int i = 0; i < 2; i++) {
+		X509_REVOKED *r;
+
+		if (!revs[i])
+			continue;
+		r = X509_REVOKED_new();
+		X509_REVOKED_set_serialNumber(r, X509_get_serialNumber(revs[i]));
+		ASN1_TIME_set_string(t, "20261201120000Z");
+		X509_REVOKED_set_revocationDate(r, t);
+		X509_CRL_add0_revoked(crl, r);
+	}
+	X509_CRL_sort(crl);
+	X509_CRL_sign(crl, ikey, EVP_sha256());
+	f = fopen(path(name), "wb");
+	if (der)
+		i2d_X509_CRL_fp(f, crl);
+	else
+		PEM_write_X509_CRL(f, crl);
+	fclose(f);
+	ASN1_TIME_free(t);
+	X509_CRL_free(crl);
+}
+
+static struct bw_cert_creds *load_with_crls(const char *crl1, const char *crl2)
+{
+	struct bw_conn_config c = cfg(BW_AUTH_RSA, "cli.pem", "cli.key", "ca.pem");
+	struct bw_cert_err e;
+	struct bw_cert_creds *cr;
+
+	if (crl1)
+		snprintf(c.crls[c.n_crls++], sizeof(c.crls[0]), "%s", path(crl1));
+	if (crl2)
+		snprintf(c.crls[c.n_crls++], sizeof(c.crls[0]), "%s", path(crl2));
+	cr = bw_cert_load(&c, NULL, &e);
+	if (!cr)
+		tap_diag("loading with CRLs: %s: %s", e.code, e.msg);
+	return cr;
+}
+
+static void test_crls(void)
+{
+	EVP_PKEY *k = rsa_key(), *ik = rsa_key();
+	X509 *gw = make_cert("/C=CH/O=Lab/CN=gw.lab.example", k, ca, ca_k, -1, 30, NULL, NULL);
+	X509 *gw2 = make_cert("/C=CH/O=Lab/CN=gw2.lab.example", k, ca, ca_k, -1, 30, NULL, NULL);
+	X509 *inter = make_cert("/C=CH/O=Lab/CN=Lab Sub CA", ik, ca, ca_k, -1, 50, NULL, "CA");
+	X509 *gws = make_cert("/C=CH/O=Lab/CN=gw-sub.lab.example", k, inter, ik, -1, 30, NULL, NULL);
+	struct bw_conn_config c;
+	struct bw_cert_creds *cr;
+	struct bw_cert_peer *p;
+	struct bw_cert_err e;
+	time_t now = time(NULL);
+	char serial[64];
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(gw), NULL);
+	char *hex = BN_bn2hex(bn);
+
+	snprintf(serial, sizeof(serial), "serial %s)", hex);
+	write_crl("revokes-gw.crl", ca, ca_k, gw, NULL, -1, 7, 0);
+	write_crl("revokes-none.der", ca, ca_k, NULL, NULL, -1, 7, 1);
+	write_crl("other-ca.crl", ca2, ca2_k, gw, NULL, -1, 7, 0);
+	write_crl("stale.crl", ca, ca_k, NULL, NULL, -20, -10, 0);
+	write_crl("revokes-inter.crl", ca, ca_k, inter, NULL, -1, 7, 0);
+	write_crl("inter.crl", inter, ik, NULL, NULL, -1, 7, 1);
+
+	cr = load_with_crls("revokes-gw.crl", NULL);
+	p = peer_of(gw);
+	tap_ok(cr && bw_cert_verify_chain(cr, p, now, &e) != 0 && strcmp(e.code, "cert-revoked") == 0,
+	       "a gateway certificate on a PEM CRL of our CA is cert-revoked");
+	tap_ok(strstr(e.msg, serial) && strstr(e.msg, "revoked on 2026-12-01 12:00:00 UTC") &&
+	       strstr(e.msg, path("revokes-gw.crl")), "the message names the serial, the revocation date and the CRL file");
+	tap_diag("cert-revoked: %s", e.explanation);
+	tap_ok(strstr(e.explanation, "CN=gw.lab.example") && strstr(e.explanation, serial) &&
+	       strstr(e.explanation, "2026-12-01 12:00:00 UTC") && strstr(e.explanation, path("revokes-gw.crl")),
+	       "the explanation names the certificate, the serial, the date and the CRL file");
+	bw_cert_peer_free(p);
+	p = peer_of(gw2);
+	tap_is_int(cr ? bw_cert_verify_chain(cr, p, now, &e) : -1, 0, "another certificate of the same CA is not revoked by it");
+	bw_cert_peer_free(p);
+	bw_cert_free(cr);
+
+	cr = load_with_crls("revokes-none.der", NULL);
+	p = peer_of(gw);
+	tap_is_int(cr ? bw_cert_verify_chain(cr, p, now, &e) : -1, 0, "a DER CRL that does not list it lets it through");
+	bw_cert_peer_free(p);
+	bw_cert_free(cr);
+
+	cr = load_with_crls("other-ca.crl", NULL);
+	p = peer_of(gw);
+	tap_ok(cr && bw_cert_verify_chain(cr, p, now, &e) != 0 && strcmp(e.code, "cert-invalid") == 0 &&
+	       strstr(e.explanation, "none of") && strstr(e.explanation, path("other-ca.crl")),
+	       "with crl set but no CRL of the gateway's CA the chain is refused and the files named");
+	bw_cert_peer_free(p);
+	bw_cert_free(cr);
+
+	cr = load_with_crls("stale.crl", NULL);
+	p = peer_of(gw);
+	tap_ok(cr && bw_cert_verify_chain(cr, p, now, &e) != 0 && strcmp(e.code, "cert-invalid") == 0 &&
+	       strstr(e.msg, "out of date") && strstr(e.msg, path("stale.crl")),
+	       "a CRL past its next update is refused and named");
+	bw_cert_peer_free(p);
+	bw_cert_free(cr);
+
+	/* the chain: the sub CA revoked by the root's CRL */
+	p = peer_of(gws);
+	peer_push(p, inter);
+	cr = load_with_crls("inter.crl", NULL);
+	tap_is_int(cr ? bw_cert_verify_chain(cr, p, now, &e) : -1, 0,
+		   "with the sub CA's CRL alone only the gateway's certificate is checked");
+	bw_cert_free(cr);
+	cr = load_with_crls("inter.crl", "revokes-inter.crl");
+	tap_ok(cr && bw_cert_verify_chain(cr, p, now, &e) != 0 && strcmp(e.code, "cert-revoked") == 0 &&
+	       strstr(e.msg, "CN=Lab Sub CA") && strstr(e.msg, path("revokes-inter.crl")),
+	       "with CRLs for the whole chain a revoked sub CA is cert-revoked, named with its CRL");
+	bw_cert_free(cr);
+	bw_cert_peer_free(p);
+
+	c = cfg(BW_AUTH_RSA, "cli.pem", "cli.key", "ca.pem");
+	snprintf(c.crls[c.n_crls++], sizeof(c.crls[0]), "%s", path("cli.pem"));
+	cr = bw_cert_load(&c, NULL, &e);
+	tap_ok(!cr && strcmp(e.code, "cert-file") == 0 && strstr(e.msg, path("cli.pem")) && strstr(e.msg, "revocation list"),
+	       "a crl file that holds no CRL is refused and named");
+	snprintf(c.crls[0], sizeof(c.crls[0]), "%s", path("nope.crl"));
+	cr = bw_cert_load(&c, NULL, &e);
+	tap_ok(!cr && strcmp(e.code, "cert-file") == 0 && strstr(e.msg, path("nope.crl")), "a missing crl file is named");
+
+	OPENSSL_free(hex);
+	BN_free(bn);
+	X509_free(gw);
+	X509_free(gw2);
+	X509_free(inter);
+	X509_free(gws);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(ik);
+}
+
+static const struct bw_cert_check *doctor(const struct bw_conn_config *c, const char *pass, const char *name)
+{
+	static struct bw_cert_check ck[BW_CERT_DOCTOR_CHECKS];
+	size_t n = bw_cert_doctor(c, pass, time(NULL), ck);
+
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(ck[i].name, name) == 0) {
+			tap_diag("doctor %s: %s %s", name, ck[i].status, ck[i].detail);
+			return &ck[i];
+		}
+	}
+	return NULL;
+}
+
+static int doctor_says(const struct bw_conn_config *c, const char *pass, const char *name, const char *status,
+		       const char *detail_part)
+{
+	const struct bw_cert_check *k = doctor(c, pass, name);
+
+	return k && strcmp(k->status, status) == 0 && strstr(k->detail, detail_part) != NULL;
+}
+
+/* burrow doctor NAME for a certificate connection: dates, key match, CA file; never a prompt. */
+static void test_doctor(void)
+{
+	EVP_PKEY *k = rsa_key();
+	X509 *fine = make_cert("/C=CH/O=Lab/CN=fine", k, ca, ca_k, -1, 200, NULL, NULL);
+	X509 *soon = make_cert("/C=CH/O=Lab/CN=soon", k, ca, ca_k, -100, 10, NULL, NULL);
+	X509 *old = make_cert("/C=CH/O=Lab/CN=old", k, ca, ca_k, -100, -2, NULL, NULL);
+	X509 *later = make_cert("/C=CH/O=Lab/CN=later", k, ca, ca_k, 3, 100, NULL, NULL);
+	struct bw_conn_config c;
+
+	write_cert("d-fine.pem", fine, 0);
+	write_cert("d-soon.pem", soon, 0);
+	write_cert("d-old.pem", old, 0);
+	write_cert("d-later.pem", later, 0);
+	write_key("d.key", k, NULL);
+	write_key("d-enc.key", k, "s3cret");
+	write_p12("d.p12", "p12-pass", k, fine, NULL, NULL);
+
+	c = cfg(BW_AUTH_RSA, "d-fine.pem", "d.key", "ca.pem");
+	tap_ok(doctor_says(&c, NULL, "cert-dates", "ok", "is valid until 20"), "doctor: a certificate valid for 200 days is ok");
+	tap_ok(doctor_says(&c, NULL, "cert-key", "ok", "belongs to the certificate"), "doctor: its key matches");
+	tap_ok(doctor_says(&c, NULL, "cert-ca", "ok", "1 CA certificate(s)"), "doctor: the ca file loads with one CA");
+	c = cfg(BW_AUTH_RSA, "d-soon.pem", "d.key", "ca.pem");
+	tap_ok(doctor_says(&c, NULL, "cert-dates", "warn", "expires on 20") &&
+	       (doctor_says(&c, NULL, "cert-dates", "warn", "in 9 day(s)") ||
+		doctor_says(&c, NULL, "cert-dates", "warn", "in 10 day(s)")),
+	       "doctor: a certificate expiring in 10 days warns with the date and the days left");
+	c = cfg(BW_AUTH_RSA, "d-old.pem", "d.key", "ca.pem");
+	tap_ok(doctor_says(&c, NULL, "cert-dates", "fail", "expired on 20") &&
+	       doctor_says(&c, NULL, "cert-dates", "fail", path("d-old.pem")),
+	       "doctor: an expired certificate fails, named, with its expiry");
+	c = cfg(BW_AUTH_RSA, "d-later.pem", "d.key", "ca.pem");
+	tap_ok(doctor_says(&c, NULL, "cert-dates", "fail", "is not valid before 20"),
+	       "doctor: a certificate valid only from next week fails");
+	c = cfg(BW_AUTH_RSA, "d-fine.pem", "other.key", "ca.pem");
+	tap_ok(doctor_says(&c, NULL, "cert-key", "fail", "does not belong to the certificate"),
+	       "doctor: a key of another certificate fails");
+	c = cfg(BW_AUTH_RSA, "d-fine.pem", "d-enc.key", "ca.pem");
+	tap_ok(doctor_says(&c, NULL, "cert-key", "ok", "encrypted, not checked"),
+	       "doctor: an encrypted key without a passphrase in the secrets file is 'encrypted, not checked'");
+	tap_ok(doctor_says(&c, "s3cret", "cert-key", "ok", "belongs to the certificate"),
+	       "doctor: with the passphrase the encrypted key is checked");
+	tap_ok(doctor_says(&c, "wrong", "cert-key", "fail", "does not decrypt"), "doctor: a wrong passphrase fails");
+	c = cfg(BW_AUTH_RSA, "d.p12", "", "ca.pem");
+	c.private_key[0] = '\0';
+	tap_ok(doctor_says(&c, NULL, "cert-dates", "ok", "encrypted, not checked") &&
+	       doctor_says(&c, NULL, "cert-key", "ok", "encrypted, not checked"),
+	       "doctor: a PKCS#12 file without its password is 'encrypted, not checked'");
+	tap_ok(doctor_says(&c, "p12-pass", "cert-dates", "ok", "valid until") &&
+	       doctor_says(&c, "p12-pass", "cert-key", "ok", "belongs"),
+	       "doctor: with its password the PKCS#12 file's certificate and key are checked");
+	c = cfg(BW_AUTH_RSA, "d-fine.pem", "d.key", "nope.pem");
+	tap_ok(doctor_says(&c, NULL, "cert-ca", "fail", path("nope.pem")), "doctor: a ca file that is not there fails, named");
+	c = cfg(BW_AUTH_RSA, "d-fine.pem", "d.key", "cadir");
+	tap_ok(doctor_says(&c, NULL, "cert-ca", "ok", "2 CA certificate(s)"), "doctor: a ca directory loads");
+
+	X509_free(fine);
+	X509_free(soon);
+	X509_free(old);
+	X509_free(later);
+	EVP_PKEY_free(k);
 }
 
 static void test_signatures(void)
@@ -461,6 +866,10 @@ int main(void)
 	write_cert("cadir/b.pem", ca, 0);
 
 	test_load();
+	test_pkcs12();
+	test_intermediates();
+	test_crls();
+	test_doctor();
 	test_signatures();
 	test_chain();
 	test_ids();
