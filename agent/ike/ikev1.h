@@ -279,6 +279,51 @@ int ike_encrypt_msg(struct bw_ike_conn *ike, struct isakmp_builder *b, uint8_t *
 /* Decrypts msg in place (body after the header) with iv; the plaintext body is msg+28. */
 int ike_decrypt_msg(struct bw_ike_conn *ike, uint8_t *msg, size_t len, uint8_t *iv);
 void ike_float(struct bw_ike_conn *ike);
+
+/* Opening a protected message after phase 1 (ikev1_open.c). The kind says which HASH it carries
+ * and which payloads may follow it. */
+enum ike_msg_kind {
+	IKE_MSG_QM1,	/* the gateway starts Quick Mode: HASH(1), SA, Ni [, KE] [, IDci, IDcr] */
+	IKE_MSG_QM2,	/* the answer to ours: HASH(2), SA, Nr [, KE] [, IDci, IDcr] [, N] [, NAT-OA] */
+	IKE_MSG_QM3,	/* HASH(3) and nothing else */
+	IKE_MSG_QM4,	/* HASH(4) (computed like HASH(1)) and notifications: the commit bit's CONNECTED */
+	IKE_MSG_INFO,	/* Informational: HASH(1), notifications and deletes */
+	IKE_MSG_TXN,	/* transaction: HASH(1), one attribute payload */
+};
+
+struct ike_open {
+	enum ike_msg_kind kind;
+	const uint8_t *iv;	/* the exchange's running IV; NULL: a new exchange (phase 1's last block) */
+	const uint8_t *ni, *nr;	/* the exchange's nonces, for HASH(2) (ni) and HASH(3) (both) */
+	size_t ni_len, nr_len;
+};
+
+enum {
+	IKE_OPEN_OK = 0,
+	IKE_OPEN_UNREADABLE = -1,	/* does not decrypt, or no HASH first */
+	IKE_OPEN_MISPLACED = -2,	/* a payload the exchange does not carry, or one too many */
+	IKE_OPEN_BAD_HASH = -3,
+};
+
+/* A message opened by ike_msg_open; the views point into the decrypted message. Absent or
+ * malformed payloads are NULL / false. ike_msg_close frees sa. */
+struct ike_msg {
+	const uint8_t *body;		/* the plaintext after the ISAKMP header */
+	struct isakmp_payloads pls;	/* pls.p[0] is the HASH */
+	uint8_t iv[BW_IKE_BLOCK_MAX];	/* the exchange's IV after this message */
+	struct isakmp_sa *sa;		/* heap */
+	bool have_nonce, have_ke;
+	struct isakmp_blob nonce, ke;
+	const struct isakmp_payload *id_i, *id_r;	/* the first two ID payloads, when there are two */
+	int attr;			/* index of the attribute payload, -1 if none */
+	uint8_t refused;		/* with IKE_OPEN_MISPLACED: the payload type refused (0: too few) */
+};
+
+/* Decrypts msg in place (only within it), checks the HASH and the payloads as how->kind
+ * requires and fills m. Returns IKE_OPEN_OK or why not; call ike_msg_close either way. */
+int ike_msg_open(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len,
+		 const struct ike_open *how, struct ike_msg *m);
+void ike_msg_close(struct ike_msg *m);
 void ike_phase1_done(struct bw_ike_conn *ike);
 
 /* Exchanges. */

@@ -142,60 +142,19 @@ static void handle_notify(struct bw_ike_conn *ike, const struct isakmp_notify *n
 		notify_failure(ike, n->type);
 }
 
-void ike_info_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len)
+/* The notifications and deletes of one Informational message, in order. */
+static void handle_payloads(struct bw_ike_conn *ike, const struct isakmp_payloads *pls, bool authentic)
 {
-	struct isakmp_payloads pls;
-	struct isakmp_blob hb;
-	uint8_t iv[BW_IKE_BLOCK_MAX], want[BW_HASH_MAX];
-	bool authentic = false;
-
-	if (h->flags & ISAKMP_FLAG_ENC) {
-		bool readable;
-
-		if (ike->p1 != P1_DONE && ike->p1 != P1_MM_SENT5)
-			return;
-		bw_ike_iv_msgid(ike->p1_alg.hash, ike->p1_iv, ike->block, h->msgid, iv);
-		readable = ike_decrypt_msg(ike, msg, len, iv) == 0 &&
-			   isakmp_payloads_parse(h->np, msg + ISAKMP_HDR_LEN, len - ISAKMP_HDR_LEN, &pls) == 0 &&
-			   pls.n >= 2 && pls.p[0].type == ISAKMP_PL_HASH && isakmp_parse_hash(&pls.p[0], &hb) == 0 &&
-			   hb.len == ike->prf_len;
-		if (readable) {
-			bw_ike_info_hash(ike->p1_alg.hash, ike->skeyid_a, h->msgid,
-					 msg + ISAKMP_HDR_LEN + pls.p[1].off, pls.used - pls.p[1].off, want);
-			readable = bw_crypto_equal(want, hb.data, ike->prf_len);
-		}
-		if (!readable && ike->p1 == P1_MM_SENT5) {
-			/* The gateway answers our identity message with a notification under its own
-			 * keys. When those are not ours, it derived them from another pre-shared key:
-			 * it could not read us either (strongSwan sends PAYLOAD-MALFORMED here). */
-			ike_failf(ike, "auth-failed", "the gateway could not read our authentication message",
-				 "The gateway could not decrypt our identity message, and we cannot decrypt its "
-				 "answer: the two sides derived different keys, which means the pre-shared key "
-				 "differs from the gateway's. Check the psk in %s/secrets/%s.secrets.", ike_config_dir(ike), ike->cfg.name);
-			return;
-		}
-		if (!readable) {
-			ike_log(ike, BW_LOG_WARN, "Informational message that does not decrypt or has a wrong hash ignored");
-			return;
-		}
-		authentic = true;
-		ike_seen_peer(ike);
-	} else {
-		/* Unprotected: believable only while phase 1 is still being negotiated. */
-		if (ike->p1 == P1_DONE || ike->p1 == P1_IDLE ||
-		    isakmp_payloads_parse(h->np, msg + ISAKMP_HDR_LEN, len - ISAKMP_HDR_LEN, &pls) != 0)
-			return;
-	}
-	for (size_t i = 0; i < pls.n; i++) {
-		if (pls.p[i].type == ISAKMP_PL_N) {
+	for (size_t i = 0; i < pls->n; i++) {
+		if (pls->p[i].type == ISAKMP_PL_N) {
 			struct isakmp_notify n;
 
-			if (isakmp_parse_notify(&pls.p[i], &n) == 0)
+			if (isakmp_parse_notify(&pls->p[i], &n) == 0)
 				handle_notify(ike, &n, authentic);
-		} else if (pls.p[i].type == ISAKMP_PL_D && authentic) {
+		} else if (pls->p[i].type == ISAKMP_PL_D && authentic) {
 			struct isakmp_delete d;
 
-			if (isakmp_parse_delete(&pls.p[i], &d) != 0)
+			if (isakmp_parse_delete(&pls->p[i], &d) != 0)
 				continue;
 			if (d.proto == ISAKMP_PROTO_ISAKMP) {
 				ike_peer_deleted(ike, "the IKE SA");
@@ -212,4 +171,48 @@ void ike_info_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8
 		if (ike->p1 == P1_IDLE)
 			return;	/* the connection was torn down by what we just handled */
 	}
+}
+
+/* A protected Informational message: handled when it is authentic. */
+static void info_protected(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len)
+{
+	const struct ike_open how = { .kind = IKE_MSG_INFO };
+	struct ike_msg m;
+	int rc;
+
+	if (ike->p1 != P1_DONE && ike->p1 != P1_MM_SENT5)
+		return;
+	rc = ike_msg_open(ike, h, msg, len, &how, &m);
+	ike_msg_close(&m);
+	if (rc != IKE_OPEN_OK && ike->p1 == P1_MM_SENT5) {
+		/* The gateway answers our identity message with a notification under its own
+		 * keys. When those are not ours, it derived them from another pre-shared key:
+		 * it could not read us either (strongSwan sends PAYLOAD-MALFORMED here). */
+		ike_failf(ike, "auth-failed", "the gateway could not read our authentication message",
+			 "The gateway could not decrypt our identity message, and we cannot decrypt its "
+			 "answer: the two sides derived different keys, which means the pre-shared key "
+			 "differs from the gateway's. Check the psk in %s/secrets/%s.secrets.", ike_config_dir(ike), ike->cfg.name);
+		return;
+	}
+	if (rc != IKE_OPEN_OK) {
+		ike_log(ike, BW_LOG_WARN, "Informational message that does not decrypt or has a wrong hash ignored");
+		return;
+	}
+	ike_seen_peer(ike);
+	handle_payloads(ike, &m.pls, true);
+}
+
+void ike_info_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len)
+{
+	struct isakmp_payloads pls;
+
+	if (h->flags & ISAKMP_FLAG_ENC) {
+		info_protected(ike, h, msg, len);
+		return;
+	}
+	/* Unprotected: believable only while phase 1 is still being negotiated. */
+	if (ike->p1 == P1_DONE || ike->p1 == P1_IDLE ||
+	    isakmp_payloads_parse(h->np, msg + ISAKMP_HDR_LEN, len - ISAKMP_HDR_LEN, &pls) != 0)
+		return;
+	handle_payloads(ike, &pls, false);
 }

@@ -278,39 +278,24 @@ static void modecfg_set(struct bw_ike_conn *ike, const struct isakmp_hdr *h, con
 static int txn_open(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len,
 		    struct isakmp_cfg *cfg)
 {
-	struct isakmp_payloads pls;
-	struct isakmp_blob hb;
-	uint8_t iv[BW_IKE_BLOCK_MAX], want[BW_HASH_MAX];
-	int ai;
+	/* The answer within our exchange goes on from its IV; anything else starts a new one. */
+	const struct ike_open how = { .kind = IKE_MSG_TXN, .iv = h->msgid == ike->tx_msgid ? ike->tx_iv : NULL };
+	struct ike_msg m;
+	int rc = ike_msg_open(ike, h, msg, len, &how, &m);
 
-	if (!(h->flags & ISAKMP_FLAG_ENC))
-		return -1;
-	if (h->msgid == ike->tx_msgid)
-		memcpy(iv, ike->tx_iv, sizeof(iv));	/* the answer within our exchange */
-	else
-		bw_ike_iv_msgid(ike->p1_alg.hash, ike->p1_iv, ike->block, h->msgid, iv);
-	if (ike_decrypt_msg(ike, msg, len, iv) != 0 ||
-	    isakmp_payloads_parse(h->np, msg + ISAKMP_HDR_LEN, len - ISAKMP_HDR_LEN, &pls) != 0 ||
-	    pls.n < 2 || pls.p[0].type != ISAKMP_PL_HASH || isakmp_parse_hash(&pls.p[0], &hb) != 0 ||
-	    hb.len != ike->prf_len)
-		return -1;
-	bw_ike_qm_hash1(ike->p1_alg.hash, ike->skeyid_a, h->msgid, msg + ISAKMP_HDR_LEN + pls.p[1].off,
-			pls.used - pls.p[1].off, want);
-	if (!bw_crypto_equal(want, hb.data, ike->prf_len)) {
+	ike_msg_close(&m);
+	if (rc == IKE_OPEN_BAD_HASH)
 		ike_log(ike, BW_LOG_WARN, "transaction message with a wrong hash ignored");
-		return -1;
-	}
-	ai = isakmp_payloads_find(&pls, ISAKMP_PL_ATTR, 0);
-	if (ai < 0 || isakmp_parse_attr(&pls.p[ai], cfg) != 0)
+	if (rc != IKE_OPEN_OK || m.attr < 0 || isakmp_parse_attr(&m.pls.p[m.attr], cfg) != 0)
 		return -1;
 	ike->tx_msgid = h->msgid;
-	memcpy(ike->tx_iv, iv, sizeof(iv));
+	memcpy(ike->tx_iv, m.iv, sizeof(m.iv));
 	return 0;
 }
 
 void ike_cfg_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len)
 {
-	static struct isakmp_cfg cfg;	/* 2 KiB of attributes; one message at a time */
+	struct isakmp_cfg cfg;	/* 2 KiB of attributes */
 
 	if (txn_open(ike, h, msg, len, &cfg) != 0) {
 		ike_log(ike, BW_LOG_DEBUG, "transaction message that does not decrypt; ignored");
