@@ -318,14 +318,13 @@ static void teardown(struct bw_ike_conn *ike)
 	ike->out_msg = NULL;
 	free(ike->final_msg);
 	ike->final_msg = NULL;
-	free(ike->qr_msg);
-	ike->qr_msg = NULL;
-	OPENSSL_cleanse(ike->qr_gqm, sizeof(ike->qr_gqm));
+	ike_exchange_end(&ike->qm);
+	ike_exchange_end(&ike->qr);
+	ike_exchange_end(&ike->tx);
 	free(ike->sai_b);
 	ike->sai_b = NULL;
 	bw_dh_free(ike->dh);
-	bw_dh_free(ike->qm_dh);
-	ike->dh = ike->qm_dh = NULL;
+	ike->dh = NULL;
 	bw_secrets_wipe(&ike->sec);
 	bw_cert_free(ike->cert);
 	ike->cert = NULL;

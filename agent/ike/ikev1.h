@@ -96,6 +96,22 @@ struct ike_child {
 	double rekey_at;		/* ev_now() time of the next rekey */
 };
 
+/* One exchange in flight after phase 1 (Quick Mode either way, a transaction): its message ID,
+ * running IV, nonces, PFS state and, for the side that answers, its answer for the peer's
+ * repeats. The retransmission of the message we wait an answer for is the engine's (ike_send). */
+struct ike_exchange {
+	bool active;
+	uint32_t msgid;
+	uint8_t iv[BW_IKE_BLOCK_MAX];
+	uint8_t ni[IKE_PEER_NONCE_MAX], nr[IKE_PEER_NONCE_MAX];	/* initiator's and responder's */
+	size_t ni_len, nr_len;
+	struct bw_dh *dh;		/* our PFS key pair while we wait for the peer's KE */
+	uint8_t gqm[BW_DH_PUBLIC_MAX];	/* the PFS shared secret, until the SAs are installed */
+	size_t gqm_len;
+	uint8_t *sent;			/* our answer, resent when the peer repeats its message */
+	size_t sent_len;
+};
+
 struct bw_ike_conn {
 	struct bw_conn *conn;
 	struct bw_agent *agent;
@@ -142,16 +158,11 @@ struct bw_ike_conn {
 	/* Quick Mode: one at a time, for children[qm_child] */
 	size_t n_children, qm_child;
 	struct ike_child children[BW_MAX_NETS];
-	uint32_t qm_msgid;
-	uint8_t qm_iv[BW_IKE_BLOCK_MAX];
-	uint8_t qm_ni[IKE_NONCE_LEN], qm_nr[IKE_PEER_NONCE_MAX];
-	size_t qm_nr_len;
-	struct bw_dh *qm_dh;
+	struct ike_exchange qm;		/* ours; ni is our nonce (IKE_NONCE_LEN bytes) */
 
 	/* Transaction exchange */
 	enum cfg_state cfg_state;
-	uint32_t tx_msgid;
-	uint8_t tx_iv[BW_IKE_BLOCK_MAX];
+	struct ike_exchange tx;		/* the transaction exchange in progress (msgid, iv) */
 	ev_timer cfg_timer;
 	struct ike_modecfg mc;
 	bool xauth_done;
@@ -169,19 +180,11 @@ struct bw_ike_conn {
 	uint32_t final_msgid;
 
 	/* Quick Mode as responder: the gateway renews an IPsec SA before we do. */
-	bool qr_active;
-	uint32_t qr_msgid;
-	uint8_t qr_iv[BW_IKE_BLOCK_MAX];
-	uint8_t qr_ni[IKE_PEER_NONCE_MAX], qr_nr[IKE_NONCE_LEN];
-	size_t qr_ni_len;
-	uint8_t qr_gqm[BW_DH_PUBLIC_MAX];
-	size_t qr_gqm_len;
+	struct ike_exchange qr;		/* the gateway's; nr is ours (IKE_NONCE_LEN bytes) */
 	size_t qr_child;
 	struct bw_p2_proposal qr_alg;
 	uint8_t qr_spi_in[4], qr_spi_out[4];
 	uint32_t qr_lifetime_s;
-	uint8_t *qr_msg;		/* our answer, resent when the gateway repeats its first message */
-	size_t qr_len;
 
 	/* The last message we sent, resent with back-off until the answer comes. */
 	uint8_t *out_msg;
@@ -291,13 +294,6 @@ enum ike_msg_kind {
 	IKE_MSG_TXN,	/* transaction: HASH(1), one attribute payload */
 };
 
-struct ike_open {
-	enum ike_msg_kind kind;
-	const uint8_t *iv;	/* the exchange's running IV; NULL: a new exchange (phase 1's last block) */
-	const uint8_t *ni, *nr;	/* the exchange's nonces, for HASH(2) (ni) and HASH(3) (both) */
-	size_t ni_len, nr_len;
-};
-
 enum {
 	IKE_OPEN_OK = 0,
 	IKE_OPEN_UNREADABLE = -1,	/* does not decrypt, or no HASH first */
@@ -319,11 +315,15 @@ struct ike_msg {
 	uint8_t refused;		/* with IKE_OPEN_MISPLACED: the payload type refused (0: too few) */
 };
 
-/* Decrypts msg in place (only within it), checks the HASH and the payloads as how->kind
- * requires and fills m. Returns IKE_OPEN_OK or why not; call ike_msg_close either way. */
+/* Decrypts msg in place (only within it), checks the HASH and the payloads as kind requires
+ * and fills m. ex is the exchange the message belongs to (its IV, and its nonces for HASH(2)
+ * and HASH(3)), or NULL for the first message of a new exchange, whose IV comes from phase 1's
+ * last block. Returns IKE_OPEN_OK or why not; call ike_msg_close either way. */
 int ike_msg_open(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len,
-		 const struct ike_open *how, struct ike_msg *m);
+		 enum ike_msg_kind kind, const struct ike_exchange *ex, struct ike_msg *m);
 void ike_msg_close(struct ike_msg *m);
+/* Frees what an exchange holds (PFS key pair, kept answer) and wipes its PFS secret. */
+void ike_exchange_end(struct ike_exchange *ex);
 void ike_phase1_done(struct bw_ike_conn *ike);
 
 /* Exchanges. */

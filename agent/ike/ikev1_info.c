@@ -176,13 +176,12 @@ static void handle_payloads(struct bw_ike_conn *ike, const struct isakmp_payload
 /* A protected Informational message: handled when it is authentic. */
 static void info_protected(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len)
 {
-	const struct ike_open how = { .kind = IKE_MSG_INFO };
 	struct ike_msg m;
 	int rc;
 
 	if (ike->p1 != P1_DONE && ike->p1 != P1_MM_SENT5)
 		return;
-	rc = ike_msg_open(ike, h, msg, len, &how, &m);
+	rc = ike_msg_open(ike, h, msg, len, IKE_MSG_INFO, NULL, &m);
 	ike_msg_close(&m);
 	if (rc != IKE_OPEN_OK && ike->p1 == P1_MM_SENT5) {
 		/* The gateway answers our identity message with a notification under its own

@@ -48,9 +48,9 @@ int ike_cfg_send(struct bw_ike_conn *ike, uint32_t msgid, const struct isakmp_cf
 			if (bw_random(&msgid, 4) != 0)
 				return -1;
 		} while (msgid == 0);
-		bw_ike_iv_msgid(ike->p1_alg.hash, ike->p1_iv, ike->block, msgid, ike->tx_iv);
+		bw_ike_iv_msgid(ike->p1_alg.hash, ike->p1_iv, ike->block, msgid, ike->tx.iv);
 	}
-	ike->tx_msgid = msgid;
+	ike->tx.msgid = msgid;
 	ike_hdr_init(ike, &h, ISAKMP_EXCH_TRANSACTION, msgid, ISAKMP_FLAG_ENC);
 	if (isakmp_b_init(&b, &h) != 0)
 		return -1;
@@ -63,7 +63,7 @@ int ike_cfg_send(struct bw_ike_conn *ike, uint32_t msgid, const struct isakmp_cf
 	len = isakmp_b_len(&b);
 	bw_ike_qm_hash1(ike->p1_alg.hash, ike->skeyid_a, msgid, isakmp_b_buf(&b) + off + ike->prf_len,
 			len - off - ike->prf_len, isakmp_b_buf(&b) + off);
-	if (ike_encrypt_msg(ike, &b, ike->tx_iv) != 0) {
+	if (ike_encrypt_msg(ike, &b, ike->tx.iv) != 0) {
 		isakmp_b_free(&b);
 		return -1;
 	}
@@ -279,17 +279,17 @@ static int txn_open(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t
 		    struct isakmp_cfg *cfg)
 {
 	/* The answer within our exchange goes on from its IV; anything else starts a new one. */
-	const struct ike_open how = { .kind = IKE_MSG_TXN, .iv = h->msgid == ike->tx_msgid ? ike->tx_iv : NULL };
+	const struct ike_exchange *ex = h->msgid == ike->tx.msgid ? &ike->tx : NULL;
 	struct ike_msg m;
-	int rc = ike_msg_open(ike, h, msg, len, &how, &m);
+	int rc = ike_msg_open(ike, h, msg, len, IKE_MSG_TXN, ex, &m);
 
 	ike_msg_close(&m);
 	if (rc == IKE_OPEN_BAD_HASH)
 		ike_log(ike, BW_LOG_WARN, "transaction message with a wrong hash ignored");
 	if (rc != IKE_OPEN_OK || m.attr < 0 || isakmp_parse_attr(&m.pls.p[m.attr], cfg) != 0)
 		return -1;
-	ike->tx_msgid = h->msgid;
-	memcpy(ike->tx_iv, m.iv, sizeof(m.iv));
+	ike->tx.msgid = h->msgid;
+	memcpy(ike->tx.iv, m.iv, sizeof(m.iv));
 	return 0;
 }
 
@@ -320,7 +320,7 @@ void ike_cfg_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_
 			modecfg_set(ike, h, &cfg);
 		return;
 	case ISAKMP_CFG_REPLY:
-		if (ike->cfg_state != CFG_MC_SENT || h->msgid != ike->tx_msgid)
+		if (ike->cfg_state != CFG_MC_SENT || h->msgid != ike->tx.msgid)
 			return;
 		ike_rexmit_stop(ike);
 		if (take_modecfg(ike, &cfg) != 0)

@@ -3,6 +3,7 @@
  * payloads that are repeated or do not belong to the exchange, and fills struct ike_msg. */
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/crypto.h>
 
 #include "ike/ikev1.h"
 
@@ -64,8 +65,8 @@ static int check_shape(enum ike_msg_kind kind, struct ike_msg *m)
 	return 0;
 }
 
-static int verify_hash(struct bw_ike_conn *ike, const struct isakmp_hdr *h, const struct ike_open *how,
-		       const struct ike_msg *m, const struct isakmp_blob *hb)
+static int verify_hash(struct bw_ike_conn *ike, const struct isakmp_hdr *h, enum ike_msg_kind kind,
+		       const struct ike_exchange *ex, const struct ike_msg *m, const struct isakmp_blob *hb)
 {
 	uint8_t want[BW_HASH_MAX];
 	const uint8_t *rest = m->body + (m->pls.n > 1 ? m->pls.p[1].off : m->pls.used);
@@ -73,12 +74,12 @@ static int verify_hash(struct bw_ike_conn *ike, const struct isakmp_hdr *h, cons
 	enum bw_hash hh = ike->p1_alg.hash;
 	int rc;
 
-	switch (how->kind) {
+	switch (kind) {
 	case IKE_MSG_QM2:
-		rc = bw_ike_qm_hash2(hh, ike->skeyid_a, h->msgid, how->ni, how->ni_len, rest, rest_len, want);
+		rc = bw_ike_qm_hash2(hh, ike->skeyid_a, h->msgid, ex->ni, ex->ni_len, rest, rest_len, want);
 		break;
 	case IKE_MSG_QM3:
-		rc = bw_ike_qm_hash3(hh, ike->skeyid_a, h->msgid, how->ni, how->ni_len, how->nr, how->nr_len, want);
+		rc = bw_ike_qm_hash3(hh, ike->skeyid_a, h->msgid, ex->ni, ex->ni_len, ex->nr, ex->nr_len, want);
 		break;
 	case IKE_MSG_INFO:
 		rc = bw_ike_info_hash(hh, ike->skeyid_a, h->msgid, rest, rest_len, want);
@@ -122,7 +123,7 @@ static int fill(struct ike_msg *m)
 }
 
 int ike_msg_open(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len,
-		 const struct ike_open *how, struct ike_msg *m)
+		 enum ike_msg_kind kind, const struct ike_exchange *ex, struct ike_msg *m)
 {
 	struct isakmp_blob hb;
 
@@ -131,8 +132,10 @@ int ike_msg_open(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *m
 	m->body = msg + ISAKMP_HDR_LEN;
 	if (!(h->flags & ISAKMP_FLAG_ENC))
 		return IKE_OPEN_UNREADABLE;
-	if (how->iv)
-		memcpy(m->iv, how->iv, sizeof(m->iv));
+	if ((kind == IKE_MSG_QM2 || kind == IKE_MSG_QM3) && !ex)
+		return IKE_OPEN_UNREADABLE;	/* their HASH covers the exchange's nonces */
+	if (ex)
+		memcpy(m->iv, ex->iv, sizeof(m->iv));
 	else
 		bw_ike_iv_msgid(ike->p1_alg.hash, ike->p1_iv, ike->block, h->msgid, m->iv);
 	if (ike_decrypt_msg(ike, msg, len, m->iv) != 0 ||
@@ -140,9 +143,9 @@ int ike_msg_open(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *m
 	    m->pls.p[0].type != ISAKMP_PL_HASH || isakmp_parse_hash(&m->pls.p[0], &hb) != 0 ||
 	    hb.len != ike->prf_len)
 		return IKE_OPEN_UNREADABLE;
-	if (check_shape(how->kind, m) != 0)
+	if (check_shape(kind, m) != 0)
 		return IKE_OPEN_MISPLACED;
-	if (verify_hash(ike, h, how, m, &hb) != 0)
+	if (verify_hash(ike, h, kind, ex, m, &hb) != 0)
 		return IKE_OPEN_BAD_HASH;
 	if (fill(m) != 0)
 		return IKE_OPEN_UNREADABLE;
@@ -153,4 +156,16 @@ void ike_msg_close(struct ike_msg *m)
 {
 	free(m->sa);
 	m->sa = NULL;
+}
+
+void ike_exchange_end(struct ike_exchange *ex)
+{
+	bw_dh_free(ex->dh);
+	ex->dh = NULL;
+	free(ex->sent);
+	ex->sent = NULL;
+	ex->sent_len = 0;
+	ex->active = false;
+	OPENSSL_cleanse(ex->gqm, sizeof(ex->gqm));
+	ex->gqm_len = 0;
 }

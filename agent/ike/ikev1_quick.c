@@ -110,15 +110,15 @@ static struct isakmp_sa *proposal_sa(const struct bw_ike_conn *ike, const struct
 	return sa;
 }
 
-/* Adds KE with a fresh PFS key pair in ike->qm_dh. */
+/* Adds KE with a fresh PFS key pair in ike->qm.dh. */
 static int add_pfs_ke(struct bw_ike_conn *ike, struct isakmp_builder *b, enum bw_dh_group g)
 {
 	char err[160];
 	uint8_t pub[BW_DH_PUBLIC_MAX];
 
-	ike->qm_dh = bw_dh_new(g, err, sizeof(err));
-	if (!ike->qm_dh || bw_dh_public(ike->qm_dh, pub, sizeof(pub)) != 0) {
-		ike_fail(ike, "config", ike->qm_dh ? "cannot compute the PFS key exchange" : err, NULL);
+	ike->qm.dh = bw_dh_new(g, err, sizeof(err));
+	if (!ike->qm.dh || bw_dh_public(ike->qm.dh, pub, sizeof(pub)) != 0) {
+		ike_fail(ike, "config", ike->qm.dh ? "cannot compute the PFS key exchange" : err, NULL);
 		return -1;
 	}
 	isakmp_b_ke(b, pub, bw_dh_public_len(g));
@@ -146,7 +146,7 @@ static int build_first(struct bw_ike_conn *ike, const struct ike_child *ch, enum
 	uint8_t idc[16];
 	size_t off, len, idlen;
 
-	ike_hdr_init(ike, &h, ISAKMP_EXCH_QUICK, ike->qm_msgid, ISAKMP_FLAG_ENC);
+	ike_hdr_init(ike, &h, ISAKMP_EXCH_QUICK, ike->qm.msgid, ISAKMP_FLAG_ENC);
 	if (!sa || isakmp_b_init(b, &h) != 0) {
 		free(sa);
 		return -1;
@@ -154,7 +154,7 @@ static int build_first(struct bw_ike_conn *ike, const struct ike_child *ch, enum
 	isakmp_b_hash_reserve(b, ike->prf_len, &off);
 	isakmp_b_sa(b, sa);
 	free(sa);
-	isakmp_b_nonce(b, ike->qm_ni, IKE_NONCE_LEN);
+	isakmp_b_nonce(b, ike->qm.ni, ike->qm.ni_len);
 	if (g != BW_DH_NONE && add_pfs_ke(ike, b, g) != 0) {
 		isakmp_b_free(b);
 		return -1;
@@ -171,10 +171,10 @@ static int build_first(struct bw_ike_conn *ike, const struct ike_child *ch, enum
 		return -1;
 	}
 	len = isakmp_b_len(b);
-	bw_ike_qm_hash1(ike->p1_alg.hash, ike->skeyid_a, ike->qm_msgid, isakmp_b_buf(b) + off + ike->prf_len,
+	bw_ike_qm_hash1(ike->p1_alg.hash, ike->skeyid_a, ike->qm.msgid, isakmp_b_buf(b) + off + ike->prf_len,
 			len - off - ike->prf_len, isakmp_b_buf(b) + off);
-	bw_ike_iv_msgid(ike->p1_alg.hash, ike->p1_iv, ike->block, ike->qm_msgid, ike->qm_iv);
-	if (ike_encrypt_msg(ike, b, ike->qm_iv) != 0) {
+	bw_ike_iv_msgid(ike->p1_alg.hash, ike->p1_iv, ike->block, ike->qm.msgid, ike->qm.iv);
+	if (ike_encrypt_msg(ike, b, ike->qm.iv) != 0) {
 		isakmp_b_free(b);
 		ike_fail(ike, "internal", "cannot encrypt the Quick Mode message", NULL);
 		return -1;
@@ -189,20 +189,21 @@ int ike_quick_start(struct bw_ike_conn *ike)
 	enum bw_dh_group g = pfs_group(ike);
 	char l[64], r[64];
 
-	bw_dh_free(ike->qm_dh);
-	ike->qm_dh = NULL;
+	bw_dh_free(ike->qm.dh);
+	ike->qm.dh = NULL;
 	do {
-		if (bw_random(&ike->qm_msgid, 4) != 0)
+		if (bw_random(&ike->qm.msgid, 4) != 0)
 			return -1;
-	} while (ike->qm_msgid == 0);
+	} while (ike->qm.msgid == 0);
 	if (ch->rekeying)
 		retire_current(ike, ch);
 	do {
 		if (bw_random(ch->spi_in, 4) != 0)
 			return -1;
 	} while (ch->spi_in[0] == 0);	/* SPIs 1-255 are reserved (RFC 4303 2.1) */
-	if (bw_random(ike->qm_ni, IKE_NONCE_LEN) != 0)
+	if (bw_random(ike->qm.ni, IKE_NONCE_LEN) != 0)
 		return -1;
+	ike->qm.ni_len = IKE_NONCE_LEN;
 	if (build_first(ike, ch, g, &b) != 0)
 		return -1;
 	ch->state = QM_SENT1;
@@ -391,11 +392,10 @@ static void on_switch_poll(struct ev_loop *loop, ev_timer *w, int revents)
  * repeating its second message: our third goes out again. */
 static void quick_connected(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len)
 {
-	const struct ike_open how = { .kind = IKE_MSG_QM4, .iv = ike->qm_iv };
 	struct ike_msg m;
 	bool connected = false;
 
-	if (ike_msg_open(ike, h, msg, len, &how, &m) != IKE_OPEN_OK) {
+	if (ike_msg_open(ike, h, msg, len, IKE_MSG_QM4, &ike->qm, &m) != IKE_OPEN_OK) {
 		ike_msg_close(&m);
 		ike_log(ike, BW_LOG_DEBUG, "Quick Mode: not a valid CONNECTED message; the gateway repeats itself, "
 			"sending our third message again");
@@ -414,7 +414,7 @@ static void quick_connected(struct bw_ike_conn *ike, const struct isakmp_hdr *h,
 		ike_log(ike, BW_LOG_DEBUG, "Quick Mode: a fourth message without CONNECTED; ignored");
 		return;
 	}
-	memcpy(ike->qm_iv, m.iv, sizeof(m.iv));
+	memcpy(ike->qm.iv, m.iv, sizeof(m.iv));
 	ike_seen_peer(ike);
 	ike_log(ike, BW_LOG_INFO, "the gateway confirmed the IPsec SA (CONNECTED)");
 	switch_finish(ike, "the gateway confirmed it (CONNECTED)");
@@ -426,13 +426,13 @@ static void send_hash3(struct bw_ike_conn *ike)
 	struct isakmp_hdr h;
 	uint8_t hash[BW_HASH_MAX];
 
-	bw_ike_qm_hash3(ike->p1_alg.hash, ike->skeyid_a, ike->qm_msgid, ike->qm_ni, IKE_NONCE_LEN, ike->qm_nr,
-			ike->qm_nr_len, hash);
-	ike_hdr_init(ike, &h, ISAKMP_EXCH_QUICK, ike->qm_msgid, ISAKMP_FLAG_ENC);
+	bw_ike_qm_hash3(ike->p1_alg.hash, ike->skeyid_a, ike->qm.msgid, ike->qm.ni, ike->qm.ni_len, ike->qm.nr,
+			ike->qm.nr_len, hash);
+	ike_hdr_init(ike, &h, ISAKMP_EXCH_QUICK, ike->qm.msgid, ISAKMP_FLAG_ENC);
 	if (isakmp_b_init(&b, &h) == 0 && isakmp_b_hash(&b, hash, ike->prf_len) == 0 &&
-	    ike_encrypt_msg(ike, &b, ike->qm_iv) == 0) {
+	    ike_encrypt_msg(ike, &b, ike->qm.iv) == 0) {
 		ike_send_raw(ike, isakmp_b_buf(&b), isakmp_b_len(&b));
-		ike_keep_final(ike, ISAKMP_EXCH_QUICK, ike->qm_msgid, isakmp_b_buf(&b), isakmp_b_len(&b));
+		ike_keep_final(ike, ISAKMP_EXCH_QUICK, ike->qm.msgid, isakmp_b_buf(&b), isakmp_b_len(&b));
 	}
 	isakmp_b_free(&b);
 }
@@ -512,10 +512,10 @@ static struct bw_dh *respond_pfs(struct bw_ike_conn *ike, const struct ike_msg *
 	struct bw_dh *dh = NULL;
 	char err[160];
 
-	ike->qr_gqm_len = sizeof(ike->qr_gqm);
+	ike->qr.gqm_len = sizeof(ike->qr.gqm);
 	if (!m->have_ke || !(dh = bw_dh_new(ike->qr_alg.dh, err, sizeof(err))) ||
 	    bw_dh_public(dh, pub, publen) != 0 ||
-	    bw_dh_compute(dh, m->ke.data, m->ke.len, ike->qr_gqm, &ike->qr_gqm_len) != 0) {
+	    bw_dh_compute(dh, m->ke.data, m->ke.len, ike->qr.gqm, &ike->qr.gqm_len) != 0) {
 		bw_dh_free(dh);
 		return NULL;
 	}
@@ -541,7 +541,7 @@ static int respond_send(struct bw_ike_conn *ike, const struct isakmp_hdr *h, str
 		return -1;
 	isakmp_b_hash_reserve(&b, ike->prf_len, &off);
 	isakmp_b_sa(&b, sa);
-	isakmp_b_nonce(&b, ike->qr_nr, IKE_NONCE_LEN);
+	isakmp_b_nonce(&b, ike->qr.nr, ike->qr.nr_len);
 	if (pub)
 		isakmp_b_ke(&b, pub, bw_dh_public_len(ike->qr_alg.dh));
 	if (m->id_i) {
@@ -553,18 +553,18 @@ static int respond_send(struct bw_ike_conn *ike, const struct isakmp_hdr *h, str
 		return -1;
 	}
 	blen = isakmp_b_len(&b);
-	bw_ike_qm_hash2(ike->p1_alg.hash, ike->skeyid_a, h->msgid, ike->qr_ni, ike->qr_ni_len,
+	bw_ike_qm_hash2(ike->p1_alg.hash, ike->skeyid_a, h->msgid, ike->qr.ni, ike->qr.ni_len,
 			isakmp_b_buf(&b) + off + ike->prf_len, blen - off - ike->prf_len, isakmp_b_buf(&b) + off);
 	if (ike_encrypt_msg(ike, &b, iv) != 0) {
 		isakmp_b_free(&b);
 		return -1;
 	}
-	free(ike->qr_msg);
-	ike->qr_msg = NULL;
-	ike->qr_len = isakmp_b_len(&b);
-	ike->qr_msg = malloc(ike->qr_len);
-	if (ike->qr_msg)
-		memcpy(ike->qr_msg, isakmp_b_buf(&b), ike->qr_len);
+	free(ike->qr.sent);
+	ike->qr.sent = NULL;
+	ike->qr.sent_len = isakmp_b_len(&b);
+	ike->qr.sent = malloc(ike->qr.sent_len);
+	if (ike->qr.sent)
+		memcpy(ike->qr.sent, isakmp_b_buf(&b), ike->qr.sent_len);
 	ike_send_raw(ike, isakmp_b_buf(&b), isakmp_b_len(&b));
 	isakmp_b_free(&b);
 	return 0;
@@ -582,7 +582,7 @@ static void respond_offer(struct bw_ike_conn *ike, const struct isakmp_hdr *h, s
 		ike_log(ike, BW_LOG_WARN, "the gateway's renewal offers none of our phase-2 proposals; ignored");
 		return;
 	}
-	ike->qr_gqm_len = 0;
+	ike->qr.gqm_len = 0;
 	if (ike->qr_alg.dh != BW_DH_NONE && !(dh = respond_pfs(ike, m, pub, sizeof(pub)))) {
 		ike_log(ike, BW_LOG_WARN, "the gateway's renewal has no usable PFS key exchange; ignored");
 		return;
@@ -594,30 +594,30 @@ static void respond_offer(struct bw_ike_conn *ike, const struct isakmp_hdr *h, s
 		if (life > 0 && life < ike->qr_lifetime_s)
 			ike->qr_lifetime_s = (uint32_t)life;
 	}
-	memcpy(ike->qr_ni, m->nonce.data, m->nonce.len);
-	ike->qr_ni_len = m->nonce.len;
+	memcpy(ike->qr.ni, m->nonce.data, m->nonce.len);
+	ike->qr.ni_len = m->nonce.len;
 	memcpy(ike->qr_spi_out, m->sa->p[0].spi, 4);
 	do {
 		if (bw_random(ike->qr_spi_in, 4) != 0)
 			goto fail;
 	} while (ike->qr_spi_in[0] == 0);
-	if (bw_random(ike->qr_nr, IKE_NONCE_LEN) != 0 || respond_send(ike, h, m, tr, dh ? pub : NULL, m->iv) != 0)
+	ike->qr.nr_len = IKE_NONCE_LEN;
+	if (bw_random(ike->qr.nr, IKE_NONCE_LEN) != 0 || respond_send(ike, h, m, tr, dh ? pub : NULL, m->iv) != 0)
 		goto fail;
-	memcpy(ike->qr_iv, m->iv, sizeof(m->iv));
-	ike->qr_msgid = h->msgid;
+	memcpy(ike->qr.iv, m->iv, sizeof(m->iv));
+	ike->qr.msgid = h->msgid;
 	ike->qr_child = child;
-	ike->qr_active = true;
+	ike->qr.active = true;
 	bw_dh_free(dh);
 	ike_log(ike, BW_LOG_DEBUG, "Quick Mode from the gateway: renewing an IPsec SA (answer sent)");
 	return;
 fail:
 	bw_dh_free(dh);
-	OPENSSL_cleanse(ike->qr_gqm, sizeof(ike->qr_gqm));
+	OPENSSL_cleanse(ike->qr.gqm, sizeof(ike->qr.gqm));
 }
 
 static void respond_first(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len)
 {
-	const struct ike_open how = { .kind = IKE_MSG_QM1 };
 	struct ike_msg m;
 	size_t child;
 	int rc;
@@ -625,14 +625,14 @@ static void respond_first(struct bw_ike_conn *ike, const struct isakmp_hdr *h, u
 	for (size_t i = 0; i < ike->n_children; i++)
 		if (ike->children[i].state == QM_SENT1)
 			return;	/* our own renewal is under way; the gateway will see it */
-	rc = ike_msg_open(ike, h, msg, len, &how, &m);
+	rc = ike_msg_open(ike, h, msg, len, IKE_MSG_QM1, NULL, &m);
 	if (rc == IKE_OPEN_BAD_HASH)
 		ike_log(ike, BW_LOG_WARN, "Quick Mode from the gateway with a wrong HASH(1); ignored");
 	if (rc != IKE_OPEN_OK)
 		goto out;
 	ike_seen_peer(ike);
 	if (!m.sa || m.sa->n_proposals < 1 || m.sa->p[0].proto != ISAKMP_PROTO_ESP || m.sa->p[0].spi_size != 4 ||
-	    !m.have_nonce || m.nonce.len > sizeof(ike->qr_ni))
+	    !m.have_nonce || m.nonce.len > sizeof(ike->qr.ni))
 		goto out;
 	child = renewed_child(ike, &m);
 	if (child == ike->n_children || ike->children[child].state != QM_DONE) {
@@ -646,29 +646,27 @@ out:
 
 static void quick_respond(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len)
 {
-	const struct ike_open how = { .kind = IKE_MSG_QM3, .iv = ike->qr_iv, .ni = ike->qr_ni,
-				      .ni_len = ike->qr_ni_len, .nr = ike->qr_nr, .nr_len = IKE_NONCE_LEN };
 	struct ike_msg m;
 	struct ike_child *ch;
 	int rc;
 
-	if (!ike->qr_active || h->msgid != ike->qr_msgid) {
+	if (!ike->qr.active || h->msgid != ike->qr.msgid) {
 		respond_first(ike, h, msg, len);
 		return;
 	}
 	/* Within our answered exchange: HASH(3), or the gateway repeating its first message. */
-	rc = ike_msg_open(ike, h, msg, len, &how, &m);
+	rc = ike_msg_open(ike, h, msg, len, IKE_MSG_QM3, &ike->qr, &m);
 	ike_msg_close(&m);
 	if (rc == IKE_OPEN_UNREADABLE || rc == IKE_OPEN_MISPLACED) {
-		if (ike->qr_msg)
-			ike_send_raw(ike, ike->qr_msg, ike->qr_len);
+		if (ike->qr.sent)
+			ike_send_raw(ike, ike->qr.sent, ike->qr.sent_len);
 		return;
 	}
 	if (rc != IKE_OPEN_OK) {
 		ike_log(ike, BW_LOG_WARN, "Quick Mode HASH(3) from the gateway does not match; ignored");
 		return;
 	}
-	ike->qr_active = false;
+	ike->qr.active = false;
 	ch = &ike->children[ike->qr_child];
 	retire_current(ike, ch);
 	memcpy(ch->spi_in, ike->qr_spi_in, 4);
@@ -677,17 +675,17 @@ static void quick_respond(struct bw_ike_conn *ike, const struct isakmp_hdr *h, u
 	ch->lifetime_s = ike->qr_lifetime_s;
 	ch->rekeying = true;
 	/* The gateway installed its SAs when it sent HASH(3): our traffic may move at once. */
-	if (install_child(ike, ch, ike->qr_gqm_len ? ike->qr_gqm : NULL, ike->qr_gqm_len, ike->qr_ni, ike->qr_ni_len,
-			  ike->qr_nr, IKE_NONCE_LEN, 0) != 0) {
+	if (install_child(ike, ch, ike->qr.gqm_len ? ike->qr.gqm : NULL, ike->qr.gqm_len, ike->qr.ni, ike->qr.ni_len,
+			  ike->qr.nr, ike->qr.nr_len, 0) != 0) {
 		char x[200];
 
-		OPENSSL_cleanse(ike->qr_gqm, sizeof(ike->qr_gqm));
+		OPENSSL_cleanse(ike->qr.gqm, sizeof(ike->qr.gqm));
 		snprintf(x, sizeof(x), "The gateway renewed the IPsec SA but it could not be set up locally; see "
 			 "burrow log %s.", ike->cfg.name);
 		ike_fail(ike, "datapath", "the renewed SA could not be installed in the datapath", x);
 		return;
 	}
-	OPENSSL_cleanse(ike->qr_gqm, sizeof(ike->qr_gqm));
+	OPENSSL_cleanse(ike->qr.gqm, sizeof(ike->qr.gqm));
 	ike_log(ike, BW_LOG_INFO, "the gateway renewed the IPsec SA: SPIs in %02x%02x%02x%02x out %02x%02x%02x%02x",
 		ch->spi_in[0], ch->spi_in[1], ch->spi_in[2], ch->spi_in[3], ch->spi_out[0], ch->spi_out[1],
 		ch->spi_out[2], ch->spi_out[3]);
@@ -722,13 +720,13 @@ static void responder_lifetime(struct bw_ike_conn *ike, struct ike_child *ch, co
 static int take_answer(struct bw_ike_conn *ike, struct ike_child *ch, const struct ike_msg *m, uint8_t *gqm,
 		       size_t *gqm_len)
 {
-	if (!m->have_nonce || m->nonce.len > sizeof(ike->qm_nr) || qm_accept_sa(ike, ch, m->sa) != 0) {
+	if (!m->have_nonce || m->nonce.len > sizeof(ike->qm.nr) || qm_accept_sa(ike, ch, m->sa) != 0) {
 		ike_fail(ike, "protocol-error", "the gateway's Quick Mode answer is not one of our proposals", NULL);
 		return -1;
 	}
-	memcpy(ike->qm_nr, m->nonce.data, m->nonce.len);
-	ike->qm_nr_len = m->nonce.len;
-	if (ike->qm_dh && (!m->have_ke || bw_dh_compute(ike->qm_dh, m->ke.data, m->ke.len, gqm, gqm_len) != 0)) {
+	memcpy(ike->qm.nr, m->nonce.data, m->nonce.len);
+	ike->qm.nr_len = m->nonce.len;
+	if (ike->qm.dh && (!m->have_ke || bw_dh_compute(ike->qm.dh, m->ke.data, m->ke.len, gqm, gqm_len) != 0)) {
 		ike_fail(ike, "pfs-mismatch", "the gateway did not answer our PFS key exchange",
 			 "The gateway does not use PFS, or another group. Set pfs in [phase2] to the "
 			 "gateway's group, or to none.");
@@ -769,8 +767,6 @@ static void child_installed(struct bw_ike_conn *ike, struct ike_child *ch, uint3
 void ike_quick_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len)
 {
 	struct ike_child *ch = &ike->children[ike->qm_child];
-	const struct ike_open how = { .kind = IKE_MSG_QM2, .iv = ike->qm_iv, .ni = ike->qm_ni,
-				      .ni_len = IKE_NONCE_LEN };
 	struct ike_msg m;
 	uint8_t gqm[BW_DH_PUBLIC_MAX];
 	size_t gqm_len = sizeof(gqm);
@@ -779,15 +775,15 @@ void ike_quick_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint
 
 	if (!(h->flags & ISAKMP_FLAG_ENC))
 		return;
-	if (ike->switch_child >= 0 && ike->switch_commit && h->msgid == ike->qm_msgid) {
+	if (ike->switch_child >= 0 && ike->switch_commit && h->msgid == ike->qm.msgid) {
 		quick_connected(ike, h, msg, len);
 		return;
 	}
-	if (ch->state != QM_SENT1 || h->msgid != ike->qm_msgid) {
+	if (ch->state != QM_SENT1 || h->msgid != ike->qm.msgid) {
 		quick_respond(ike, h, msg, len);
 		return;
 	}
-	rc = ike_msg_open(ike, h, msg, len, &how, &m);
+	rc = ike_msg_open(ike, h, msg, len, IKE_MSG_QM2, &ike->qm, &m);
 	if (rc != IKE_OPEN_OK) {
 		ike_msg_close(&m);
 		if (rc == IKE_OPEN_BAD_HASH)
@@ -801,15 +797,15 @@ void ike_quick_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint
 	}
 	ike_rexmit_stop(ike);
 	ike_seen_peer(ike);
-	memcpy(ike->qm_iv, m.iv, sizeof(m.iv));
+	memcpy(ike->qm.iv, m.iv, sizeof(m.iv));
 	rc = take_answer(ike, ch, &m, gqm, &gqm_len);
 	ike_msg_close(&m);
 	if (rc != 0)
 		return;
 	send_hash3(ike);
 	prev_out = replaced_out(ike, ch);
-	if (install_child(ike, ch, ike->qm_dh ? gqm : NULL, ike->qm_dh ? gqm_len : 0, ike->qm_ni, IKE_NONCE_LEN,
-			  ike->qm_nr, ike->qm_nr_len, prev_out) != 0) {
+	if (install_child(ike, ch, ike->qm.dh ? gqm : NULL, ike->qm.dh ? gqm_len : 0, ike->qm.ni, ike->qm.ni_len,
+			  ike->qm.nr, ike->qm.nr_len, prev_out) != 0) {
 		char x[200];
 
 		OPENSSL_cleanse(gqm, sizeof(gqm));

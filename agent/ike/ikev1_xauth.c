@@ -57,7 +57,7 @@ void ike_xauth_request(struct bw_ike_conn *ike, const struct isakmp_cfg *req)
 	str_attr(&reply, ISAKMP_CFG_XAUTH_USER_NAME, ike->cfg.xauth_user);
 	str_attr(&reply, ISAKMP_CFG_XAUTH_USER_PASSWORD, ike->sec.xauth_password);
 	ike_log(ike, BW_LOG_INFO, "XAUTH: the gateway asks for credentials; answering as %s", ike->cfg.xauth_user);
-	rc = ike_cfg_send(ike, ike->tx_msgid, &reply, false);
+	rc = ike_cfg_send(ike, ike->tx.msgid, &reply, false);
 	if (rc != 0)
 		ike_fail(ike, "internal", "cannot send the XAUTH answer", NULL);
 	else
@@ -74,7 +74,7 @@ void ike_xauth_status(struct bw_ike_conn *ike, const struct isakmp_cfg *set)
 		return;
 	ack.attrs[ack.n_attrs++] = (struct isakmp_attr){ .type = ISAKMP_CFG_XAUTH_STATUS,
 							 .fmt = ISAKMP_ATTR_TV, .value = ok ? 1 : 0 };
-	ike_cfg_send(ike, ike->tx_msgid, &ack, false);
+	ike_cfg_send(ike, ike->tx.msgid, &ack, false);
 	if (!ok) {
 		ike_failf(ike, "xauth-failed", "the gateway rejected the XAUTH user name or password",
 			 "The gateway rejected the XAUTH credentials. Check xauth_user in the connection and "

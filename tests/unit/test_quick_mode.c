@@ -147,8 +147,8 @@ static void engine_clear(void)
 		ev_timer_stop(agent.loop, timers[i]);
 	free(ike.out_msg);
 	free(ike.final_msg);
-	free(ike.qr_msg);
-	bw_dh_free(ike.qm_dh);
+	free(ike.qr.sent);
+	bw_dh_free(ike.qm.dh);
 	memset(&ike, 0, sizeof(ike));
 }
 
