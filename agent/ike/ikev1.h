@@ -14,6 +14,7 @@
 #include "ike/ike_cert.h"
 #include "ike/ike_crypto.h"
 #include "ike/isakmp.h"
+#include "ike/ikev1_offer.h"
 #include "sa-backends/sa_backend.h"
 
 struct bw_conn;

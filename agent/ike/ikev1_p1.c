@@ -14,16 +14,22 @@
 #include "log.h"
 #include "util.h"
 
-void ike_hdr_init(struct bw_ike_conn *ike, struct isakmp_hdr *h, uint8_t exchange, uint32_t msgid,
-		  uint8_t flags)
+void ike_p1_hdr(struct isakmp_hdr *h, const uint8_t icookie[8], const uint8_t rcookie[8], uint8_t exchange,
+		uint32_t msgid, uint8_t flags)
 {
 	memset(h, 0, sizeof(*h));
-	memcpy(h->icookie, ike->icookie, 8);
-	memcpy(h->rcookie, ike->rcookie, 8);
+	memcpy(h->icookie, icookie, 8);
+	memcpy(h->rcookie, rcookie, 8);
 	h->version = 0x10;
 	h->exchange = exchange;
 	h->flags = flags;
 	h->msgid = msgid;
+}
+
+void ike_hdr_init(struct bw_ike_conn *ike, struct isakmp_hdr *h, uint8_t exchange, uint32_t msgid,
+		  uint8_t flags)
+{
+	ike_p1_hdr(h, ike->icookie, ike->rcookie, exchange, msgid, flags);
 }
 
 static void attr(struct isakmp_transform *t, uint16_t type, uint64_t value)
@@ -36,34 +42,44 @@ static void attr(struct isakmp_transform *t, uint16_t type, uint64_t value)
 	a->value = value;
 }
 
-static uint16_t p1_auth_method(const struct bw_ike_conn *ike)
+static uint16_t p1_auth_method(const struct bw_conn_config *cfg, const struct bw_cert_creds *cert)
 {
-	if (ike->cert) {
-		uint16_t m = bw_cert_auth_method(ike->cert);
+	if (cert) {
+		uint16_t m = bw_cert_auth_method(cert);
 
 		/* XAUTH on top of RSA has its own value; ECDSA has none (refused at start). */
-		return ike->cfg.xauth && m == ISAKMP_AUTH_RSA_SIG ? ISAKMP_AUTH_XAUTH_INIT_RSA : m;
+		return cfg->xauth && m == ISAKMP_AUTH_RSA_SIG ? ISAKMP_AUTH_XAUTH_INIT_RSA : m;
 	}
-	return ike->cfg.xauth ? ISAKMP_AUTH_XAUTH_INIT_PSK : ISAKMP_AUTH_PSK;
+	return cfg->xauth ? ISAKMP_AUTH_XAUTH_INIT_PSK : ISAKMP_AUTH_PSK;
 }
 
-/* Big (75 KiB) and used by one exchange at a time in a single-threaded daemon. */
-static struct isakmp_sa sa_scratch;
-
-int ike_p1_build_sa(struct bw_ike_conn *ike, struct isakmp_builder *b)
+void ike_p1_offer_init(struct ike_p1_offer *o, const struct bw_conn_config *cfg, const struct bw_cert_creds *cert)
 {
-	struct isakmp_sa *sa = &sa_scratch;
-	struct isakmp_proposal *p = &sa->p[0];
-	size_t before = isakmp_b_len(b);
+	o->proposals = cfg->p1_proposals;
+	o->n_proposals = cfg->n_p1_proposals;
+	o->lifetime_s = cfg->p1_lifetime_s;
+	o->auth_method = p1_auth_method(cfg, cert);
+	o->natt = cfg->nat_traversal != BW_NATT_OFF;
+	o->xauth = cfg->xauth;
+	o->unity = cfg->mode_config != BW_MODECFG_NO;
+}
 
-	memset(sa, 0, sizeof(*sa));
+int ike_p1_put_sa(struct isakmp_builder *b, const struct ike_p1_offer *o)
+{
+	struct isakmp_sa *sa = calloc(1, sizeof(*sa));	/* 75 KiB: not on the stack */
+	struct isakmp_proposal *p;
+	int rc;
+
+	if (!sa)
+		return -1;
+	p = &sa->p[0];
 	sa->doi = ISAKMP_DOI_IPSEC;
 	sa->situation = ISAKMP_SIT_IDENTITY_ONLY;
 	sa->n_proposals = 1;
 	p->num = 1;
 	p->proto = ISAKMP_PROTO_ISAKMP;
-	for (size_t i = 0; i < ike->cfg.n_p1_proposals && i < ISAKMP_MAX_TRANSFORMS; i++) {
-		const struct bw_p1_proposal *pp = &ike->cfg.p1_proposals[i];
+	for (size_t i = 0; i < o->n_proposals && i < ISAKMP_MAX_TRANSFORMS; i++) {
+		const struct bw_p1_proposal *pp = &o->proposals[i];
 		struct isakmp_transform *t = &p->t[p->n_transforms++];
 
 		t->num = (uint8_t)(i + 1);
@@ -72,12 +88,23 @@ int ike_p1_build_sa(struct bw_ike_conn *ike, struct isakmp_builder *b)
 		if (pp->encr == BW_P1_ENCR_AES_CBC)
 			attr(t, ISAKMP_P1_KEY_LENGTH, pp->key_bits);
 		attr(t, ISAKMP_P1_HASH, pp->hash);
-		attr(t, ISAKMP_P1_AUTH, p1_auth_method(ike));
+		attr(t, ISAKMP_P1_AUTH, o->auth_method);
 		attr(t, ISAKMP_P1_GROUP, pp->dh);
 		attr(t, ISAKMP_P1_LIFE_TYPE, ISAKMP_LIFE_SECONDS);
-		attr(t, ISAKMP_P1_LIFE_DURATION, ike->cfg.p1_lifetime_s);
+		attr(t, ISAKMP_P1_LIFE_DURATION, o->lifetime_s);
 	}
-	if (isakmp_b_sa(b, sa) != 0)
+	rc = isakmp_b_sa(b, sa);
+	free(sa);
+	return rc;
+}
+
+int ike_p1_build_sa(struct bw_ike_conn *ike, struct isakmp_builder *b)
+{
+	struct ike_p1_offer o;
+	size_t before = isakmp_b_len(b);
+
+	ike_p1_offer_init(&o, &ike->cfg, ike->cert);
+	if (ike_p1_put_sa(b, &o) != 0)
 		return -1;
 	/* SAi_b: the SA payload body, as HASH_I/HASH_R cover it. */
 	free(ike->sai_b);
@@ -96,9 +123,8 @@ static uint64_t attr_val(const struct isakmp_transform *t, uint16_t type, uint64
 	return a && a->has_value ? a->value : dflt;
 }
 
-int ike_p1_accept_sa(struct bw_ike_conn *ike, const struct isakmp_payload *pl)
+static int accept_sa(struct bw_ike_conn *ike, const struct isakmp_payload *pl, struct isakmp_sa *sa)
 {
-	struct isakmp_sa *sa = &sa_scratch;
 	const struct isakmp_transform *t;
 	uint64_t encr, bits, hash, auth, group, life_type, life;
 	char offered[512] = "", one[64];
@@ -122,7 +148,7 @@ int ike_p1_accept_sa(struct bw_ike_conn *ike, const struct isakmp_payload *pl)
 		const struct bw_p1_proposal *p = &ike->cfg.p1_proposals[i];
 
 		if (p->encr == encr && p->hash == hash && p->dh == group &&
-		    (p->encr != BW_P1_ENCR_AES_CBC || p->key_bits == bits) && auth == p1_auth_method(ike)) {
+		    (p->encr != BW_P1_ENCR_AES_CBC || p->key_bits == bits) && auth == p1_auth_method(&ike->cfg, ike->cert)) {
 			ike->p1_alg = *p;
 			ike->p1_lifetime_s = life_type == ISAKMP_LIFE_SECONDS && life > 0 && life < ike->cfg.p1_lifetime_s
 						     ? (uint32_t)life : ike->cfg.p1_lifetime_s;
@@ -139,6 +165,15 @@ int ike_p1_accept_sa(struct bw_ike_conn *ike, const struct isakmp_payload *pl)
 		 "The gateway answered with a transform that is not among ours; it is misbehaving. "
 		 "Check its configuration.");
 	return -1;
+}
+
+int ike_p1_accept_sa(struct bw_ike_conn *ike, const struct isakmp_payload *pl)
+{
+	struct isakmp_sa *sa = calloc(1, sizeof(*sa));	/* 75 KiB: not on the stack */
+	int rc = sa ? accept_sa(ike, pl, sa) : -1;
+
+	free(sa);
+	return rc;
 }
 
 /* ID payload body: type, protocol 0, port 0, data. */
@@ -502,17 +537,17 @@ void ike_p1_note_vids(struct bw_ike_conn *ike, const struct isakmp_payloads *pls
 	}
 }
 
-int ike_p1_build_vids(struct bw_ike_conn *ike, struct isakmp_builder *b)
+int ike_p1_put_vids(struct isakmp_builder *b, const struct ike_p1_offer *o)
 {
 	enum bw_vendor_id ids[4];
 	size_t n = 0;
 
-	if (ike->cfg.nat_traversal != BW_NATT_OFF)
+	if (o->natt)
 		ids[n++] = BW_VID_NATT_RFC3947;
 	ids[n++] = BW_VID_DPD;
-	if (ike->cfg.xauth)
+	if (o->xauth)
 		ids[n++] = BW_VID_XAUTH;
-	if (ike->cfg.mode_config != BW_MODECFG_NO)
+	if (o->unity)
 		ids[n++] = BW_VID_CISCO_UNITY;
 	for (size_t i = 0; i < n; i++) {
 		size_t len;
@@ -522,6 +557,14 @@ int ike_p1_build_vids(struct bw_ike_conn *ike, struct isakmp_builder *b)
 			return -1;
 	}
 	return 0;
+}
+
+int ike_p1_build_vids(struct bw_ike_conn *ike, struct isakmp_builder *b)
+{
+	struct ike_p1_offer o;
+
+	ike_p1_offer_init(&o, &ike->cfg, ike->cert);
+	return ike_p1_put_vids(b, &o);
 }
 
 int ike_p1_new_dh(struct bw_ike_conn *ike)
