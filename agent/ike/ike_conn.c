@@ -71,7 +71,7 @@ void ike_esp_input(struct bw_ike_conn *ike, const uint8_t *pkt, size_t len)
 {
 	/* Traffic that decrypts is proof of life: DPD stays quiet while it flows. */
 	if (ike->be_conn && ike->be->input(ike->be_conn, pkt, len) == 0)
-		ike->last_rx = ev_now(ike->agent->loop);
+		ike->dpd.last_rx = ev_now(ike->agent->loop);
 }
 
 /* n ESP packets for this connection that arrived together (ike_socket.c), in order. */
@@ -89,18 +89,18 @@ void ike_esp_input_burst(struct bw_ike_conn *ike, const struct iovec *pkts, size
 	}
 	/* One packet of the burst that decrypts is proof enough. */
 	if (accepted > 0)
-		ike->last_rx = ev_now(ike->agent->loop);
+		ike->dpd.last_rx = ev_now(ike->agent->loop);
 }
 
 void ike_seen_peer(struct bw_ike_conn *ike)
 {
-	ike->last_rx = ev_now(ike->agent->loop);
-	ike->dpd_outstanding = 0;
+	ike->dpd.last_rx = ev_now(ike->agent->loop);
+	ike->dpd.outstanding = 0;
 }
 
 void ike_dpd_ack(struct bw_ike_conn *ike, uint32_t seq)
 {
-	if (seq == ike->dpd_seq) {
+	if (seq == ike->dpd.seq) {
 		ike_log(ike, BW_LOG_DEBUG, "DPD: the gateway answered R-U-THERE %u", seq);
 		ike_seen_peer(ike);
 	}
@@ -112,26 +112,26 @@ static void dpd_dead(struct bw_ike_conn *ike);
  * then every half interval; three unanswered probes declare it dead. */
 static void on_dpd(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, dpd_timer);
+	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, dpd.timer);
 	uint8_t cookies[16], seq[4];
 
 	(void)revents;
-	if (ike->dpd_outstanding == 0 && ev_now(loop) - ike->last_rx < ike->cfg.dpd_s)
+	if (ike->dpd.outstanding == 0 && ev_now(loop) - ike->dpd.last_rx < ike->cfg.dpd_s)
 		return;
-	if (ike->dpd_outstanding >= IKE_DPD_MAX_PROBES) {
+	if (ike->dpd.outstanding >= IKE_DPD_MAX_PROBES) {
 		dpd_dead(ike);
 		return;
 	}
-	ike->dpd_seq++;
-	seq[0] = (uint8_t)(ike->dpd_seq >> 24);
-	seq[1] = (uint8_t)(ike->dpd_seq >> 16);
-	seq[2] = (uint8_t)(ike->dpd_seq >> 8);
-	seq[3] = (uint8_t)ike->dpd_seq;
+	ike->dpd.seq++;
+	seq[0] = (uint8_t)(ike->dpd.seq >> 24);
+	seq[1] = (uint8_t)(ike->dpd.seq >> 16);
+	seq[2] = (uint8_t)(ike->dpd.seq >> 8);
+	seq[3] = (uint8_t)ike->dpd.seq;
 	memcpy(cookies, ike->icookie, 8);
 	memcpy(cookies + 8, ike->rcookie, 8);
-	ike->dpd_outstanding++;
+	ike->dpd.outstanding++;
 	ike_log(ike, BW_LOG_DEBUG, "DPD: gateway quiet for %.0fs; R-U-THERE %u (%d of %d)",
-		ev_now(loop) - ike->last_rx, ike->dpd_seq, ike->dpd_outstanding, IKE_DPD_MAX_PROBES);
+		ev_now(loop) - ike->dpd.last_rx, ike->dpd.seq, ike->dpd.outstanding, IKE_DPD_MAX_PROBES);
 	ike_info_send_notify(ike, ISAKMP_N_DPD_R_U_THERE, cookies, 16, seq, 4);
 }
 
@@ -139,16 +139,16 @@ static void schedule_rekey(struct bw_ike_conn *ike);
 
 static void start_rekey(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, rekey_timer);
+	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, rekey.timer);
 
 	(void)revents;
-	if (ike->switch_child >= 0)
+	if (ike->rekey.switch_child >= 0)
 		return;		/* a renewed SA is about to take over; that finish reschedules */
-	if (ike->reauth_new) {
+	if (ike->reauth.next) {
 		/* A replacement with IPsec SAs of its own is on its way: renewing these now would
 		 * only be thrown away. Look again in a second, in case the replacement fails. */
-		ev_timer_set(&ike->rekey_timer, 1.0, 0.0);
-		ev_timer_start(loop, &ike->rekey_timer);
+		ev_timer_set(&ike->rekey.timer, 1.0, 0.0);
+		ev_timer_start(loop, &ike->rekey.timer);
 		return;
 	}
 	for (size_t i = 0; i < ike->n_children; i++) {
@@ -185,16 +185,16 @@ static void schedule_rekey(struct bw_ike_conn *ike)
 	for (size_t i = 0; i < ike->n_children; i++)
 		if (ike->children[i].state == QM_DONE && (first == 0 || ike->children[i].rekey_at < first))
 			first = ike->children[i].rekey_at;
-	ev_timer_stop(ike->agent->loop, &ike->rekey_timer);
+	ev_timer_stop(ike->agent->loop, &ike->rekey.timer);
 	if (first == 0)
 		return;
-	ev_timer_set(&ike->rekey_timer, first - ev_now(ike->agent->loop) > 0.1 ? first - ev_now(ike->agent->loop) : 0.1, 0.0);
-	ev_timer_start(ike->agent->loop, &ike->rekey_timer);
+	ev_timer_set(&ike->rekey.timer, first - ev_now(ike->agent->loop) > 0.1 ? first - ev_now(ike->agent->loop) : 0.1, 0.0);
+	ev_timer_start(ike->agent->loop, &ike->rekey.timer);
 }
 
 static void on_old_sas(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, old_sa_timer);
+	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, rekey.old_sa_timer);
 
 	(void)loop;
 	(void)revents;
@@ -218,9 +218,9 @@ void ike_rekey_done(struct bw_ike_conn *ike, struct ike_child *ch)
 	ike_info_send_delete(ike, ISAKMP_PROTO_ESP, ch->old_spi_in, 4);
 	ch->old_in_valid = true;
 	ch->rekeying = false;
-	ev_timer_stop(ike->agent->loop, &ike->old_sa_timer);
-	ev_timer_init(&ike->old_sa_timer, on_old_sas, IKE_OLD_SA_GRACE_S, 0.0);
-	ev_timer_start(ike->agent->loop, &ike->old_sa_timer);
+	ev_timer_stop(ike->agent->loop, &ike->rekey.old_sa_timer);
+	ev_timer_init(&ike->rekey.old_sa_timer, on_old_sas, IKE_OLD_SA_GRACE_S, 0.0);
+	ev_timer_start(ike->agent->loop, &ike->rekey.old_sa_timer);
 	set_rekey_time(ike, ch);
 	ike_log(ike, BW_LOG_INFO, "rekeyed: the new SAs carry the traffic, the old ones are deleted");
 	if (ike->conn->state == BW_CONN_REKEYING)
@@ -280,17 +280,17 @@ static void teardown(struct bw_ike_conn *ike)
 
 	if (ike->p1 == P1_IDLE && !ike->conn && !ike->be_conn)
 		return;
-	ev_timer_stop(loop, &ike->rexmit);
+	ev_timer_stop(loop, &ike->resend.timer);
 	ev_timer_stop(loop, &ike->keepalive);
 	ev_timer_stop(loop, &ike->resolve_timer);
 	ev_timer_stop(loop, &ike->stop_timer);
 	ev_timer_stop(loop, &ike->cfg_timer);
-	ev_timer_stop(loop, &ike->dpd_timer);
-	ev_timer_stop(loop, &ike->rekey_timer);
-	ev_timer_stop(loop, &ike->old_sa_timer);
-	ev_timer_stop(loop, &ike->switch_timer);
-	ike->switch_child = -1;
-	ike->switch_commit = false;
+	ev_timer_stop(loop, &ike->dpd.timer);
+	ev_timer_stop(loop, &ike->rekey.timer);
+	ev_timer_stop(loop, &ike->rekey.old_sa_timer);
+	ev_timer_stop(loop, &ike->rekey.switch_timer);
+	ike->rekey.switch_child = -1;
+	ike->rekey.switch_commit = false;
 	if (ike->dns_applied)
 		ike_dns_revert(ike);
 	if (ike->forwarding_enabled) {
@@ -299,25 +299,25 @@ static void teardown(struct bw_ike_conn *ike)
 	}
 	ike_resolve_cancel(ike->resolve);
 	ike->resolve = NULL;
-	ev_timer_stop(loop, &ike->reauth_timer);
-	if (ike->reauth_new) {
-		struct bw_ike_conn *n = ike->reauth_new;
+	ev_timer_stop(loop, &ike->reauth.timer);
+	if (ike->reauth.next) {
+		struct bw_ike_conn *n = ike->reauth.next;
 
-		ike->reauth_new = NULL;
-		n->reauth_of = NULL;
+		ike->reauth.next = NULL;
+		n->reauth.of = NULL;
 		n->conn = NULL;
 		teardown(n);	/* it shares our datapath: it goes first */
 	}
-	if (ike->reauth_of)
-		ike->reauth_of->reauth_new = NULL;
+	if (ike->reauth.of)
+		ike->reauth.of->reauth.next = NULL;
 	ike_unregister(ike);
 	if (ike->be_conn && !ike->be_shared)
 		ike->be->conn_close(ike->be_conn);
 	ike->be_conn = NULL;
-	free(ike->out_msg);
-	ike->out_msg = NULL;
-	free(ike->final_msg);
-	ike->final_msg = NULL;
+	free(ike->resend.msg);
+	ike->resend.msg = NULL;
+	free(ike->resend.final_msg);
+	ike->resend.final_msg = NULL;
 	ike_exchange_end(&ike->qm);
 	ike_exchange_end(&ike->qr);
 	ike_exchange_end(&ike->tx);
@@ -392,7 +392,7 @@ void ike_fail(struct bw_ike_conn *ike, const char *code, const char *error, cons
 
 	if (!c)
 		return;
-	if (ike->reauth_of) {
+	if (ike->reauth.of) {
 		(void)code;
 		(void)explanation;
 		reauth_abandon(ike, error);
@@ -438,7 +438,7 @@ static void dpd_dead(struct bw_ike_conn *ike)
 	struct bw_conn *c = ike->conn;
 	char exp[400];
 
-	if (ike->reauth_of) {
+	if (ike->reauth.of) {
 		reauth_abandon(ike, "the gateway stopped answering");
 		return;
 	}
@@ -457,7 +457,7 @@ void ike_peer_deleted(struct bw_ike_conn *ike, const char *what)
 
 	if (!c)
 		return;
-	if (ike->reauth_of) {
+	if (ike->reauth.of) {
 		reauth_abandon(ike, "the gateway deleted the new SA");
 		return;
 	}
@@ -481,11 +481,11 @@ void ike_dispatch(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *
 	if (ike->p1 != P1_MM_SENT1 && ike->p1 != P1_AM_SENT1 && memcmp(h->rcookie, ike->rcookie, 8) != 0)
 		return;
 	/* The gateway repeats its message when our final one was lost: send that again. */
-	if (ike->final_msg && h->exchange == ike->final_exchange && h->msgid == ike->final_msgid &&
-	    !(ike->switch_commit && h->exchange == ISAKMP_EXCH_QUICK)) {	/* CONNECTED may follow: ikev1_quick.c */
+	if (ike->resend.final_msg && h->exchange == ike->resend.final_exchange && h->msgid == ike->resend.final_msgid &&
+	    !(ike->rekey.switch_commit && h->exchange == ISAKMP_EXCH_QUICK)) {	/* CONNECTED may follow: ikev1_quick.c */
 		ike_log(ike, BW_LOG_DEBUG, "the gateway repeated its %s message; resending our last one",
 			isakmp_exchange_name(h->exchange));
-		ike_send_raw(ike, ike->final_msg, ike->final_len);
+		ike_send_raw(ike, ike->resend.final_msg, ike->resend.final_len);
 		return;
 	}
 	switch (h->exchange) {
@@ -674,7 +674,7 @@ void ike_children_done(struct bw_ike_conn *ike)
 	const struct bw_cidr *conflict = NULL;
 	int rc = 0;
 
-	if (ike->reauth_of) {
+	if (ike->reauth.of) {
 		reauth_switch(ike);
 		return;
 	}
@@ -748,16 +748,16 @@ static void start_liveness(struct bw_ike_conn *ike)
 
 	ike_seen_peer(ike);
 	if (ike->cfg.dpd_s && ike->peer_dpd) {
-		ev_timer_init(&ike->dpd_timer, on_dpd, ike->cfg.dpd_s / 2.0, ike->cfg.dpd_s / 2.0);
-		ev_timer_start(ike->agent->loop, &ike->dpd_timer);
+		ev_timer_init(&ike->dpd.timer, on_dpd, ike->cfg.dpd_s / 2.0, ike->cfg.dpd_s / 2.0);
+		ev_timer_start(ike->agent->loop, &ike->dpd.timer);
 	}
 	for (size_t i = 0; i < ike->n_children; i++)
 		set_rekey_time(ike, &ike->children[i]);
-	ev_init(&ike->rekey_timer, start_rekey);
+	ev_init(&ike->rekey.timer, start_rekey);
 	schedule_rekey(ike);
 	bw_random(&r, sizeof(r));
-	ev_timer_init(&ike->reauth_timer, on_reauth, ike->p1_lifetime_s * (0.80 + 0.10 * (r / 65535.0)), 0.0);
-	ev_timer_start(ike->agent->loop, &ike->reauth_timer);
+	ev_timer_init(&ike->reauth.timer, on_reauth, ike->p1_lifetime_s * (0.80 + 0.10 * (r / 65535.0)), 0.0);
+	ev_timer_start(ike->agent->loop, &ike->reauth.timer);
 }
 
 static int begin_exchange(struct bw_ike_conn *ike)
@@ -972,16 +972,16 @@ static struct bw_ike_conn *ike_new_x(struct bw_conn *c, const struct bw_sa_backe
 		}
 	} while (ike_find_by_cookie(ike->icookie));
 	ike_register(ike);
-	ev_init(&ike->rexmit, NULL);
+	ev_init(&ike->resend.timer, NULL);
 	ev_init(&ike->keepalive, NULL);
 	ev_init(&ike->stop_timer, NULL);
-	ev_init(&ike->dpd_timer, NULL);
-	ev_init(&ike->rekey_timer, start_rekey);
-	ev_init(&ike->old_sa_timer, NULL);
-	ev_init(&ike->switch_timer, NULL);
-	ike->switch_child = -1;
+	ev_init(&ike->dpd.timer, NULL);
+	ev_init(&ike->rekey.timer, start_rekey);
+	ev_init(&ike->rekey.old_sa_timer, NULL);
+	ev_init(&ike->rekey.switch_timer, NULL);
+	ike->rekey.switch_child = -1;
 	ev_init(&ike->cfg_timer, NULL);
-	ev_init(&ike->reauth_timer, on_reauth);
+	ev_init(&ike->reauth.timer, on_reauth);
 	ev_timer_init(&ike->resolve_timer, on_resolve_timeout, IKE_RESOLVE_WAIT_S, 0.0);
 	return ike;
 }
@@ -997,7 +997,7 @@ static struct bw_ike_conn *ike_new(struct bw_conn *c, const struct bw_sa_backend
  * the tunnel until it expires or the gateway drops it, and we try once more later. */
 static void reauth_abandon(struct bw_ike_conn *n, const char *why)
 {
-	struct bw_ike_conn *old = n->reauth_of;
+	struct bw_ike_conn *old = n->reauth.of;
 
 	ike_log(n, BW_LOG_WARN, "re-authentication failed (%s); the tunnel stays on the current SAs", why);
 	for (size_t i = 0; old && i < n->n_children && i < old->n_children; i++) {
@@ -1012,11 +1012,11 @@ static void reauth_abandon(struct bw_ike_conn *n, const char *why)
 	}
 	send_deletes(n);
 	if (old) {
-		old->reauth_new = NULL;
-		ev_timer_set(&old->reauth_timer, 30.0, 0.0);
-		ev_timer_start(old->agent->loop, &old->reauth_timer);
+		old->reauth.next = NULL;
+		ev_timer_set(&old->reauth.timer, 30.0, 0.0);
+		ev_timer_start(old->agent->loop, &old->reauth.timer);
 	}
-	n->reauth_of = NULL;
+	n->reauth.of = NULL;
 	n->conn = NULL;
 	teardown(n);
 }
@@ -1025,7 +1025,7 @@ static void reauth_abandon(struct bw_ike_conn *n, const char *why)
  * Quick Mode finished). Retire the old IKE SA and its IPsec SAs and hand over the datapath. */
 static void reauth_switch(struct bw_ike_conn *n)
 {
-	struct bw_ike_conn *old = n->reauth_of;
+	struct bw_ike_conn *old = n->reauth.of;
 	struct bw_conn *c = n->conn;
 
 	for (size_t i = 0; i < n->n_children && i < old->n_children; i++) {
@@ -1041,8 +1041,8 @@ static void reauth_switch(struct bw_ike_conn *n)
 		oc->old_in_valid = false;
 		oc->installed = false;
 	}
-	ev_timer_init(&n->old_sa_timer, on_old_sas, IKE_OLD_SA_GRACE_S, 0.0);
-	ev_timer_start(n->agent->loop, &n->old_sa_timer);
+	ev_timer_init(&n->rekey.old_sa_timer, on_old_sas, IKE_OLD_SA_GRACE_S, 0.0);
+	ev_timer_start(n->agent->loop, &n->rekey.old_sa_timer);
 	send_deletes(old);
 	/* DNS, forwarding and the datapath move to the new instance. */
 	n->dns_applied = old->dns_applied;
@@ -1054,8 +1054,8 @@ static void reauth_switch(struct bw_ike_conn *n)
 	old->dns_fwd = NULL;
 	n->be_shared = false;
 	old->be_shared = true;
-	old->reauth_new = NULL;
-	n->reauth_of = NULL;
+	old->reauth.next = NULL;
+	n->reauth.of = NULL;
 	c->ike = n;
 	old->conn = NULL;
 	teardown(old);
@@ -1067,11 +1067,11 @@ static int begin_exchange(struct bw_ike_conn *ike);
 
 static void on_reauth(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct bw_ike_conn *old = bw_container_of(w, struct bw_ike_conn, reauth_timer), *n;
+	struct bw_ike_conn *old = bw_container_of(w, struct bw_ike_conn, reauth.timer), *n;
 	char err[512];
 
 	(void)revents;
-	if (old->reauth_new || !old->conn)
+	if (old->reauth.next || !old->conn)
 		return;
 	if (old->conn->state != BW_CONN_UP) {
 		ev_timer_set(w, 5.0, 0.0);	/* after the rekey in progress */
@@ -1084,8 +1084,8 @@ static void on_reauth(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	}
 	ike_log(old, BW_LOG_INFO, "re-authenticating the IKE SA before its lifetime ends");
-	n->reauth_of = old;
-	old->reauth_new = n;
+	n->reauth.of = old;
+	old->reauth.next = n;
 	n->be_conn = old->be_conn;
 	n->be_shared = true;
 	n->peer = old->peer;
@@ -1268,7 +1268,7 @@ void bw_ike_conn_network_changed(struct bw_conn *c)
 	bool moved = false;
 	int fd;
 
-	if (!ike || ike->reauth_of || (c->state != BW_CONN_UP && c->state != BW_CONN_REKEYING))
+	if (!ike || ike->reauth.of || (c->state != BW_CONN_UP && c->state != BW_CONN_REKEYING))
 		return;
 	peer = *(struct sockaddr_in *)&ike->peer;
 	peer.sin_port = htons(500);

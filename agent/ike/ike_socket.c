@@ -504,11 +504,11 @@ static const double schedule[IKE_RETRANSMITS + 1] = IKE_RETRANSMIT_SCHEDULE;
 
 static void on_rexmit(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, rexmit);
+	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, resend.timer);
 	char msg[512];
 
 	(void)revents;
-	if (ike->out_tries >= IKE_RETRANSMITS) {
+	if (ike->resend.tries >= IKE_RETRANSMITS) {
 		ev_timer_stop(loop, w);
 		snprintf(msg, sizeof(msg), "no answer from the gateway %s while %s", ike->cfg.gateway,
 			 ike->last_step);
@@ -540,23 +540,23 @@ static void on_rexmit(struct ev_loop *loop, ev_timer *w, int revents)
 				 "a firewall may drop fragments or port 4500.");
 		return;
 	}
-	ike->out_tries++;
+	ike->resend.tries++;
 	ike_log(ike, BW_LOG_DEBUG, "no answer yet while %s: retransmitting (%d of %d)", ike->last_step,
-		ike->out_tries, IKE_RETRANSMITS);
-	ike_send_raw(ike, ike->out_msg, ike->out_len);
-	w->repeat = schedule[ike->out_tries];
+		ike->resend.tries, IKE_RETRANSMITS);
+	ike_send_raw(ike, ike->resend.msg, ike->resend.len);
+	w->repeat = schedule[ike->resend.tries];
 	ev_timer_again(loop, w);
 }
 
 int ike_send(struct bw_ike_conn *ike, uint8_t *msg, size_t len)
 {
-	free(ike->out_msg);
-	ike->out_msg = msg;
-	ike->out_len = len;
-	ike->out_tries = 0;
-	ev_timer_stop(ike->agent->loop, &ike->rexmit);
-	ev_timer_init(&ike->rexmit, on_rexmit, 0.0, schedule[0]);
-	ev_timer_again(ike->agent->loop, &ike->rexmit);
+	free(ike->resend.msg);
+	ike->resend.msg = msg;
+	ike->resend.len = len;
+	ike->resend.tries = 0;
+	ev_timer_stop(ike->agent->loop, &ike->resend.timer);
+	ev_timer_init(&ike->resend.timer, on_rexmit, 0.0, schedule[0]);
+	ev_timer_again(ike->agent->loop, &ike->resend.timer);
 	return ike_send_raw(ike, msg, len);
 }
 
@@ -567,17 +567,17 @@ void ike_keep_final(struct bw_ike_conn *ike, uint8_t exchange, uint32_t msgid, c
 	if (!copy)
 		return;
 	memcpy(copy, msg, len);
-	free(ike->final_msg);
-	ike->final_msg = copy;
-	ike->final_len = len;
-	ike->final_exchange = exchange;
-	ike->final_msgid = msgid;
+	free(ike->resend.final_msg);
+	ike->resend.final_msg = copy;
+	ike->resend.final_len = len;
+	ike->resend.final_exchange = exchange;
+	ike->resend.final_msgid = msgid;
 }
 
 void ike_rexmit_stop(struct bw_ike_conn *ike)
 {
-	ev_timer_stop(ike->agent->loop, &ike->rexmit);
-	free(ike->out_msg);
-	ike->out_msg = NULL;
-	ike->out_len = 0;
+	ev_timer_stop(ike->agent->loop, &ike->resend.timer);
+	free(ike->resend.msg);
+	ike->resend.msg = NULL;
+	ike->resend.len = 0;
 }

@@ -113,6 +113,50 @@ struct ike_exchange {
 	size_t sent_len;
 };
 
+/* Retransmission: the last message we sent, resent with back-off until the answer comes; and our
+ * last message of an exchange the gateway closes on its side only when it arrives (Aggressive
+ * Mode 3, Quick Mode 3), resent when the gateway repeats its message. (ike_socket.c) */
+struct ike_resend {
+	uint8_t *msg;
+	size_t len;
+	int tries;
+	ev_timer timer;
+	uint8_t *final_msg;
+	size_t final_len;
+	uint8_t final_exchange;
+	uint32_t final_msgid;
+};
+
+/* Dead peer detection (RFC 3706). */
+struct ike_dpd {
+	ev_timer timer;
+	double last_rx;			/* ev_now() of the last authentic packet from the gateway */
+	uint32_t seq;
+	int outstanding;		/* probes sent without an answer */
+};
+
+/* Phase-2 rekeying and the switch of outbound traffic to a new SA. */
+struct ike_rekey {
+	ev_timer timer;
+	ev_timer old_sa_timer;		/* removes replaced inbound SAs after a grace period */
+	/* Make-before-break, outbound half: after our HASH(3) the gateway still has to install
+	 * the new inbound SA, so our outbound traffic stays on the old SA until the gateway
+	 * is seen sending on the new one (or IKE_SWITCH_MAX_S passed). */
+	ev_timer switch_timer;
+	int switch_child;		/* index of the child waiting, -1 if none */
+	bool switch_commit;		/* the gateway set the commit bit: wait for CONNECTED */
+	uint32_t switch_prev_out;	/* the outbound SA still carrying its traffic */
+	double switch_started;
+};
+
+/* Phase-1 re-authentication, make-before-break: a second engine instance negotiates a new IKE
+ * SA and new IPsec SAs on the same datapath, then replaces this one. */
+struct ike_reauth {
+	ev_timer timer;
+	struct bw_ike_conn *of;		/* set in the new instance: the one it replaces */
+	struct bw_ike_conn *next;	/* set in the old instance while a replacement runs */
+};
+
 struct bw_ike_conn {
 	struct bw_conn *conn;
 	struct bw_agent *agent;
@@ -173,13 +217,6 @@ struct bw_ike_conn {
 	char dns_warning[160];			/* shown by burrow status while up */
 	bool forwarding_enabled;		/* we turned on IPv4 forwarding for network-to-network */
 
-	/* Our last message of an exchange the gateway closes on its side only when it arrives
-	 * (Aggressive Mode 3, Quick Mode 3): resent when the gateway repeats its message. */
-	uint8_t *final_msg;
-	size_t final_len;
-	uint8_t final_exchange;
-	uint32_t final_msgid;
-
 	/* Quick Mode as responder: the gateway renews an IPsec SA before we do. */
 	struct ike_exchange qr;		/* the gateway's; nr is ours (IKE_NONCE_LEN bytes) */
 	size_t qr_child;
@@ -187,36 +224,14 @@ struct bw_ike_conn {
 	uint8_t qr_spi_in[4], qr_spi_out[4];
 	uint32_t qr_lifetime_s;
 
-	/* The last message we sent, resent with back-off until the answer comes. */
-	uint8_t *out_msg;
-	size_t out_len;
-	int out_tries;
-	ev_timer rexmit;
+	struct ike_resend resend;
 
 	ev_timer keepalive;
 	ev_timer stop_timer;
 
-	/* Dead peer detection (RFC 3706) and phase-2 rekeying. */
-	ev_timer dpd_timer;
-	double last_rx;			/* ev_now() of the last authentic packet from the gateway */
-	uint32_t dpd_seq;
-	int dpd_outstanding;		/* probes sent without an answer */
-	ev_timer rekey_timer;
-	ev_timer old_sa_timer;		/* removes replaced inbound SAs after a grace period */
-	/* Make-before-break, outbound half: after our HASH(3) the gateway still has to install
-	 * the new inbound SA, so our outbound traffic stays on the old SA until the gateway
-	 * is seen sending on the new one (or IKE_SWITCH_MAX_S passed). */
-	ev_timer switch_timer;
-	int switch_child;		/* index of the child waiting, -1 if none */
-	bool switch_commit;		/* the gateway set the commit bit: wait for CONNECTED */
-	uint32_t switch_prev_out;	/* the outbound SA still carrying its traffic */
-	double switch_started;
-
-	/* Phase-1 re-authentication, make-before-break: a second engine instance negotiates a
-	 * new IKE SA and new IPsec SAs on the same datapath, then replaces this one. */
-	ev_timer reauth_timer;
-	struct bw_ike_conn *reauth_of;	/* set in the new instance: the one it replaces */
-	struct bw_ike_conn *reauth_new;	/* set in the old instance while a replacement runs */
+	struct ike_dpd dpd;
+	struct ike_rekey rekey;
+	struct ike_reauth reauth;
 	bool be_shared;			/* the datapath belongs to the instance being replaced */
 
 	/* Datapath */

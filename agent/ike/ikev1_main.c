@@ -62,7 +62,7 @@ static int send5(struct bw_ike_conn *ike)
 		goto fail;
 	/* INITIAL-CONTACT tells the gateway to drop SAs of an earlier run of ours (RFC 2407 4.6.3.3);
 	 * never while re-authenticating: the SAs it would drop are the ones carrying traffic. */
-	if (!ike->reauth_of) {
+	if (!ike->reauth.of) {
 		struct isakmp_notify n = { .doi = ISAKMP_DOI_IPSEC, .proto = ISAKMP_PROTO_ISAKMP,
 					   .spi_size = 16, .type = ISAKMP_N_INITIAL_CONTACT };
 

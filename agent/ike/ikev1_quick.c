@@ -302,7 +302,7 @@ out:
 static uint32_t replaced_out(const struct bw_ike_conn *ike, const struct ike_child *ch)
 {
 	size_t i = (size_t)(ch - ike->children);
-	const struct bw_ike_conn *old = ike->reauth_of;
+	const struct bw_ike_conn *old = ike->reauth.of;
 
 	if (ch->rekeying)
 		return spi32(ch->old_spi_out);
@@ -329,14 +329,14 @@ static void child_finished(struct bw_ike_conn *ike, struct ike_child *ch)
  * being replaced, then the exchange goes on. why says what ended the wait. */
 static void switch_finish(struct bw_ike_conn *ike, const char *why)
 {
-	struct ike_child *ch = &ike->children[ike->switch_child];
-	double waited = ev_now(ike->agent->loop) - ike->switch_started;
+	struct ike_child *ch = &ike->children[ike->rekey.switch_child];
+	double waited = ev_now(ike->agent->loop) - ike->rekey.switch_started;
 	int rc;
 
-	ev_timer_stop(ike->agent->loop, &ike->switch_timer);
-	ike->switch_child = -1;
-	ike->switch_commit = false;
-	if (ike->switch_prev_out) {
+	ev_timer_stop(ike->agent->loop, &ike->rekey.switch_timer);
+	ike->rekey.switch_child = -1;
+	ike->rekey.switch_commit = false;
+	if (ike->rekey.switch_prev_out) {
 		rc = ike->be->add_policy(ike->be_conn, &ch->local_ts, &ch->remote_ts, spi32(ch->spi_out),
 					 spi32(ch->spi_in));
 		if (rc != 0) {
@@ -349,7 +349,7 @@ static void switch_finish(struct bw_ike_conn *ike, const char *why)
 			return;
 		}
 		ike_log(ike, BW_LOG_DEBUG, "outbound traffic moves from SA %08x to %08x after %.2fs: %s",
-			ike->switch_prev_out, spi32(ch->spi_out), waited, why);
+			ike->rekey.switch_prev_out, spi32(ch->spi_out), waited, why);
 	} else {
 		ike_log(ike, BW_LOG_DEBUG, "SA %08x put to use after %.2fs: %s", spi32(ch->spi_out), waited, why);
 	}
@@ -361,29 +361,29 @@ static void switch_finish(struct bw_ike_conn *ike, const char *why)
  * for the gateway's CONNECTED (quick_connected) or its traffic, whichever comes first. */
 static void on_switch_poll(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, switch_timer);
+	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, rekey.switch_timer);
 	struct ike_child *ch;
 	uint64_t packets = 0;
 	bool used;
 
 	(void)revents;
-	if (ike->switch_child < 0 || (size_t)ike->switch_child >= ike->n_children) {
+	if (ike->rekey.switch_child < 0 || (size_t)ike->rekey.switch_child >= ike->n_children) {
 		ev_timer_stop(loop, w);
 		return;
 	}
-	ch = &ike->children[ike->switch_child];
+	ch = &ike->children[ike->rekey.switch_child];
 	used = ike->be->sa_packets && ike->be->sa_packets(ike->be_conn, spi32(ch->spi_in), BW_SA_IN, &packets) == 0 &&
 	       packets > 0;
 	if (used) {
 		switch_finish(ike, "the gateway sends on the new SA");
 		return;
 	}
-	if (ev_now(loop) - ike->switch_started < (ike->switch_commit ? IKE_COMMIT_WAIT_S : IKE_SWITCH_MAX_S))
+	if (ev_now(loop) - ike->rekey.switch_started < (ike->rekey.switch_commit ? IKE_COMMIT_WAIT_S : IKE_SWITCH_MAX_S))
 		return;
-	if (ike->switch_commit)
+	if (ike->rekey.switch_commit)
 		ike_log(ike, BW_LOG_WARN, "the gateway set the commit bit but neither confirmed the SA (CONNECTED) "
 			"nor sent on it within %.0fs; using it anyway", IKE_COMMIT_WAIT_S);
-	switch_finish(ike, ike->switch_commit ? "no CONNECTED from the gateway" : "the gateway sent nothing on the new SA yet");
+	switch_finish(ike, ike->rekey.switch_commit ? "no CONNECTED from the gateway" : "the gateway sent nothing on the new SA yet");
 }
 
 /* With the commit bit set, the gateway ends Quick Mode with a fourth message: HASH(4) and a
@@ -399,8 +399,8 @@ static void quick_connected(struct bw_ike_conn *ike, const struct isakmp_hdr *h,
 		ike_msg_close(&m);
 		ike_log(ike, BW_LOG_DEBUG, "Quick Mode: not a valid CONNECTED message; the gateway repeats itself, "
 			"sending our third message again");
-		if (ike->final_msg)
-			ike_send_raw(ike, ike->final_msg, ike->final_len);
+		if (ike->resend.final_msg)
+			ike_send_raw(ike, ike->resend.final_msg, ike->resend.final_len);
 		return;
 	}
 	for (size_t i = 1; i < m.pls.n; i++) {
@@ -753,15 +753,15 @@ static void child_installed(struct bw_ike_conn *ike, struct ike_child *ch, uint3
 		child_finished(ike, ch);
 		return;
 	}
-	ike->switch_child = (int)(ch - ike->children);
-	ike->switch_prev_out = prev_out;
-	ike->switch_commit = commit;
-	ike->switch_started = ev_now(ike->agent->loop);
-	if (ike->switch_commit)
+	ike->rekey.switch_child = (int)(ch - ike->children);
+	ike->rekey.switch_prev_out = prev_out;
+	ike->rekey.switch_commit = commit;
+	ike->rekey.switch_started = ev_now(ike->agent->loop);
+	if (ike->rekey.switch_commit)
 		ike_log(ike, BW_LOG_INFO, "the gateway set the commit bit: the SA is used once it confirms "
 			"(CONNECTED) or sends on it");
-	ev_timer_init(&ike->switch_timer, on_switch_poll, IKE_SWITCH_POLL_S, IKE_SWITCH_POLL_S);
-	ev_timer_start(ike->agent->loop, &ike->switch_timer);
+	ev_timer_init(&ike->rekey.switch_timer, on_switch_poll, IKE_SWITCH_POLL_S, IKE_SWITCH_POLL_S);
+	ev_timer_start(ike->agent->loop, &ike->rekey.switch_timer);
 }
 
 void ike_quick_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len)
@@ -775,7 +775,7 @@ void ike_quick_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint
 
 	if (!(h->flags & ISAKMP_FLAG_ENC))
 		return;
-	if (ike->switch_child >= 0 && ike->switch_commit && h->msgid == ike->qm.msgid) {
+	if (ike->rekey.switch_child >= 0 && ike->rekey.switch_commit && h->msgid == ike->qm.msgid) {
 		quick_connected(ike, h, msg, len);
 		return;
 	}

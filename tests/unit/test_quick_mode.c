@@ -137,16 +137,16 @@ static struct isakmp_sa sa;	/* large: not on the stack */
 /* What the previous run left: its timers run in the loop, its messages are on the heap. */
 static void engine_clear(void)
 {
-	ev_timer *timers[] = { &ike.rexmit, &ike.keepalive, &ike.resolve_timer, &ike.stop_timer, &ike.cfg_timer,
-			       &ike.dpd_timer, &ike.rekey_timer, &ike.old_sa_timer, &ike.switch_timer,
-			       &ike.reauth_timer };
+	ev_timer *timers[] = { &ike.resend.timer, &ike.keepalive, &ike.resolve_timer, &ike.stop_timer, &ike.cfg_timer,
+			       &ike.dpd.timer, &ike.rekey.timer, &ike.rekey.old_sa_timer, &ike.rekey.switch_timer,
+			       &ike.reauth.timer };
 
 	if (!ike.agent)
 		return;
 	for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++)
 		ev_timer_stop(agent.loop, timers[i]);
-	free(ike.out_msg);
-	free(ike.final_msg);
+	free(ike.resend.msg);
+	free(ike.resend.final_msg);
 	free(ike.qr.sent);
 	bw_dh_free(ike.qm.dh);
 	memset(&ike, 0, sizeof(ike));
@@ -187,7 +187,7 @@ static void engine_reset(void)
 	bw_cidr_parse("10.1.0.0/24", &ike.children[0].remote_ts);
 	ike.be = &fake_ops;
 	ike.be_conn = (struct bw_sa_conn *)&fk;
-	ike.switch_child = -1;
+	ike.rekey.switch_child = -1;
 	conn->ike = &ike;
 	conn->state = BW_CONN_CONNECTING;
 }
