@@ -44,7 +44,7 @@ void ike_unregister(struct bw_ike_conn *ike)
 struct bw_ike_conn *ike_find_by_cookie(const uint8_t icookie[8])
 {
 	for (struct bw_ike_conn *ike = engine_list; ike; ike = ike->next)
-		if (memcmp(ike->icookie, icookie, 8) == 0)
+		if (memcmp(ike->sa.icookie, icookie, 8) == 0)
 			return ike;
 	return NULL;
 }
@@ -57,8 +57,8 @@ static uint32_t spi_host(const uint8_t s[4])
 struct bw_ike_conn *ike_find_by_spi(uint32_t spi)
 {
 	for (struct bw_ike_conn *ike = engine_list; ike; ike = ike->next)
-		for (size_t i = 0; i < ike->n_children; i++) {
-			const struct ike_child *ch = &ike->children[i];
+		for (size_t i = 0; i < ike->children.n; i++) {
+			const struct ike_child *ch = &ike->children.sa[i];
 
 			if ((ch->installed && spi_host(ch->spi_in) == spi) ||
 			    (ch->old_in_valid && spi_host(ch->old_spi_in) == spi))
@@ -127,8 +127,8 @@ static void on_dpd(struct ev_loop *loop, ev_timer *w, int revents)
 	seq[1] = (uint8_t)(ike->dpd.seq >> 16);
 	seq[2] = (uint8_t)(ike->dpd.seq >> 8);
 	seq[3] = (uint8_t)ike->dpd.seq;
-	memcpy(cookies, ike->icookie, 8);
-	memcpy(cookies + 8, ike->rcookie, 8);
+	memcpy(cookies, ike->sa.icookie, 8);
+	memcpy(cookies + 8, ike->sa.rcookie, 8);
 	ike->dpd.outstanding++;
 	ike_log(ike, BW_LOG_DEBUG, "DPD: gateway quiet for %.0fs; R-U-THERE %u (%d of %d)",
 		ev_now(loop) - ike->dpd.last_rx, ike->dpd.seq, ike->dpd.outstanding, IKE_DPD_MAX_PROBES);
@@ -151,16 +151,16 @@ static void start_rekey(struct ev_loop *loop, ev_timer *w, int revents)
 		ev_timer_start(loop, &ike->rekey.timer);
 		return;
 	}
-	for (size_t i = 0; i < ike->n_children; i++) {
-		struct ike_child *ch = &ike->children[i];
+	for (size_t i = 0; i < ike->children.n; i++) {
+		struct ike_child *ch = &ike->children.sa[i];
 
 		if (ch->state == QM_DONE && ch->rekey_at <= ev_now(loop) + 0.5) {
-			for (size_t k = 0; k < ike->n_children; k++)
-				if (ike->children[k].state == QM_SENT1)
+			for (size_t k = 0; k < ike->children.n; k++)
+				if (ike->children.sa[k].state == QM_SENT1)
 					return;	/* one Quick Mode at a time; the next tick comes */
 			ike_log(ike, BW_LOG_INFO, "rekeying the IPsec SA before its lifetime ends");
 			ch->rekeying = true;
-			ike->qm_child = i;
+			ike->children.cur = i;
 			bw_conn_set_state(ike->conn, BW_CONN_REKEYING, NULL);
 			ike_quick_start(ike);
 			return;
@@ -182,9 +182,9 @@ static void schedule_rekey(struct bw_ike_conn *ike)
 {
 	double first = 0;
 
-	for (size_t i = 0; i < ike->n_children; i++)
-		if (ike->children[i].state == QM_DONE && (first == 0 || ike->children[i].rekey_at < first))
-			first = ike->children[i].rekey_at;
+	for (size_t i = 0; i < ike->children.n; i++)
+		if (ike->children.sa[i].state == QM_DONE && (first == 0 || ike->children.sa[i].rekey_at < first))
+			first = ike->children.sa[i].rekey_at;
 	ev_timer_stop(ike->agent->loop, &ike->rekey.timer);
 	if (first == 0)
 		return;
@@ -198,8 +198,8 @@ static void on_old_sas(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	for (size_t i = 0; i < ike->n_children; i++) {
-		struct ike_child *ch = &ike->children[i];
+	for (size_t i = 0; i < ike->children.n; i++) {
+		struct ike_child *ch = &ike->children.sa[i];
 
 		/* A child being renewed again holds its current SA as the old one: not yet. */
 		if (ch->old_in_valid && !ch->rekeying && ike->be_conn) {
@@ -278,7 +278,7 @@ static void teardown(struct bw_ike_conn *ike)
 	static size_t reaper_next;
 	ev_timer *reaper;
 
-	if (ike->p1 == P1_IDLE && !ike->conn && !ike->be_conn)
+	if (ike->sa.p1 == P1_IDLE && !ike->conn && !ike->be_conn)
 		return;
 	ev_timer_stop(loop, &ike->resend.timer);
 	ev_timer_stop(loop, &ike->keepalive);
@@ -321,19 +321,19 @@ static void teardown(struct bw_ike_conn *ike)
 	ike_exchange_end(&ike->qm);
 	ike_exchange_end(&ike->qr);
 	ike_exchange_end(&ike->tx);
-	free(ike->sai_b);
-	ike->sai_b = NULL;
-	bw_dh_free(ike->dh);
-	ike->dh = NULL;
+	free(ike->p1x.sai_b);
+	ike->p1x.sai_b = NULL;
+	bw_dh_free(ike->p1x.dh);
+	ike->p1x.dh = NULL;
 	bw_secrets_wipe(&ike->sec);
-	bw_cert_free(ike->cert);
-	ike->cert = NULL;
-	OPENSSL_cleanse(ike->skeyid, sizeof(ike->skeyid));
-	OPENSSL_cleanse(ike->skeyid_d, sizeof(ike->skeyid_d));
-	OPENSSL_cleanse(ike->skeyid_a, sizeof(ike->skeyid_a));
-	OPENSSL_cleanse(ike->skeyid_e, sizeof(ike->skeyid_e));
-	OPENSSL_cleanse(ike->enc_key, sizeof(ike->enc_key));
-	ike->p1 = P1_IDLE;
+	bw_cert_free(ike->sa.cert);
+	ike->sa.cert = NULL;
+	OPENSSL_cleanse(ike->sa.skeyid, sizeof(ike->sa.skeyid));
+	OPENSSL_cleanse(ike->sa.skeyid_d, sizeof(ike->sa.skeyid_d));
+	OPENSSL_cleanse(ike->sa.skeyid_a, sizeof(ike->sa.skeyid_a));
+	OPENSSL_cleanse(ike->sa.skeyid_e, sizeof(ike->sa.skeyid_e));
+	OPENSSL_cleanse(ike->sa.enc_key, sizeof(ike->sa.enc_key));
+	ike->sa.p1 = P1_IDLE;
 	if (ike->conn && ike->conn->ike == ike)
 		ike->conn->ike = NULL;
 	ike->conn = NULL;
@@ -368,10 +368,10 @@ static void send_deletes(struct bw_ike_conn *ike)
 {
 	uint8_t cookies[16];
 
-	if (ike->p1 != P1_DONE && !ike->p1_authenticated)
+	if (ike->sa.p1 != P1_DONE && !ike->sa.authenticated)
 		return;
-	for (size_t i = 0; i < ike->n_children; i++) {
-		const struct ike_child *ch = &ike->children[i];
+	for (size_t i = 0; i < ike->children.n; i++) {
+		const struct ike_child *ch = &ike->children.sa[i];
 
 		if (ch->state == QM_DONE)
 			ike_info_send_delete(ike, ISAKMP_PROTO_ESP, ch->spi_in, 4);
@@ -379,8 +379,8 @@ static void send_deletes(struct bw_ike_conn *ike)
 		if (ch->rekeying && ch->old_in_valid)
 			ike_info_send_delete(ike, ISAKMP_PROTO_ESP, ch->old_spi_in, 4);
 	}
-	memcpy(cookies, ike->icookie, 8);
-	memcpy(cookies + 8, ike->rcookie, 8);
+	memcpy(cookies, ike->sa.icookie, 8);
+	memcpy(cookies + 8, ike->sa.rcookie, 8);
 	ike_info_send_delete(ike, ISAKMP_PROTO_ISAKMP, cookies, 16);
 }
 
@@ -478,7 +478,7 @@ void ike_dispatch(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *
 {
 	ike_log(ike, BW_LOG_TRACE, "received %s, %zu bytes%s", isakmp_exchange_name(h->exchange), len,
 		h->flags & ISAKMP_FLAG_ENC ? " (encrypted)" : "");
-	if (ike->p1 != P1_MM_SENT1 && ike->p1 != P1_AM_SENT1 && memcmp(h->rcookie, ike->rcookie, 8) != 0)
+	if (ike->sa.p1 != P1_MM_SENT1 && ike->sa.p1 != P1_AM_SENT1 && memcmp(h->rcookie, ike->sa.rcookie, 8) != 0)
 		return;
 	/* The gateway repeats its message when our final one was lost: send that again. */
 	if (ike->resend.final_msg && h->exchange == ike->resend.final_exchange && h->msgid == ike->resend.final_msgid &&
@@ -496,14 +496,14 @@ void ike_dispatch(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *
 		ike_aggr_process(ike, h, msg, len);
 		break;
 	case ISAKMP_EXCH_QUICK:
-		if (ike->p1 == P1_DONE)
+		if (ike->sa.p1 == P1_DONE)
 			ike_quick_process(ike, h, msg, len);
 		break;
 	case ISAKMP_EXCH_INFO:
 		ike_info_process(ike, h, msg, len);
 		break;
 	case ISAKMP_EXCH_TRANSACTION:
-		if (ike->p1 == P1_DONE)
+		if (ike->sa.p1 == P1_DONE)
 			ike_cfg_process(ike, h, msg, len);
 		break;
 	default:
@@ -532,39 +532,39 @@ static void set_children(struct bw_ike_conn *ike)
 	memcpy(gw.addr, &((struct sockaddr_in *)&ike->peer)->sin_addr, 4);
 	if (ike->have_vip)
 		local = ike->vip;
-	ike->n_children = 0;
+	ike->children.n = 0;
 	switch (cfg->topology) {
 	case BW_TOPO_HOST_TO_HOST:
-		ike->children[ike->n_children++] = (struct ike_child){ .local_ts = local, .remote_ts = gw };
+		ike->children.sa[ike->children.n++] = (struct ike_child){ .local_ts = local, .remote_ts = gw };
 		break;
 	case BW_TOPO_HOST_TO_EVERYWHERE:
-		ike->children[ike->n_children++] = (struct ike_child){ .local_ts = local, .remote_ts = any };
+		ike->children.sa[ike->children.n++] = (struct ike_child){ .local_ts = local, .remote_ts = any };
 		break;
 	case BW_TOPO_NETWORK_TO_NETWORK:
 		for (size_t l = 0; l < cfg->n_local_networks; l++)
-			for (size_t r = 0; r < cfg->n_remote_networks && ike->n_children < BW_MAX_NETS; r++)
-				ike->children[ike->n_children++] = (struct ike_child){
+			for (size_t r = 0; r < cfg->n_remote_networks && ike->children.n < BW_MAX_NETS; r++)
+				ike->children.sa[ike->children.n++] = (struct ike_child){
 					.local_ts = cfg->local_networks[l], .remote_ts = cfg->remote_networks[r] };
 		break;
 	case BW_TOPO_HOST_TO_NETWORK:
 		/* The gateway's split-include list wins over the connection's own networks. */
 		if (ike->mc.n_split) {
 			for (size_t r = 0; r < ike->mc.n_split; r++)
-				ike->children[ike->n_children++] = (struct ike_child){
+				ike->children.sa[ike->children.n++] = (struct ike_child){
 					.local_ts = local, .remote_ts = ike->mc.split[r] };
 			break;
 		}
 		for (size_t r = 0; r < cfg->n_remote_networks; r++)
-			ike->children[ike->n_children++] = (struct ike_child){
+			ike->children.sa[ike->children.n++] = (struct ike_child){
 				.local_ts = local, .remote_ts = cfg->remote_networks[r] };
 		break;
 	}
-	ike->qm_child = 0;
+	ike->children.cur = 0;
 }
 
 void ike_phase1_done(struct bw_ike_conn *ike)
 {
-	ike->p1 = P1_DONE;
+	ike->sa.p1 = P1_DONE;
 	ike_log(ike, BW_LOG_INFO, "phase 1 established with %s%s", ike->cfg.gateway,
 		ike->floated ? " (NAT-T, UDP 4500)" : "");
 	if (ike->floated && ike->nat_local) {
@@ -580,7 +580,7 @@ void ike_phase1_done(struct bw_ike_conn *ike)
 void ike_start_children(struct bw_ike_conn *ike)
 {
 	set_children(ike);
-	if (ike->n_children == 0) {
+	if (ike->children.n == 0) {
 		ike_fail(ike, "config", "there are no networks to tunnel",
 			 "Neither the connection (remote_networks) nor the gateway (split-include) names a "
 			 "network for the tunnel. Set remote_networks, or topology = host-to-everywhere.");
@@ -611,8 +611,8 @@ static struct bw_conn *route_holder(const struct bw_conn *self, const struct bw_
 		if (o == self || !o->valid || !o->ike || o->cfg.mode == BW_MODE_TRANSPORT ||
 		    (o->state != BW_CONN_UP && o->state != BW_CONN_REKEYING))
 			continue;
-		for (size_t j = 0; j < o->ike->n_children; j++)
-			if (cidr_same(&o->ike->children[j].remote_ts, net))
+		for (size_t j = 0; j < o->ike->children.n; j++)
+			if (cidr_same(&o->ike->children.sa[j].remote_ts, net))
 				return o;
 	}
 	return NULL;
@@ -683,20 +683,20 @@ void ike_children_done(struct bw_ike_conn *ike)
 	 * and no network to route. The kernel's policies select it; the userspace datapath needs
 	 * the gateway's own address routed into its device, except for IKE (the sockets' mark). */
 	if (ike->cfg.mode == BW_MODE_TRANSPORT) {
-		for (size_t i = 0; rc == 0 && ike->be->transport_route && i < ike->n_children; i++)
-			rc = ike->be->transport_route(bc, &ike->children[i].remote_ts, &ike->children[i].local_ts);
+		for (size_t i = 0; rc == 0 && ike->be->transport_route && i < ike->children.n; i++)
+			rc = ike->be->transport_route(bc, &ike->children.sa[i].remote_ts, &ike->children.sa[i].local_ts);
 	} else {
 		if (ike->have_vip)
 			rc = ike->be->set_address(bc, &ike->vip);
 		if (rc == 0 && ike->cfg.topology == BW_TOPO_HOST_TO_EVERYWHERE)
 			rc = ike->be->route_exception(bc, (const struct sockaddr *)&ike->peer);
-		for (size_t i = 0; rc == 0 && i < ike->n_children; i++) {
-			struct bw_cidr src = ike->children[i].local_ts;
+		for (size_t i = 0; rc == 0 && i < ike->children.n; i++) {
+			struct bw_cidr src = ike->children.sa[i].local_ts;
 
-			rc = ike->be->add_route(bc, &ike->children[i].remote_ts,
+			rc = ike->be->add_route(bc, &ike->children.sa[i].remote_ts,
 						src.prefix == 32 ? &src : (ike->have_vip ? &ike->vip : NULL));
 			if (rc == -EEXIST)
-				conflict = &ike->children[i].remote_ts;
+				conflict = &ike->children.sa[i].remote_ts;
 		}
 	}
 	if (rc == 0 && ike->cfg.topology == BW_TOPO_NETWORK_TO_NETWORK && set_ip_forward(true) == 0) {
@@ -747,16 +747,16 @@ static void start_liveness(struct bw_ike_conn *ike)
 	uint16_t r = 0;
 
 	ike_seen_peer(ike);
-	if (ike->cfg.dpd_s && ike->peer_dpd) {
+	if (ike->cfg.dpd_s && ike->sa.peer_dpd) {
 		ev_timer_init(&ike->dpd.timer, on_dpd, ike->cfg.dpd_s / 2.0, ike->cfg.dpd_s / 2.0);
 		ev_timer_start(ike->agent->loop, &ike->dpd.timer);
 	}
-	for (size_t i = 0; i < ike->n_children; i++)
-		set_rekey_time(ike, &ike->children[i]);
+	for (size_t i = 0; i < ike->children.n; i++)
+		set_rekey_time(ike, &ike->children.sa[i]);
 	ev_init(&ike->rekey.timer, start_rekey);
 	schedule_rekey(ike);
 	bw_random(&r, sizeof(r));
-	ev_timer_init(&ike->reauth.timer, on_reauth, ike->p1_lifetime_s * (0.80 + 0.10 * (r / 65535.0)), 0.0);
+	ev_timer_init(&ike->reauth.timer, on_reauth, ike->sa.lifetime_s * (0.80 + 0.10 * (r / 65535.0)), 0.0);
 	ev_timer_start(ike->agent->loop, &ike->reauth.timer);
 }
 
@@ -795,7 +795,7 @@ static int begin_exchange(struct bw_ike_conn *ike)
 			 "and check that /dev/net/tun exists (burrow doctor).");
 		return -1;
 	}
-	ike->p1 = P1_IDLE + 1;	/* leaves IDLE so that failures from here on are reported */
+	ike->sa.p1 = P1_IDLE + 1;	/* leaves IDLE so that failures from here on are reported */
 	if (ike->cfg.kill_switch && !ike->be_shared &&
 	    bw_killswitch_on(ike->cfg.name, ike->be->ifname(ike->be_conn), &peer->sin_addr, err, sizeof(err)) != 0) {
 		ike_fail(ike, "kill-switch", err, err);
@@ -831,7 +831,7 @@ static void on_resolved(void *ctx, int rc, const struct sockaddr_in *addr)
 		return;
 	}
 	memcpy(&ike->peer, addr, sizeof(*addr));
-	ike->p1 = P1_IDLE + 1;
+	ike->sa.p1 = P1_IDLE + 1;
 	begin_exchange(ike);
 }
 
@@ -853,12 +853,12 @@ static int ike_load_cert(struct bw_ike_conn *ike, char *err, size_t errlen, cons
 {
 	struct bw_cert_err ce;
 
-	ike->cert = bw_cert_load(&ike->cfg, ike->sec.has_private_key_passphrase ?
+	ike->sa.cert = bw_cert_load(&ike->cfg, ike->sec.has_private_key_passphrase ?
 				 ike->sec.private_key_passphrase : NULL, &ce);
-	if (ike->cert) {
+	if (ike->sa.cert) {
 		struct bw_cert_info own;
 
-		bw_cert_own_info(ike->cert, &own);
+		bw_cert_own_info(ike->sa.cert, &own);
 		ike_log(ike, BW_LOG_INFO, "our certificate: %s, issued by %s, valid until %s", own.subject, own.issuer,
 			own.not_after);
 		return 0;
@@ -965,12 +965,12 @@ static struct bw_ike_conn *ike_new_x(struct bw_conn *c, const struct bw_sa_backe
 	}
 	ike->use_natt = ike->cfg.nat_traversal != BW_NATT_OFF;
 	do {
-		if (bw_random(ike->icookie, 8) != 0) {
+		if (bw_random(ike->sa.icookie, 8) != 0) {
 			free(ike);
 			snprintf(err, errlen, "no randomness available");
 			return NULL;
 		}
-	} while (ike_find_by_cookie(ike->icookie));
+	} while (ike_find_by_cookie(ike->sa.icookie));
 	ike_register(ike);
 	ev_init(&ike->resend.timer, NULL);
 	ev_init(&ike->keepalive, NULL);
@@ -1000,8 +1000,8 @@ static void reauth_abandon(struct bw_ike_conn *n, const char *why)
 	struct bw_ike_conn *old = n->reauth.of;
 
 	ike_log(n, BW_LOG_WARN, "re-authentication failed (%s); the tunnel stays on the current SAs", why);
-	for (size_t i = 0; old && i < n->n_children && i < old->n_children; i++) {
-		struct ike_child *nc = &n->children[i], *oc = &old->children[i];
+	for (size_t i = 0; old && i < n->children.n && i < old->children.n; i++) {
+		struct ike_child *nc = &n->children.sa[i], *oc = &old->children.sa[i];
 
 		if (!nc->installed || nc->rekeying)
 			continue;
@@ -1028,8 +1028,8 @@ static void reauth_switch(struct bw_ike_conn *n)
 	struct bw_ike_conn *old = n->reauth.of;
 	struct bw_conn *c = n->conn;
 
-	for (size_t i = 0; i < n->n_children && i < old->n_children; i++) {
-		struct ike_child *oc = &old->children[i], *nc = &n->children[i];
+	for (size_t i = 0; i < n->children.n && i < old->children.n; i++) {
+		struct ike_child *oc = &old->children.sa[i], *nc = &n->children.sa[i];
 
 		if (oc->state != QM_DONE)
 			continue;
@@ -1213,7 +1213,7 @@ int bw_ike_conn_start(struct bw_conn *c, char *err, size_t errlen)
 		ike_fail(ike, "dns", err, NULL);
 		return 0;
 	}
-	ike->p1 = P1_RESOLVING;
+	ike->sa.p1 = P1_RESOLVING;
 	ev_timer_start(a->loop, &ike->resolve_timer);
 	return 0;
 }
@@ -1305,7 +1305,7 @@ void bw_ike_conn_status(const struct bw_conn *c, json_t *st)
 		json_object_set_new(st, "interface", json_string(ike->be->ifname(ike->be_conn)));
 		json_object_set_new(st, "backend", json_string(ike->be->name));
 	}
-	if (ike && ike->p1 >= P1_MM_SENT1) {
+	if (ike && ike->sa.p1 >= P1_MM_SENT1) {
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)&ike->local)->sin_addr, a, sizeof(a));
 		json_object_set_new(st, "local_address", json_string(a));
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)&ike->peer)->sin_addr, a, sizeof(a));
@@ -1316,8 +1316,8 @@ void bw_ike_conn_status(const struct bw_conn *c, json_t *st)
 		bw_cidr_format(&ike->vip, a, sizeof(a));
 		json_object_set_new(st, "virtual_ip", json_string(a));
 	}
-	for (size_t i = 0; ike && i < ike->n_children; i++) {
-		const struct ike_child *ch = &ike->children[i];
+	for (size_t i = 0; ike && i < ike->children.n; i++) {
+		const struct ike_child *ch = &ike->children.sa[i];
 		char l[64], r[64], alg[64];
 
 		if (ch->state != QM_DONE)
@@ -1345,10 +1345,10 @@ void bw_ike_conn_status(const struct bw_conn *c, json_t *st)
 		}
 		json_object_set_new(st, "gateway_dns", d);
 	}
-	if (ike && ike->have_peer_cert)
+	if (ike && ike->sa.have_peer_cert)
 		json_object_set_new(st, "gateway_certificate",
-				    json_pack("{s:s,s:s,s:s}", "subject", ike->peer_cert.subject, "issuer",
-					      ike->peer_cert.issuer, "not_after", ike->peer_cert.not_after));
+				    json_pack("{s:s,s:s,s:s}", "subject", ike->sa.peer_cert.subject, "issuer",
+					      ike->sa.peer_cert.issuer, "not_after", ike->sa.peer_cert.not_after));
 	json_object_set_new(st, "sas", sas);
 	json_object_set_new(st, "bytes_in", json_integer((json_int_t)cnt.bytes_in));
 	json_object_set_new(st, "bytes_out", json_integer((json_int_t)cnt.bytes_out));
@@ -1366,8 +1366,8 @@ json_t *bw_ike_conn_up_event(const struct bw_conn *c)
 		bw_cidr_format(&ike->vip, buf, sizeof(buf));
 		json_object_set_new(o, "virtual_ip", json_string(buf));
 	}
-	for (size_t i = 0; ike && i < ike->n_children; i++) {
-		bw_cidr_format(&ike->children[i].remote_ts, buf, sizeof(buf));
+	for (size_t i = 0; ike && i < ike->children.n; i++) {
+		bw_cidr_format(&ike->children.sa[i].remote_ts, buf, sizeof(buf));
 		json_array_append_new(nets, json_string(buf));
 	}
 	json_object_set_new(o, "networks", nets);

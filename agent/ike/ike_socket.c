@@ -512,12 +512,12 @@ static void on_rexmit(struct ev_loop *loop, ev_timer *w, int revents)
 		ev_timer_stop(loop, w);
 		snprintf(msg, sizeof(msg), "no answer from the gateway %s while %s", ike->cfg.gateway,
 			 ike->last_step);
-		if (ike->p1 == P1_MM_SENT1 || ike->p1 == P1_AM_SENT1)
+		if (ike->sa.p1 == P1_MM_SENT1 || ike->sa.p1 == P1_AM_SENT1)
 			ike_fail(ike, "no-answer", msg,
 				 "The gateway did not answer at all. Check that the gateway address is right, that it "
 				 "runs an IKEv1 service, and that nothing between here and there blocks UDP port 500 "
 				 "(and 4500). `burrow doctor` tests the path.");
-		else if (ike->p1 == P1_MM_SENT5 && ike->floated)
+		else if (ike->sa.p1 == P1_MM_SENT5 && ike->floated)
 			ike_fail(ike, "natt-blocked", msg, ike->nat_local ?
 				 "The exchange moved to UDP port 4500 (a NAT is in front of us, or ESP in UDP was "
 				 "asked for), and from then on the gateway did not answer. Something between here and "
@@ -525,12 +525,12 @@ static void on_rexmit(struct ev_loop *loop, ev_timer *w, int revents)
 				 "pre-shared key is the other, less likely cause." :
 				 "The exchange moved to UDP port 4500 and from then on the gateway did not answer. "
 				 "Something on the way blocks UDP 4500; allow it towards the gateway.");
-		else if (ike->p1 == P1_MM_SENT5)
+		else if (ike->sa.p1 == P1_MM_SENT5)
 			ike_fail(ike, "auth-failed", msg,
 				 "The gateway stopped answering after our authentication message. This almost always "
 				 "means the pre-shared key differs from the gateway's (it cannot decrypt our message), "
 				 "or the gateway rejected our identity. Check the psk in secrets/ and local_id.");
-		else if (ike->p1 == P1_MM_SENT3 && ike->use_natt)
+		else if (ike->sa.p1 == P1_MM_SENT3 && ike->use_natt)
 			ike_fail(ike, "no-answer", msg,
 				 "The gateway answered on port 500 but not after the key exchange. If there is a NAT "
 				 "or firewall in between, check that UDP port 4500 passes.");

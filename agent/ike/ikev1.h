@@ -113,6 +113,57 @@ struct ike_exchange {
 	size_t sent_len;
 };
 
+/* The IKE SA: phase 1's state, cookies, chosen algorithms, keys and what it learnt of the
+ * gateway (vendor IDs, certificate). */
+struct ike_sa {
+	enum p1_state p1;
+	bool authenticated;		/* the gateway proved the key: it holds an IKE SA to delete */
+	uint8_t icookie[8], rcookie[8];
+	struct bw_p1_proposal alg;
+	uint32_t lifetime_s;
+	size_t prf_len;
+	uint8_t skeyid[BW_HASH_MAX], skeyid_d[BW_HASH_MAX], skeyid_a[BW_HASH_MAX], skeyid_e[BW_HASH_MAX];
+	uint8_t enc_key[BW_IKE_KEY_MAX];
+	size_t enc_key_len, block;
+	uint8_t iv[BW_IKE_BLOCK_MAX];	/* running phase-1 IV; after phase 1, its last block */
+	bool peer_natt, peer_dpd, peer_xauth, peer_unity, peer_frag;
+	char peer_vendor[64];
+	/* Certificate authentication (method rsa/ecdsa): ours, and what the gateway showed. */
+	struct bw_cert_creds *cert;
+	bool have_peer_cert;
+	struct bw_cert_info peer_cert;
+};
+
+/* Main or Aggressive Mode in flight: the key exchange, nonces and the payload bodies that
+ * HASH_I/HASH_R cover. */
+struct ike_p1_exchange {
+	struct bw_dh *dh;
+	uint8_t gxi[BW_DH_PUBLIC_MAX], gxr[BW_DH_PUBLIC_MAX];
+	size_t gx_len;
+	uint8_t ni[IKE_NONCE_LEN], nr[IKE_PEER_NONCE_MAX];
+	size_t nr_len;
+	uint8_t *sai_b;			/* our phase-1 SA payload body */
+	size_t sai_b_len;
+	uint8_t idii_b[IKE_ID_MAX];
+	size_t idii_b_len;
+};
+
+/* The gateway's renewal of one child, agreed in its Quick Mode and installed at its HASH(3). */
+struct ike_renewal {
+	size_t child;
+	struct bw_p2_proposal alg;
+	uint8_t spi_in[4], spi_out[4];
+	uint32_t lifetime_s;
+};
+
+/* The IPsec SA pairs, one per pair of traffic selectors; Quick Mode runs one at a time, for
+ * sa[cur]. */
+struct ike_children {
+	size_t n, cur;
+	struct ike_child sa[BW_MAX_NETS];
+	struct ike_renewal renewal;
+};
+
 /* Retransmission: the last message we sent, resent with back-off until the answer comes; and our
  * last message of an exchange the gateway closes on its side only when it arrives (Aggressive
  * Mode 3, Quick Mode 3), resent when the gateway repeats its message. (ike_socket.c) */
@@ -173,37 +224,10 @@ struct bw_ike_conn {
 	bool nat_local, nat_remote;	/* NAT in front of us / of the gateway */
 	bool floated;			/* IKE and ESP on the NAT-T port */
 
-	/* Phase 1 */
-	enum p1_state p1;
-	bool p1_authenticated;		/* the gateway proved the key: it holds an IKE SA to delete */
-	uint8_t icookie[8], rcookie[8];
-	struct bw_p1_proposal p1_alg;
-	uint32_t p1_lifetime_s;
-	struct bw_dh *dh;
-	uint8_t gxi[BW_DH_PUBLIC_MAX], gxr[BW_DH_PUBLIC_MAX];
-	size_t gx_len;
-	uint8_t ni[IKE_NONCE_LEN], nr[IKE_PEER_NONCE_MAX];
-	size_t nr_len;
-	uint8_t *sai_b;			/* our phase-1 SA payload body, for HASH_I/HASH_R */
-	size_t sai_b_len;
-	uint8_t idii_b[IKE_ID_MAX];
-	size_t idii_b_len;
-	size_t prf_len;
-	uint8_t skeyid[BW_HASH_MAX], skeyid_d[BW_HASH_MAX], skeyid_a[BW_HASH_MAX], skeyid_e[BW_HASH_MAX];
-	uint8_t enc_key[BW_IKE_KEY_MAX];
-	size_t enc_key_len, block;
-	uint8_t p1_iv[BW_IKE_BLOCK_MAX];	/* running phase-1 IV; after phase 1, its last block */
-	bool peer_natt, peer_dpd, peer_xauth, peer_unity, peer_frag;
-	char peer_vendor[64];
-	/* Certificate authentication (method rsa/ecdsa): ours, and what the gateway showed. */
-	struct bw_cert_creds *cert;
-	bool have_peer_cert;
-	struct bw_cert_info peer_cert;
-
-	/* Quick Mode: one at a time, for children[qm_child] */
-	size_t n_children, qm_child;
-	struct ike_child children[BW_MAX_NETS];
-	struct ike_exchange qm;		/* ours; ni is our nonce (IKE_NONCE_LEN bytes) */
+	struct ike_sa sa;
+	struct ike_p1_exchange p1x;
+	struct ike_children children;
+	struct ike_exchange qm;		/* ours, for children.sa[children.cur]; ni is our nonce */
 
 	/* Transaction exchange */
 	enum cfg_state cfg_state;
@@ -217,12 +241,8 @@ struct bw_ike_conn {
 	char dns_warning[160];			/* shown by burrow status while up */
 	bool forwarding_enabled;		/* we turned on IPv4 forwarding for network-to-network */
 
-	/* Quick Mode as responder: the gateway renews an IPsec SA before we do. */
+	/* Quick Mode as responder: the gateway renews an IPsec SA before we do (children.renewal). */
 	struct ike_exchange qr;		/* the gateway's; nr is ours (IKE_NONCE_LEN bytes) */
-	size_t qr_child;
-	struct bw_p2_proposal qr_alg;
-	uint8_t qr_spi_in[4], qr_spi_out[4];
-	uint32_t qr_lifetime_s;
 
 	struct ike_resend resend;
 
@@ -253,7 +273,7 @@ int ike_send_raw(struct bw_ike_conn *ike, const uint8_t *msg, size_t len);
 /* Sends and keeps the message for retransmission until ike_rexmit_stop(). */
 int ike_send(struct bw_ike_conn *ike, uint8_t *msg, size_t len);
 void ike_rexmit_stop(struct bw_ike_conn *ike);
-/* Keeps a copy of msg as the final message of an exchange (see final_msg). */
+/* Keeps a copy of msg as the final message of an exchange (see struct ike_resend). */
 void ike_keep_final(struct bw_ike_conn *ike, uint8_t exchange, uint32_t msgid, const uint8_t *msg, size_t len);
 void ike_register(struct bw_ike_conn *ike);
 void ike_unregister(struct bw_ike_conn *ike);

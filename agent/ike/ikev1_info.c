@@ -17,7 +17,7 @@ static int send_info(struct bw_ike_conn *ike, const struct isakmp_notify *n, con
 	size_t off, len;
 	int rc = -1;
 
-	if (ike->p1 != P1_DONE && !ike->p1_authenticated)
+	if (ike->sa.p1 != P1_DONE && !ike->sa.authenticated)
 		return -1;
 	do {
 		if (bw_random(&msgid, 4) != 0)
@@ -26,16 +26,16 @@ static int send_info(struct bw_ike_conn *ike, const struct isakmp_notify *n, con
 	ike_hdr_init(ike, &h, ISAKMP_EXCH_INFO, msgid, ISAKMP_FLAG_ENC);
 	if (isakmp_b_init(&b, &h) != 0)
 		return -1;
-	isakmp_b_hash_reserve(&b, ike->prf_len, &off);
+	isakmp_b_hash_reserve(&b, ike->sa.prf_len, &off);
 	if (n)
 		isakmp_b_notify(&b, n);
 	else
 		isakmp_b_delete(&b, d);
 	if (isakmp_b_finish(&b) == 0) {
 		len = isakmp_b_len(&b);
-		bw_ike_info_hash(ike->p1_alg.hash, ike->skeyid_a, msgid, isakmp_b_buf(&b) + off + ike->prf_len,
-				 len - off - ike->prf_len, isakmp_b_buf(&b) + off);
-		bw_ike_iv_msgid(ike->p1_alg.hash, ike->p1_iv, ike->block, msgid, iv);
+		bw_ike_info_hash(ike->sa.alg.hash, ike->sa.skeyid_a, msgid, isakmp_b_buf(&b) + off + ike->sa.prf_len,
+				 len - off - ike->sa.prf_len, isakmp_b_buf(&b) + off);
+		bw_ike_iv_msgid(ike->sa.alg.hash, ike->sa.iv, ike->sa.block, msgid, iv);
 		if (ike_encrypt_msg(ike, &b, iv) == 0)
 			rc = ike_send_raw(ike, isakmp_b_buf(&b), isakmp_b_len(&b));
 	}
@@ -65,7 +65,7 @@ int ike_info_send_notify(struct bw_ike_conn *ike, uint16_t type, const uint8_t *
 static void notify_failure(struct bw_ike_conn *ike, uint16_t type)
 {
 	char err[160], exp[700], offered[400] = "", one[64];
-	bool p2 = ike->p1 == P1_DONE;
+	bool p2 = ike->sa.p1 == P1_DONE;
 
 	if (p2) {
 		for (size_t i = 0; i < ike->cfg.n_p2_proposals; i++) {
@@ -108,7 +108,7 @@ static void notify_failure(struct bw_ike_conn *ike, uint16_t type)
 			 "expects. Check the psk in %s/secrets/%s.secrets and local_id.", ike_config_dir(ike), ike->cfg.name);
 		return;
 	case ISAKMP_N_PAYLOAD_MALFORMED:
-		if (ike->p1 == P1_MM_SENT5) {
+		if (ike->sa.p1 == P1_MM_SENT5) {
 			ike_failf(ike, "auth-failed", "the gateway could not read our authentication message",
 				 "The gateway could not decrypt our identity message, which means its pre-shared "
 				 "key differs from ours. Check the psk in %s/secrets/%s.secrets.", ike_config_dir(ike), ike->cfg.name);
@@ -138,7 +138,7 @@ static void handle_notify(struct bw_ike_conn *ike, const struct isakmp_notify *n
 					 (uint32_t)n->data[2] << 8 | n->data[3]);
 		return;
 	}
-	if (n->type < 8192 && ike->p1 != P1_IDLE)
+	if (n->type < 8192 && ike->sa.p1 != P1_IDLE)
 		notify_failure(ike, n->type);
 }
 
@@ -161,14 +161,14 @@ static void handle_payloads(struct bw_ike_conn *ike, const struct isakmp_payload
 				return;
 			}
 			for (uint16_t k = 0; k < d.n_spis && d.proto == ISAKMP_PROTO_ESP && d.spi_size == 4; k++)
-				for (size_t c = 0; c < ike->n_children; c++)
-					if (memcmp(ike->children[c].spi_out, d.spis + 4 * k, 4) == 0 &&
-					    ike->children[c].installed) {
+				for (size_t c = 0; c < ike->children.n; c++)
+					if (memcmp(ike->children.sa[c].spi_out, d.spis + 4 * k, 4) == 0 &&
+					    ike->children.sa[c].installed) {
 						ike_peer_deleted(ike, "an IPsec SA");
 						return;
 					}
 		}
-		if (ike->p1 == P1_IDLE)
+		if (ike->sa.p1 == P1_IDLE)
 			return;	/* the connection was torn down by what we just handled */
 	}
 }
@@ -179,11 +179,11 @@ static void info_protected(struct bw_ike_conn *ike, const struct isakmp_hdr *h, 
 	struct ike_msg m;
 	int rc;
 
-	if (ike->p1 != P1_DONE && ike->p1 != P1_MM_SENT5)
+	if (ike->sa.p1 != P1_DONE && ike->sa.p1 != P1_MM_SENT5)
 		return;
 	rc = ike_msg_open(ike, h, msg, len, IKE_MSG_INFO, NULL, &m);
 	ike_msg_close(&m);
-	if (rc != IKE_OPEN_OK && ike->p1 == P1_MM_SENT5) {
+	if (rc != IKE_OPEN_OK && ike->sa.p1 == P1_MM_SENT5) {
 		/* The gateway answers our identity message with a notification under its own
 		 * keys. When those are not ours, it derived them from another pre-shared key:
 		 * it could not read us either (strongSwan sends PAYLOAD-MALFORMED here). */
@@ -210,7 +210,7 @@ void ike_info_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8
 		return;
 	}
 	/* Unprotected: believable only while phase 1 is still being negotiated. */
-	if (ike->p1 == P1_DONE || ike->p1 == P1_IDLE ||
+	if (ike->sa.p1 == P1_DONE || ike->sa.p1 == P1_IDLE ||
 	    isakmp_payloads_parse(h->np, msg + ISAKMP_HDR_LEN, len - ISAKMP_HDR_LEN, &pls) != 0)
 		return;
 	handle_payloads(ike, &pls, false);

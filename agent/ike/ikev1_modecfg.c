@@ -48,21 +48,21 @@ int ike_cfg_send(struct bw_ike_conn *ike, uint32_t msgid, const struct isakmp_cf
 			if (bw_random(&msgid, 4) != 0)
 				return -1;
 		} while (msgid == 0);
-		bw_ike_iv_msgid(ike->p1_alg.hash, ike->p1_iv, ike->block, msgid, ike->tx.iv);
+		bw_ike_iv_msgid(ike->sa.alg.hash, ike->sa.iv, ike->sa.block, msgid, ike->tx.iv);
 	}
 	ike->tx.msgid = msgid;
 	ike_hdr_init(ike, &h, ISAKMP_EXCH_TRANSACTION, msgid, ISAKMP_FLAG_ENC);
 	if (isakmp_b_init(&b, &h) != 0)
 		return -1;
-	isakmp_b_hash_reserve(&b, ike->prf_len, &off);
+	isakmp_b_hash_reserve(&b, ike->sa.prf_len, &off);
 	isakmp_b_attr(&b, cfg);
 	if (isakmp_b_finish(&b) != 0) {
 		isakmp_b_free(&b);
 		return -1;
 	}
 	len = isakmp_b_len(&b);
-	bw_ike_qm_hash1(ike->p1_alg.hash, ike->skeyid_a, msgid, isakmp_b_buf(&b) + off + ike->prf_len,
-			len - off - ike->prf_len, isakmp_b_buf(&b) + off);
+	bw_ike_qm_hash1(ike->sa.alg.hash, ike->sa.skeyid_a, msgid, isakmp_b_buf(&b) + off + ike->sa.prf_len,
+			len - off - ike->sa.prf_len, isakmp_b_buf(&b) + off);
 	if (ike_encrypt_msg(ike, &b, ike->tx.iv) != 0) {
 		isakmp_b_free(&b);
 		return -1;
@@ -92,7 +92,7 @@ static int modecfg_pull(struct bw_ike_conn *ike)
 	empty_attr(&req, ISAKMP_CFG_INTERNAL_IP4_NETMASK);
 	empty_attr(&req, ISAKMP_CFG_INTERNAL_IP4_DNS);
 	empty_attr(&req, ISAKMP_CFG_INTERNAL_IP4_NBNS);
-	if (ike->peer_unity) {
+	if (ike->sa.peer_unity) {
 		empty_attr(&req, ISAKMP_CFG_UNITY_BANNER);
 		empty_attr(&req, ISAKMP_CFG_UNITY_DEF_DOMAIN);
 		empty_attr(&req, ISAKMP_CFG_UNITY_SPLITDNS_NAME);

@@ -71,24 +71,24 @@ static int verify_hash(struct bw_ike_conn *ike, const struct isakmp_hdr *h, enum
 	uint8_t want[BW_HASH_MAX];
 	const uint8_t *rest = m->body + (m->pls.n > 1 ? m->pls.p[1].off : m->pls.used);
 	size_t rest_len = m->pls.n > 1 ? m->pls.used - m->pls.p[1].off : 0;
-	enum bw_hash hh = ike->p1_alg.hash;
+	enum bw_hash hh = ike->sa.alg.hash;
 	int rc;
 
 	switch (kind) {
 	case IKE_MSG_QM2:
-		rc = bw_ike_qm_hash2(hh, ike->skeyid_a, h->msgid, ex->ni, ex->ni_len, rest, rest_len, want);
+		rc = bw_ike_qm_hash2(hh, ike->sa.skeyid_a, h->msgid, ex->ni, ex->ni_len, rest, rest_len, want);
 		break;
 	case IKE_MSG_QM3:
-		rc = bw_ike_qm_hash3(hh, ike->skeyid_a, h->msgid, ex->ni, ex->ni_len, ex->nr, ex->nr_len, want);
+		rc = bw_ike_qm_hash3(hh, ike->sa.skeyid_a, h->msgid, ex->ni, ex->ni_len, ex->nr, ex->nr_len, want);
 		break;
 	case IKE_MSG_INFO:
-		rc = bw_ike_info_hash(hh, ike->skeyid_a, h->msgid, rest, rest_len, want);
+		rc = bw_ike_info_hash(hh, ike->sa.skeyid_a, h->msgid, rest, rest_len, want);
 		break;
 	default:
-		rc = bw_ike_qm_hash1(hh, ike->skeyid_a, h->msgid, rest, rest_len, want);
+		rc = bw_ike_qm_hash1(hh, ike->sa.skeyid_a, h->msgid, rest, rest_len, want);
 		break;
 	}
-	return rc == 0 && bw_crypto_equal(want, hb->data, ike->prf_len) ? 0 : -1;
+	return rc == 0 && bw_crypto_equal(want, hb->data, ike->sa.prf_len) ? 0 : -1;
 }
 
 /* The SA, nonce and KE payloads parsed; a malformed one is left absent. */
@@ -137,11 +137,11 @@ int ike_msg_open(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *m
 	if (ex)
 		memcpy(m->iv, ex->iv, sizeof(m->iv));
 	else
-		bw_ike_iv_msgid(ike->p1_alg.hash, ike->p1_iv, ike->block, h->msgid, m->iv);
+		bw_ike_iv_msgid(ike->sa.alg.hash, ike->sa.iv, ike->sa.block, h->msgid, m->iv);
 	if (ike_decrypt_msg(ike, msg, len, m->iv) != 0 ||
 	    isakmp_payloads_parse(h->np, m->body, len - ISAKMP_HDR_LEN, &m->pls) != 0 || m->pls.n < 1 ||
 	    m->pls.p[0].type != ISAKMP_PL_HASH || isakmp_parse_hash(&m->pls.p[0], &hb) != 0 ||
-	    hb.len != ike->prf_len)
+	    hb.len != ike->sa.prf_len)
 		return IKE_OPEN_UNREADABLE;
 	if (check_shape(kind, m) != 0)
 		return IKE_OPEN_MISPLACED;

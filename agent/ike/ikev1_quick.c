@@ -151,7 +151,7 @@ static int build_first(struct bw_ike_conn *ike, const struct ike_child *ch, enum
 		free(sa);
 		return -1;
 	}
-	isakmp_b_hash_reserve(b, ike->prf_len, &off);
+	isakmp_b_hash_reserve(b, ike->sa.prf_len, &off);
 	isakmp_b_sa(b, sa);
 	free(sa);
 	isakmp_b_nonce(b, ike->qm.ni, ike->qm.ni_len);
@@ -171,9 +171,9 @@ static int build_first(struct bw_ike_conn *ike, const struct ike_child *ch, enum
 		return -1;
 	}
 	len = isakmp_b_len(b);
-	bw_ike_qm_hash1(ike->p1_alg.hash, ike->skeyid_a, ike->qm.msgid, isakmp_b_buf(b) + off + ike->prf_len,
-			len - off - ike->prf_len, isakmp_b_buf(b) + off);
-	bw_ike_iv_msgid(ike->p1_alg.hash, ike->p1_iv, ike->block, ike->qm.msgid, ike->qm.iv);
+	bw_ike_qm_hash1(ike->sa.alg.hash, ike->sa.skeyid_a, ike->qm.msgid, isakmp_b_buf(b) + off + ike->sa.prf_len,
+			len - off - ike->sa.prf_len, isakmp_b_buf(b) + off);
+	bw_ike_iv_msgid(ike->sa.alg.hash, ike->sa.iv, ike->sa.block, ike->qm.msgid, ike->qm.iv);
 	if (ike_encrypt_msg(ike, b, ike->qm.iv) != 0) {
 		isakmp_b_free(b);
 		ike_fail(ike, "internal", "cannot encrypt the Quick Mode message", NULL);
@@ -184,7 +184,7 @@ static int build_first(struct bw_ike_conn *ike, const struct ike_child *ch, enum
 
 int ike_quick_start(struct bw_ike_conn *ike)
 {
-	struct ike_child *ch = &ike->children[ike->qm_child];
+	struct ike_child *ch = &ike->children.sa[ike->children.cur];
 	struct isakmp_builder b;
 	enum bw_dh_group g = pfs_group(ike);
 	char l[64], r[64];
@@ -277,9 +277,9 @@ static int install_child(struct bw_ike_conn *ike, struct ike_child *ch, const ui
 	in.udp_encap = out.udp_encap = ike->floated;
 	in.lifetime_s = out.lifetime_s = ch->lifetime_s + 60;	/* the IKE side rekeys before */
 	in.keymat_len = out.keymat_len = klen;
-	if (bw_ike_keymat(ike->p1_alg.hash, ike->skeyid_d, gqm, gqm_len, ISAKMP_PROTO_ESP, ch->spi_in,
+	if (bw_ike_keymat(ike->sa.alg.hash, ike->sa.skeyid_d, gqm, gqm_len, ISAKMP_PROTO_ESP, ch->spi_in,
 			  ni, ni_len, nr, nr_len, in.keymat, klen) != 0 ||
-	    bw_ike_keymat(ike->p1_alg.hash, ike->skeyid_d, gqm, gqm_len, ISAKMP_PROTO_ESP, ch->spi_out,
+	    bw_ike_keymat(ike->sa.alg.hash, ike->sa.skeyid_d, gqm, gqm_len, ISAKMP_PROTO_ESP, ch->spi_out,
 			  ni, ni_len, nr, nr_len, out.keymat, klen) != 0)
 		goto out;
 	if ((rc = ike->be->add_sa(ike->be_conn, &in)) != 0 || (rc = ike->be->add_sa(ike->be_conn, &out)) != 0 ||
@@ -301,13 +301,13 @@ out:
  * rekeyed, or during re-authentication the old instance's; 0 for a first SA. */
 static uint32_t replaced_out(const struct bw_ike_conn *ike, const struct ike_child *ch)
 {
-	size_t i = (size_t)(ch - ike->children);
+	size_t i = (size_t)(ch - ike->children.sa);
 	const struct bw_ike_conn *old = ike->reauth.of;
 
 	if (ch->rekeying)
 		return spi32(ch->old_spi_out);
-	if (old && i < old->n_children && old->children[i].state == QM_DONE && old->children[i].installed)
-		return spi32(old->children[i].spi_out);
+	if (old && i < old->children.n && old->children.sa[i].state == QM_DONE && old->children.sa[i].installed)
+		return spi32(old->children.sa[i].spi_out);
 	return 0;
 }
 
@@ -318,7 +318,7 @@ static void child_finished(struct bw_ike_conn *ike, struct ike_child *ch)
 		ike_rekey_done(ike, ch);
 		return;
 	}
-	if (++ike->qm_child < ike->n_children) {
+	if (++ike->children.cur < ike->children.n) {
 		ike_quick_start(ike);
 		return;
 	}
@@ -329,7 +329,7 @@ static void child_finished(struct bw_ike_conn *ike, struct ike_child *ch)
  * being replaced, then the exchange goes on. why says what ended the wait. */
 static void switch_finish(struct bw_ike_conn *ike, const char *why)
 {
-	struct ike_child *ch = &ike->children[ike->rekey.switch_child];
+	struct ike_child *ch = &ike->children.sa[ike->rekey.switch_child];
 	double waited = ev_now(ike->agent->loop) - ike->rekey.switch_started;
 	int rc;
 
@@ -367,11 +367,11 @@ static void on_switch_poll(struct ev_loop *loop, ev_timer *w, int revents)
 	bool used;
 
 	(void)revents;
-	if (ike->rekey.switch_child < 0 || (size_t)ike->rekey.switch_child >= ike->n_children) {
+	if (ike->rekey.switch_child < 0 || (size_t)ike->rekey.switch_child >= ike->children.n) {
 		ev_timer_stop(loop, w);
 		return;
 	}
-	ch = &ike->children[ike->rekey.switch_child];
+	ch = &ike->children.sa[ike->rekey.switch_child];
 	used = ike->be->sa_packets && ike->be->sa_packets(ike->be_conn, spi32(ch->spi_in), BW_SA_IN, &packets) == 0 &&
 	       packets > 0;
 	if (used) {
@@ -426,10 +426,10 @@ static void send_hash3(struct bw_ike_conn *ike)
 	struct isakmp_hdr h;
 	uint8_t hash[BW_HASH_MAX];
 
-	bw_ike_qm_hash3(ike->p1_alg.hash, ike->skeyid_a, ike->qm.msgid, ike->qm.ni, ike->qm.ni_len, ike->qm.nr,
+	bw_ike_qm_hash3(ike->sa.alg.hash, ike->sa.skeyid_a, ike->qm.msgid, ike->qm.ni, ike->qm.ni_len, ike->qm.nr,
 			ike->qm.nr_len, hash);
 	ike_hdr_init(ike, &h, ISAKMP_EXCH_QUICK, ike->qm.msgid, ISAKMP_FLAG_ENC);
-	if (isakmp_b_init(&b, &h) == 0 && isakmp_b_hash(&b, hash, ike->prf_len) == 0 &&
+	if (isakmp_b_init(&b, &h) == 0 && isakmp_b_hash(&b, hash, ike->sa.prf_len) == 0 &&
 	    ike_encrypt_msg(ike, &b, ike->qm.iv) == 0) {
 		ike_send_raw(ike, isakmp_b_buf(&b), isakmp_b_len(&b));
 		ike_keep_final(ike, ISAKMP_EXCH_QUICK, ike->qm.msgid, isakmp_b_buf(&b), isakmp_b_len(&b));
@@ -490,30 +490,30 @@ static const struct isakmp_transform *pick_transform(struct bw_ike_conn *ike, co
 }
 
 /* Which of our SAs the gateway renews: its IDci is our remote selector, its IDcr our local one;
- * without IDs, our only one. n_children when none matches. */
+ * without IDs, our only one. children.n when none matches. */
 static size_t renewed_child(const struct bw_ike_conn *ike, const struct ike_msg *m)
 {
 	struct bw_cidr ci, cr;
-	size_t child = ike->n_children;
+	size_t child = ike->children.n;
 
 	if (!m->id_i)
-		return ike->n_children == 1 ? 0 : ike->n_children;
+		return ike->children.n == 1 ? 0 : ike->children.n;
 	if (id_to_cidr(m->id_i, &ci) && id_to_cidr(m->id_r, &cr))
-		for (size_t i = 0; i < ike->n_children; i++)
-			if (memcmp(&ike->children[i].remote_ts, &ci, sizeof(ci)) == 0 &&
-			    memcmp(&ike->children[i].local_ts, &cr, sizeof(cr)) == 0)
+		for (size_t i = 0; i < ike->children.n; i++)
+			if (memcmp(&ike->children.sa[i].remote_ts, &ci, sizeof(ci)) == 0 &&
+			    memcmp(&ike->children.sa[i].local_ts, &cr, sizeof(cr)) == 0)
 				child = i;
 	return child;
 }
 
-/* The gateway's KE against a fresh key pair of ours: our public value in pub, g^qm in qr_gqm. */
+/* The gateway's KE against a fresh key pair of ours: our public value in pub, g^qm in ike->qr.gqm. */
 static struct bw_dh *respond_pfs(struct bw_ike_conn *ike, const struct ike_msg *m, uint8_t *pub, size_t publen)
 {
 	struct bw_dh *dh = NULL;
 	char err[160];
 
 	ike->qr.gqm_len = sizeof(ike->qr.gqm);
-	if (!m->have_ke || !(dh = bw_dh_new(ike->qr_alg.dh, err, sizeof(err))) ||
+	if (!m->have_ke || !(dh = bw_dh_new(ike->children.renewal.alg.dh, err, sizeof(err))) ||
 	    bw_dh_public(dh, pub, publen) != 0 ||
 	    bw_dh_compute(dh, m->ke.data, m->ke.len, ike->qr.gqm, &ike->qr.gqm_len) != 0) {
 		bw_dh_free(dh);
@@ -535,15 +535,15 @@ static int respond_send(struct bw_ike_conn *ike, const struct isakmp_hdr *h, str
 	sa->n_proposals = 1;
 	sa->p[0].t[0] = *tr;
 	sa->p[0].n_transforms = 1;
-	memcpy(sa->p[0].spi, ike->qr_spi_in, 4);
+	memcpy(sa->p[0].spi, ike->children.renewal.spi_in, 4);
 	ike_hdr_init(ike, &oh, ISAKMP_EXCH_QUICK, h->msgid, ISAKMP_FLAG_ENC);
 	if (isakmp_b_init(&b, &oh) != 0)
 		return -1;
-	isakmp_b_hash_reserve(&b, ike->prf_len, &off);
+	isakmp_b_hash_reserve(&b, ike->sa.prf_len, &off);
 	isakmp_b_sa(&b, sa);
 	isakmp_b_nonce(&b, ike->qr.nr, ike->qr.nr_len);
 	if (pub)
-		isakmp_b_ke(&b, pub, bw_dh_public_len(ike->qr_alg.dh));
+		isakmp_b_ke(&b, pub, bw_dh_public_len(ike->children.renewal.alg.dh));
 	if (m->id_i) {
 		isakmp_b_payload(&b, ISAKMP_PL_ID, m->id_i->data, m->id_i->len);
 		isakmp_b_payload(&b, ISAKMP_PL_ID, m->id_r->data, m->id_r->len);
@@ -553,8 +553,8 @@ static int respond_send(struct bw_ike_conn *ike, const struct isakmp_hdr *h, str
 		return -1;
 	}
 	blen = isakmp_b_len(&b);
-	bw_ike_qm_hash2(ike->p1_alg.hash, ike->skeyid_a, h->msgid, ike->qr.ni, ike->qr.ni_len,
-			isakmp_b_buf(&b) + off + ike->prf_len, blen - off - ike->prf_len, isakmp_b_buf(&b) + off);
+	bw_ike_qm_hash2(ike->sa.alg.hash, ike->sa.skeyid_a, h->msgid, ike->qr.ni, ike->qr.ni_len,
+			isakmp_b_buf(&b) + off + ike->sa.prf_len, blen - off - ike->sa.prf_len, isakmp_b_buf(&b) + off);
 	if (ike_encrypt_msg(ike, &b, iv) != 0) {
 		isakmp_b_free(&b);
 		return -1;
@@ -574,7 +574,7 @@ static int respond_send(struct bw_ike_conn *ike, const struct isakmp_hdr *h, str
  * then answers. */
 static void respond_offer(struct bw_ike_conn *ike, const struct isakmp_hdr *h, struct ike_msg *m, size_t child)
 {
-	const struct isakmp_transform *tr = pick_transform(ike, &m->sa->p[0], &ike->qr_alg);
+	const struct isakmp_transform *tr = pick_transform(ike, &m->sa->p[0], &ike->children.renewal.alg);
 	uint8_t pub[BW_DH_PUBLIC_MAX];
 	struct bw_dh *dh = NULL;
 
@@ -583,30 +583,30 @@ static void respond_offer(struct bw_ike_conn *ike, const struct isakmp_hdr *h, s
 		return;
 	}
 	ike->qr.gqm_len = 0;
-	if (ike->qr_alg.dh != BW_DH_NONE && !(dh = respond_pfs(ike, m, pub, sizeof(pub)))) {
+	if (ike->children.renewal.alg.dh != BW_DH_NONE && !(dh = respond_pfs(ike, m, pub, sizeof(pub)))) {
 		ike_log(ike, BW_LOG_WARN, "the gateway's renewal has no usable PFS key exchange; ignored");
 		return;
 	}
-	ike->qr_lifetime_s = ike->cfg.p2_lifetime_s;
+	ike->children.renewal.lifetime_s = ike->cfg.p2_lifetime_s;
 	if (tattr(tr, ISAKMP_P2_LIFE_TYPE, ISAKMP_LIFE_SECONDS) == ISAKMP_LIFE_SECONDS) {
-		uint64_t life = tattr(tr, ISAKMP_P2_LIFE_DURATION, ike->qr_lifetime_s);
+		uint64_t life = tattr(tr, ISAKMP_P2_LIFE_DURATION, ike->children.renewal.lifetime_s);
 
-		if (life > 0 && life < ike->qr_lifetime_s)
-			ike->qr_lifetime_s = (uint32_t)life;
+		if (life > 0 && life < ike->children.renewal.lifetime_s)
+			ike->children.renewal.lifetime_s = (uint32_t)life;
 	}
 	memcpy(ike->qr.ni, m->nonce.data, m->nonce.len);
 	ike->qr.ni_len = m->nonce.len;
-	memcpy(ike->qr_spi_out, m->sa->p[0].spi, 4);
+	memcpy(ike->children.renewal.spi_out, m->sa->p[0].spi, 4);
 	do {
-		if (bw_random(ike->qr_spi_in, 4) != 0)
+		if (bw_random(ike->children.renewal.spi_in, 4) != 0)
 			goto fail;
-	} while (ike->qr_spi_in[0] == 0);
+	} while (ike->children.renewal.spi_in[0] == 0);
 	ike->qr.nr_len = IKE_NONCE_LEN;
 	if (bw_random(ike->qr.nr, IKE_NONCE_LEN) != 0 || respond_send(ike, h, m, tr, dh ? pub : NULL, m->iv) != 0)
 		goto fail;
 	memcpy(ike->qr.iv, m->iv, sizeof(m->iv));
 	ike->qr.msgid = h->msgid;
-	ike->qr_child = child;
+	ike->children.renewal.child = child;
 	ike->qr.active = true;
 	bw_dh_free(dh);
 	ike_log(ike, BW_LOG_DEBUG, "Quick Mode from the gateway: renewing an IPsec SA (answer sent)");
@@ -622,8 +622,8 @@ static void respond_first(struct bw_ike_conn *ike, const struct isakmp_hdr *h, u
 	size_t child;
 	int rc;
 
-	for (size_t i = 0; i < ike->n_children; i++)
-		if (ike->children[i].state == QM_SENT1)
+	for (size_t i = 0; i < ike->children.n; i++)
+		if (ike->children.sa[i].state == QM_SENT1)
 			return;	/* our own renewal is under way; the gateway will see it */
 	rc = ike_msg_open(ike, h, msg, len, IKE_MSG_QM1, NULL, &m);
 	if (rc == IKE_OPEN_BAD_HASH)
@@ -635,7 +635,7 @@ static void respond_first(struct bw_ike_conn *ike, const struct isakmp_hdr *h, u
 	    !m.have_nonce || m.nonce.len > sizeof(ike->qr.ni))
 		goto out;
 	child = renewed_child(ike, &m);
-	if (child == ike->n_children || ike->children[child].state != QM_DONE) {
+	if (child == ike->children.n || ike->children.sa[child].state != QM_DONE) {
 		ike_log(ike, BW_LOG_WARN, "the gateway proposed an IPsec SA for selectors we do not have; ignored");
 		goto out;
 	}
@@ -667,12 +667,12 @@ static void quick_respond(struct bw_ike_conn *ike, const struct isakmp_hdr *h, u
 		return;
 	}
 	ike->qr.active = false;
-	ch = &ike->children[ike->qr_child];
+	ch = &ike->children.sa[ike->children.renewal.child];
 	retire_current(ike, ch);
-	memcpy(ch->spi_in, ike->qr_spi_in, 4);
-	memcpy(ch->spi_out, ike->qr_spi_out, 4);
-	ch->alg = ike->qr_alg;
-	ch->lifetime_s = ike->qr_lifetime_s;
+	memcpy(ch->spi_in, ike->children.renewal.spi_in, 4);
+	memcpy(ch->spi_out, ike->children.renewal.spi_out, 4);
+	ch->alg = ike->children.renewal.alg;
+	ch->lifetime_s = ike->children.renewal.lifetime_s;
 	ch->rekeying = true;
 	/* The gateway installed its SAs when it sent HASH(3): our traffic may move at once. */
 	if (install_child(ike, ch, ike->qr.gqm_len ? ike->qr.gqm : NULL, ike->qr.gqm_len, ike->qr.ni, ike->qr.ni_len,
@@ -753,7 +753,7 @@ static void child_installed(struct bw_ike_conn *ike, struct ike_child *ch, uint3
 		child_finished(ike, ch);
 		return;
 	}
-	ike->rekey.switch_child = (int)(ch - ike->children);
+	ike->rekey.switch_child = (int)(ch - ike->children.sa);
 	ike->rekey.switch_prev_out = prev_out;
 	ike->rekey.switch_commit = commit;
 	ike->rekey.switch_started = ev_now(ike->agent->loop);
@@ -766,7 +766,7 @@ static void child_installed(struct bw_ike_conn *ike, struct ike_child *ch, uint3
 
 void ike_quick_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len)
 {
-	struct ike_child *ch = &ike->children[ike->qm_child];
+	struct ike_child *ch = &ike->children.sa[ike->children.cur];
 	struct ike_msg m;
 	uint8_t gqm[BW_DH_PUBLIC_MAX];
 	size_t gqm_len = sizeof(gqm);

@@ -83,10 +83,10 @@ static struct bw_ike_conn *fake_ike(const char *name, uint32_t spi, char *tag)
 
 	ike->agent = &agent;
 	snprintf(ike->cfg.name, sizeof(ike->cfg.name), "%s", name);
-	ike->n_children = 1;
-	ike->children[0].installed = true;
+	ike->children.n = 1;
+	ike->children.sa[0].installed = true;
 	for (int i = 0; i < 4; i++)
-		ike->children[0].spi_in[i] = (uint8_t)(spi >> (24 - 8 * i));
+		ike->children.sa[0].spi_in[i] = (uint8_t)(spi >> (24 - 8 * i));
 	peer->sin_family = AF_INET;
 	peer->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	ike->be = &fake_ops;

@@ -162,29 +162,29 @@ static void engine_reset(void)
 	ike.conn = conn;
 	ike.agent = &agent;
 	ike.cfg = conn->cfg;
-	ike.p1 = P1_DONE;
-	ike.p1_authenticated = true;
-	ike.p1_lifetime_s = 86400;
-	ike.p1_alg.encr = BW_P1_ENCR_AES_CBC;
-	ike.p1_alg.key_bits = 128;
-	ike.p1_alg.hash = BW_HASH_SHA256;
-	ike.p1_alg.dh = BW_DH_MODP2048;
-	ike.enc_key_len = 16;
-	ike.block = 16;
-	ike.prf_len = 32;
-	RAND_bytes(ike.enc_key, 16);
-	RAND_bytes(ike.skeyid_a, 32);
-	RAND_bytes(ike.skeyid_d, 32);
-	RAND_bytes(ike.p1_iv, 16);
-	RAND_bytes(ike.icookie, 8);
-	RAND_bytes(ike.rcookie, 8);
+	ike.sa.p1 = P1_DONE;
+	ike.sa.authenticated = true;
+	ike.sa.lifetime_s = 86400;
+	ike.sa.alg.encr = BW_P1_ENCR_AES_CBC;
+	ike.sa.alg.key_bits = 128;
+	ike.sa.alg.hash = BW_HASH_SHA256;
+	ike.sa.alg.dh = BW_DH_MODP2048;
+	ike.sa.enc_key_len = 16;
+	ike.sa.block = 16;
+	ike.sa.prf_len = 32;
+	RAND_bytes(ike.sa.enc_key, 16);
+	RAND_bytes(ike.sa.skeyid_a, 32);
+	RAND_bytes(ike.sa.skeyid_d, 32);
+	RAND_bytes(ike.sa.iv, 16);
+	RAND_bytes(ike.sa.icookie, 8);
+	RAND_bytes(ike.sa.rcookie, 8);
 	peer->sin_family = local->sin_family = AF_INET;
 	peer->sin_port = local->sin_port = htons(500);
 	inet_pton(AF_INET, "192.0.2.1", &peer->sin_addr);
 	inet_pton(AF_INET, "192.0.2.2", &local->sin_addr);
-	ike.n_children = 1;
-	bw_cidr_parse("10.9.0.2/32", &ike.children[0].local_ts);
-	bw_cidr_parse("10.1.0.0/24", &ike.children[0].remote_ts);
+	ike.children.n = 1;
+	bw_cidr_parse("10.9.0.2/32", &ike.children.sa[0].local_ts);
+	bw_cidr_parse("10.1.0.0/24", &ike.children.sa[0].remote_ts);
 	ike.be = &fake_ops;
 	ike.be_conn = (struct bw_sa_conn *)&fk;
 	ike.rekey.switch_child = -1;
@@ -212,7 +212,7 @@ static int read_qm1(void)
 	if (isakmp_hdr_parse(msg, sent_len[0], &h) != 0 || h.exchange != ISAKMP_EXCH_QUICK)
 		return -1;
 	msgid = h.msgid;
-	bw_ike_iv_msgid(BW_HASH_SHA256, ike.p1_iv, 16, msgid, iv);
+	bw_ike_iv_msgid(BW_HASH_SHA256, ike.sa.iv, 16, msgid, iv);
 	if (ike_decrypt_msg(&ike, msg, sent_len[0], iv) != 0 ||
 	    isakmp_payloads_parse(h.np, msg + ISAKMP_HDR_LEN, sent_len[0] - ISAKMP_HDR_LEN, &pls) != 0)
 		return -1;
@@ -255,8 +255,8 @@ static void deliver(struct isakmp_builder *b, uint8_t *copy, size_t *copy_len)
 static void hdr(struct isakmp_hdr *h, uint8_t flags)
 {
 	memset(h, 0, sizeof(*h));
-	memcpy(h->icookie, ike.icookie, 8);
-	memcpy(h->rcookie, ike.rcookie, 8);
+	memcpy(h->icookie, ike.sa.icookie, 8);
+	memcpy(h->rcookie, ike.sa.rcookie, 8);
 	h->version = ISAKMP_VERSION;
 	h->exchange = ISAKMP_EXCH_QUICK;
 	h->flags = flags;
@@ -282,7 +282,7 @@ static void send_qm2(bool commit)
 	isakmp_b_payload(&b, ISAKMP_PL_ID, idcr, idcr_len);
 	isakmp_b_finish(&b);
 	len = isakmp_b_len(&b);
-	bw_ike_qm_hash2(BW_HASH_SHA256, ike.skeyid_a, msgid, ni, ni_len, isakmp_b_buf(&b) + off + 32,
+	bw_ike_qm_hash2(BW_HASH_SHA256, ike.sa.skeyid_a, msgid, ni, ni_len, isakmp_b_buf(&b) + off + 32,
 			len - off - 32, isakmp_b_buf(&b) + off);
 	deliver(&b, qm2, &qm2_len);
 }
@@ -314,7 +314,7 @@ static void send_qm4(bool bad)
 	isakmp_b_notify(&b, &n);
 	isakmp_b_finish(&b);
 	len = isakmp_b_len(&b);
-	bw_ike_qm_hash1(BW_HASH_SHA256, ike.skeyid_a, msgid, isakmp_b_buf(&b) + off + 32, len - off - 32,
+	bw_ike_qm_hash1(BW_HASH_SHA256, ike.sa.skeyid_a, msgid, isakmp_b_buf(&b) + off + 32, len - off - 32,
 			isakmp_b_buf(&b) + off);
 	if (bad)
 		isakmp_b_buf(&b)[off] ^= 1;
