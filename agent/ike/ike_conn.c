@@ -70,7 +70,7 @@ struct bw_ike_conn *ike_find_by_spi(uint32_t spi)
 void ike_esp_input(struct bw_ike_conn *ike, const uint8_t *pkt, size_t len)
 {
 	/* Traffic that decrypts is proof of life: DPD stays quiet while it flows. */
-	if (ike->be_conn && ike->be->input(ike->be_conn, pkt, len) == 0)
+	if (ike->dp.conn && ike->dp.be->input(ike->dp.conn, pkt, len) == 0)
 		ike->dpd.last_rx = ev_now(ike->agent->loop);
 }
 
@@ -79,13 +79,13 @@ void ike_esp_input_burst(struct bw_ike_conn *ike, const struct iovec *pkts, size
 {
 	size_t accepted = 0;
 
-	if (!ike->be_conn)
+	if (!ike->dp.conn)
 		return;
-	if (ike->be->input_burst) {
-		accepted = n - ike->be->input_burst(ike->be_conn, pkts, n, NULL);
+	if (ike->dp.be->input_burst) {
+		accepted = n - ike->dp.be->input_burst(ike->dp.conn, pkts, n, NULL);
 	} else {
 		for (size_t i = 0; i < n; i++)
-			accepted += ike->be->input(ike->be_conn, pkts[i].iov_base, pkts[i].iov_len) == 0;
+			accepted += ike->dp.be->input(ike->dp.conn, pkts[i].iov_base, pkts[i].iov_len) == 0;
 	}
 	/* One packet of the burst that decrypts is proof enough. */
 	if (accepted > 0)
@@ -202,8 +202,8 @@ static void on_old_sas(struct ev_loop *loop, ev_timer *w, int revents)
 		struct ike_child *ch = &ike->children.sa[i];
 
 		/* A child being renewed again holds its current SA as the old one: not yet. */
-		if (ch->old_in_valid && !ch->rekeying && ike->be_conn) {
-			ike->be->del_sa(ike->be_conn, spi_host(ch->old_spi_in), BW_SA_IN);
+		if (ch->old_in_valid && !ch->rekeying && ike->dp.conn) {
+			ike->dp.be->del_sa(ike->dp.conn, spi_host(ch->old_spi_in), BW_SA_IN);
 			ch->old_in_valid = false;
 		}
 	}
@@ -213,8 +213,8 @@ void ike_rekey_done(struct bw_ike_conn *ike, struct ike_child *ch)
 {
 	/* The new pair carries traffic now: the old outbound SA goes at once, the old inbound one
 	 * after a grace period for packets already on their way, and the gateway hears of both. */
-	if (ike->be_conn)
-		ike->be->del_sa(ike->be_conn, spi_host(ch->old_spi_out), BW_SA_OUT);
+	if (ike->dp.conn)
+		ike->dp.be->del_sa(ike->dp.conn, spi_host(ch->old_spi_out), BW_SA_OUT);
 	ike_info_send_delete(ike, ISAKMP_PROTO_ESP, ch->old_spi_in, 4);
 	ch->old_in_valid = true;
 	ch->rekeying = false;
@@ -278,27 +278,27 @@ static void teardown(struct bw_ike_conn *ike)
 	static size_t reaper_next;
 	ev_timer *reaper;
 
-	if (ike->sa.p1 == P1_IDLE && !ike->conn && !ike->be_conn)
+	if (ike->sa.p1 == P1_IDLE && !ike->conn && !ike->dp.conn)
 		return;
 	ev_timer_stop(loop, &ike->resend.timer);
 	ev_timer_stop(loop, &ike->keepalive);
-	ev_timer_stop(loop, &ike->resolve_timer);
+	ev_timer_stop(loop, &ike->path.resolve_timer);
 	ev_timer_stop(loop, &ike->stop_timer);
-	ev_timer_stop(loop, &ike->cfg_timer);
+	ev_timer_stop(loop, &ike->txn.timer);
 	ev_timer_stop(loop, &ike->dpd.timer);
 	ev_timer_stop(loop, &ike->rekey.timer);
 	ev_timer_stop(loop, &ike->rekey.old_sa_timer);
 	ev_timer_stop(loop, &ike->rekey.switch_timer);
 	ike->rekey.switch_child = -1;
 	ike->rekey.switch_commit = false;
-	if (ike->dns_applied)
+	if (ike->dns.applied)
 		ike_dns_revert(ike);
-	if (ike->forwarding_enabled) {
+	if (ike->dp.forwarding_enabled) {
 		set_ip_forward(false);
-		ike->forwarding_enabled = false;
+		ike->dp.forwarding_enabled = false;
 	}
-	ike_resolve_cancel(ike->resolve);
-	ike->resolve = NULL;
+	ike_resolve_cancel(ike->path.resolve);
+	ike->path.resolve = NULL;
 	ev_timer_stop(loop, &ike->reauth.timer);
 	if (ike->reauth.next) {
 		struct bw_ike_conn *n = ike->reauth.next;
@@ -311,9 +311,9 @@ static void teardown(struct bw_ike_conn *ike)
 	if (ike->reauth.of)
 		ike->reauth.of->reauth.next = NULL;
 	ike_unregister(ike);
-	if (ike->be_conn && !ike->be_shared)
-		ike->be->conn_close(ike->be_conn);
-	ike->be_conn = NULL;
+	if (ike->dp.conn && !ike->dp.shared)
+		ike->dp.be->conn_close(ike->dp.conn);
+	ike->dp.conn = NULL;
 	free(ike->resend.msg);
 	ike->resend.msg = NULL;
 	free(ike->resend.final_msg);
@@ -528,10 +528,10 @@ static void set_children(struct bw_ike_conn *ike)
 	struct bw_cidr local = { .family = AF_INET, .prefix = 32 }, any = { .family = AF_INET };
 	struct bw_cidr gw = { .family = AF_INET, .prefix = 32 };
 
-	memcpy(local.addr, &((struct sockaddr_in *)&ike->local)->sin_addr, 4);
-	memcpy(gw.addr, &((struct sockaddr_in *)&ike->peer)->sin_addr, 4);
-	if (ike->have_vip)
-		local = ike->vip;
+	memcpy(local.addr, &((struct sockaddr_in *)&ike->path.local)->sin_addr, 4);
+	memcpy(gw.addr, &((struct sockaddr_in *)&ike->path.peer)->sin_addr, 4);
+	if (ike->dp.have_vip)
+		local = ike->dp.vip;
 	ike->children.n = 0;
 	switch (cfg->topology) {
 	case BW_TOPO_HOST_TO_HOST:
@@ -548,10 +548,10 @@ static void set_children(struct bw_ike_conn *ike)
 		break;
 	case BW_TOPO_HOST_TO_NETWORK:
 		/* The gateway's split-include list wins over the connection's own networks. */
-		if (ike->mc.n_split) {
-			for (size_t r = 0; r < ike->mc.n_split; r++)
+		if (ike->txn.mc.n_split) {
+			for (size_t r = 0; r < ike->txn.mc.n_split; r++)
 				ike->children.sa[ike->children.n++] = (struct ike_child){
-					.local_ts = local, .remote_ts = ike->mc.split[r] };
+					.local_ts = local, .remote_ts = ike->txn.mc.split[r] };
 			break;
 		}
 		for (size_t r = 0; r < cfg->n_remote_networks; r++)
@@ -566,8 +566,8 @@ void ike_phase1_done(struct bw_ike_conn *ike)
 {
 	ike->sa.p1 = P1_DONE;
 	ike_log(ike, BW_LOG_INFO, "phase 1 established with %s%s", ike->cfg.gateway,
-		ike->floated ? " (NAT-T, UDP 4500)" : "");
-	if (ike->floated && ike->nat_local) {
+		ike->path.floated ? " (NAT-T, UDP 4500)" : "");
+	if (ike->path.floated && ike->path.nat_local) {
 		ev_timer_init(&ike->keepalive, on_keepalive, IKE_KEEPALIVE_S, IKE_KEEPALIVE_S);
 		ev_timer_start(ike->agent->loop, &ike->keepalive);
 	}
@@ -670,7 +670,7 @@ static void fail_route_conflict(struct bw_ike_conn *ike, const struct bw_cidr *n
 
 void ike_children_done(struct bw_ike_conn *ike)
 {
-	struct bw_sa_conn *bc = ike->be_conn;
+	struct bw_sa_conn *bc = ike->dp.conn;
 	const struct bw_cidr *conflict = NULL;
 	int rc = 0;
 
@@ -683,24 +683,24 @@ void ike_children_done(struct bw_ike_conn *ike)
 	 * and no network to route. The kernel's policies select it; the userspace datapath needs
 	 * the gateway's own address routed into its device, except for IKE (the sockets' mark). */
 	if (ike->cfg.mode == BW_MODE_TRANSPORT) {
-		for (size_t i = 0; rc == 0 && ike->be->transport_route && i < ike->children.n; i++)
-			rc = ike->be->transport_route(bc, &ike->children.sa[i].remote_ts, &ike->children.sa[i].local_ts);
+		for (size_t i = 0; rc == 0 && ike->dp.be->transport_route && i < ike->children.n; i++)
+			rc = ike->dp.be->transport_route(bc, &ike->children.sa[i].remote_ts, &ike->children.sa[i].local_ts);
 	} else {
-		if (ike->have_vip)
-			rc = ike->be->set_address(bc, &ike->vip);
+		if (ike->dp.have_vip)
+			rc = ike->dp.be->set_address(bc, &ike->dp.vip);
 		if (rc == 0 && ike->cfg.topology == BW_TOPO_HOST_TO_EVERYWHERE)
-			rc = ike->be->route_exception(bc, (const struct sockaddr *)&ike->peer);
+			rc = ike->dp.be->route_exception(bc, (const struct sockaddr *)&ike->path.peer);
 		for (size_t i = 0; rc == 0 && i < ike->children.n; i++) {
 			struct bw_cidr src = ike->children.sa[i].local_ts;
 
-			rc = ike->be->add_route(bc, &ike->children.sa[i].remote_ts,
-						src.prefix == 32 ? &src : (ike->have_vip ? &ike->vip : NULL));
+			rc = ike->dp.be->add_route(bc, &ike->children.sa[i].remote_ts,
+						src.prefix == 32 ? &src : (ike->dp.have_vip ? &ike->dp.vip : NULL));
 			if (rc == -EEXIST)
 				conflict = &ike->children.sa[i].remote_ts;
 		}
 	}
 	if (rc == 0 && ike->cfg.topology == BW_TOPO_NETWORK_TO_NETWORK && set_ip_forward(true) == 0) {
-		ike->forwarding_enabled = true;
+		ike->dp.forwarding_enabled = true;
 		ike_log(ike, BW_LOG_INFO, "IPv4 forwarding turned on for the local networks (off again on stop)");
 	}
 	if (rc == 0) {
@@ -762,7 +762,7 @@ static void start_liveness(struct bw_ike_conn *ike)
 
 static int begin_exchange(struct bw_ike_conn *ike)
 {
-	struct sockaddr_in *peer = (struct sockaddr_in *)&ike->peer;
+	struct sockaddr_in *peer = (struct sockaddr_in *)&ike->path.peer;
 	socklen_t len = sizeof(struct sockaddr_in);
 	char err[512], addr[INET_ADDRSTRLEN];
 	struct bw_sa_conn_cbs cbs = { .ctx = ike->conn, .send_esp = cb_send_esp, .flush_esp = cb_flush_esp,
@@ -773,7 +773,7 @@ static int begin_exchange(struct bw_ike_conn *ike)
 	peer->sin_port = htons(500);
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)peer, sizeof(*peer)) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&ike->local, &len) != 0) {
+	    getsockname(fd, (struct sockaddr *)&ike->path.local, &len) != 0) {
 		snprintf(err, sizeof(err), "no route to the gateway %s: %s", ike->cfg.gateway, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -782,13 +782,13 @@ static int begin_exchange(struct bw_ike_conn *ike)
 		return -1;
 	}
 	close(fd);
-	((struct sockaddr_in *)&ike->local)->sin_port = htons(ike_sockets_port(false));
+	((struct sockaddr_in *)&ike->path.local)->sin_port = htons(ike_sockets_port(false));
 	inet_ntop(AF_INET, &peer->sin_addr, addr, sizeof(addr));
 	ike_log(ike, BW_LOG_INFO, "connecting to %s (%s) with %s Mode", ike->cfg.gateway, addr,
 		ike->cfg.exchange == BW_EXCHANGE_MAIN ? "Main" : "Aggressive");
 
-	rc = ike->be_shared ? 0 : ike->be->conn_open(ike->agent->loop, ike->cfg.name, ike->agent->opts.state_dir,
-						      &cbs, &ike->be_conn);
+	rc = ike->dp.shared ? 0 : ike->dp.be->conn_open(ike->agent->loop, ike->cfg.name, ike->agent->opts.state_dir,
+						      &cbs, &ike->dp.conn);
 	if (rc != 0) {
 		snprintf(err, sizeof(err), "cannot create the tunnel interface: %s", strerror(-rc));
 		ike_fail(ike, "datapath", err, "Burrow could not create its TUN interface. Run burrowd as root "
@@ -796,8 +796,8 @@ static int begin_exchange(struct bw_ike_conn *ike)
 		return -1;
 	}
 	ike->sa.p1 = P1_IDLE + 1;	/* leaves IDLE so that failures from here on are reported */
-	if (ike->cfg.kill_switch && !ike->be_shared &&
-	    bw_killswitch_on(ike->cfg.name, ike->be->ifname(ike->be_conn), &peer->sin_addr, err, sizeof(err)) != 0) {
+	if (ike->cfg.kill_switch && !ike->dp.shared &&
+	    bw_killswitch_on(ike->cfg.name, ike->dp.be->ifname(ike->dp.conn), &peer->sin_addr, err, sizeof(err)) != 0) {
 		ike_fail(ike, "kill-switch", err, err);
 		return -1;
 	}
@@ -806,7 +806,7 @@ static int begin_exchange(struct bw_ike_conn *ike)
 
 static void on_resolve_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, resolve_timer);
+	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, path.resolve_timer);
 	char err[320];
 
 	(void)loop;
@@ -822,15 +822,15 @@ static void on_resolved(void *ctx, int rc, const struct sockaddr_in *addr)
 	struct bw_ike_conn *ike = ctx;
 	char err[320];
 
-	ike->resolve = NULL;
-	ev_timer_stop(ike->agent->loop, &ike->resolve_timer);
+	ike->path.resolve = NULL;
+	ev_timer_stop(ike->agent->loop, &ike->path.resolve_timer);
 	if (rc != 0) {
 		snprintf(err, sizeof(err), "cannot resolve the gateway name %s: %s", ike->cfg.gateway, gai_strerror(rc));
 		ike_fail(ike, "dns", err, "The gateway's name could not be looked up. Check the spelling and "
 			 "DNS, or use its address in gateway =.");
 		return;
 	}
-	memcpy(&ike->peer, addr, sizeof(*addr));
+	memcpy(&ike->path.peer, addr, sizeof(*addr));
 	ike->sa.p1 = P1_IDLE + 1;
 	begin_exchange(ike);
 }
@@ -897,7 +897,7 @@ static struct bw_ike_conn *ike_new_x(struct bw_conn *c, const struct bw_sa_backe
 	ike->conn = c;
 	ike->agent = a;
 	ike->cfg = c->cfg;
-	ike->be = be;
+	ike->dp.be = be;
 	rc = bw_agent_load_secrets(a, c->name, &ike->sec, &cerr);
 	if (rc < 0) {
 		*code_out = secrets_code(cerr.file);
@@ -954,16 +954,16 @@ static struct bw_ike_conn *ike_new_x(struct bw_conn *c, const struct bw_sa_backe
 		}
 	}
 	if (c->cfg.has_local_address) {
-		ike->vip = c->cfg.local_address;
-		ike->vip.prefix = 32;
-		ike->have_vip = true;
+		ike->dp.vip = c->cfg.local_address;
+		ike->dp.vip.prefix = 32;
+		ike->dp.have_vip = true;
 	}
 	/* The userspace datapath can only carry ESP in UDP: make the gateway use it. */
 	if ((be->caps & BW_SA_CAP_ESP_IN_UDP_ONLY) && ike->cfg.nat_traversal == BW_NATT_AUTO) {
 		ike->cfg.nat_traversal = BW_NATT_FORCE;
 		bw_log(BW_LOG_DEBUG, c->name, "%s datapath: forcing ESP in UDP (NAT-T)", be->name);
 	}
-	ike->use_natt = ike->cfg.nat_traversal != BW_NATT_OFF;
+	ike->path.use_natt = ike->cfg.nat_traversal != BW_NATT_OFF;
 	do {
 		if (bw_random(ike->sa.icookie, 8) != 0) {
 			free(ike);
@@ -980,9 +980,9 @@ static struct bw_ike_conn *ike_new_x(struct bw_conn *c, const struct bw_sa_backe
 	ev_init(&ike->rekey.old_sa_timer, NULL);
 	ev_init(&ike->rekey.switch_timer, NULL);
 	ike->rekey.switch_child = -1;
-	ev_init(&ike->cfg_timer, NULL);
+	ev_init(&ike->txn.timer, NULL);
 	ev_init(&ike->reauth.timer, on_reauth);
-	ev_timer_init(&ike->resolve_timer, on_resolve_timeout, IKE_RESOLVE_WAIT_S, 0.0);
+	ev_timer_init(&ike->path.resolve_timer, on_resolve_timeout, IKE_RESOLVE_WAIT_S, 0.0);
 	return ike;
 }
 
@@ -1005,9 +1005,9 @@ static void reauth_abandon(struct bw_ike_conn *n, const char *why)
 
 		if (!nc->installed || nc->rekeying)
 			continue;
-		n->be->add_policy(n->be_conn, &oc->local_ts, &oc->remote_ts, spi_host(oc->spi_out), spi_host(oc->spi_in));
-		n->be->del_sa(n->be_conn, spi_host(nc->spi_out), BW_SA_OUT);
-		n->be->del_sa(n->be_conn, spi_host(nc->spi_in), BW_SA_IN);
+		n->dp.be->add_policy(n->dp.conn, &oc->local_ts, &oc->remote_ts, spi_host(oc->spi_out), spi_host(oc->spi_in));
+		n->dp.be->del_sa(n->dp.conn, spi_host(nc->spi_out), BW_SA_OUT);
+		n->dp.be->del_sa(n->dp.conn, spi_host(nc->spi_in), BW_SA_IN);
 		nc->installed = false;
 	}
 	send_deletes(n);
@@ -1033,11 +1033,11 @@ static void reauth_switch(struct bw_ike_conn *n)
 
 		if (oc->state != QM_DONE)
 			continue;
-		n->be->del_sa(n->be_conn, spi_host(oc->spi_out), BW_SA_OUT);
+		n->dp.be->del_sa(n->dp.conn, spi_host(oc->spi_out), BW_SA_OUT);
 		memcpy(nc->old_spi_in, oc->spi_in, 4);
 		nc->old_in_valid = true;	/* late packets on the old inbound SA still count */
 		if (oc->old_in_valid)
-			n->be->del_sa(n->be_conn, spi_host(oc->old_spi_in), BW_SA_IN);
+			n->dp.be->del_sa(n->dp.conn, spi_host(oc->old_spi_in), BW_SA_IN);
 		oc->old_in_valid = false;
 		oc->installed = false;
 	}
@@ -1045,15 +1045,15 @@ static void reauth_switch(struct bw_ike_conn *n)
 	ev_timer_start(n->agent->loop, &n->rekey.old_sa_timer);
 	send_deletes(old);
 	/* DNS, forwarding and the datapath move to the new instance. */
-	n->dns_applied = old->dns_applied;
-	n->dns_via_resolved = old->dns_via_resolved;
-	n->dns_fwd = old->dns_fwd;
-	memcpy(n->dns_warning, old->dns_warning, sizeof(n->dns_warning));
-	n->forwarding_enabled = old->forwarding_enabled;
-	old->dns_applied = old->dns_via_resolved = old->forwarding_enabled = false;
-	old->dns_fwd = NULL;
-	n->be_shared = false;
-	old->be_shared = true;
+	n->dns.applied = old->dns.applied;
+	n->dns.via_resolved = old->dns.via_resolved;
+	n->dns.fwd = old->dns.fwd;
+	memcpy(n->dns.warning, old->dns.warning, sizeof(n->dns.warning));
+	n->dp.forwarding_enabled = old->dp.forwarding_enabled;
+	old->dns.applied = old->dns.via_resolved = old->dp.forwarding_enabled = false;
+	old->dns.fwd = NULL;
+	n->dp.shared = false;
+	old->dp.shared = true;
 	old->reauth.next = NULL;
 	n->reauth.of = NULL;
 	c->ike = n;
@@ -1078,7 +1078,7 @@ static void on_reauth(struct ev_loop *loop, ev_timer *w, int revents)
 		ev_timer_start(loop, w);
 		return;
 	}
-	n = ike_new(old->conn, old->be, err, sizeof(err));
+	n = ike_new(old->conn, old->dp.be, err, sizeof(err));
 	if (!n) {
 		ike_log(old, BW_LOG_WARN, "cannot re-authenticate: %s; the tunnel ends when the IKE SA expires", err);
 		return;
@@ -1086,9 +1086,9 @@ static void on_reauth(struct ev_loop *loop, ev_timer *w, int revents)
 	ike_log(old, BW_LOG_INFO, "re-authenticating the IKE SA before its lifetime ends");
 	n->reauth.of = old;
 	old->reauth.next = n;
-	n->be_conn = old->be_conn;
-	n->be_shared = true;
-	n->peer = old->peer;
+	n->dp.conn = old->dp.conn;
+	n->dp.shared = true;
+	n->path.peer = old->path.peer;
 	begin_exchange(n);
 }
 
@@ -1200,7 +1200,7 @@ int bw_ike_conn_start(struct bw_conn *c, char *err, size_t errlen)
 	bw_conn_set_state(c, BW_CONN_CONNECTING, NULL);
 
 	if (inet_pton(AF_INET, c->cfg.gateway, &in) == 1) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ike->peer;
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ike->path.peer;
 
 		sin->sin_family = AF_INET;
 		sin->sin_addr = in;
@@ -1208,13 +1208,13 @@ int bw_ike_conn_start(struct bw_conn *c, char *err, size_t errlen)
 		return 0;
 	}
 	/* A name: resolved without blocking the loop; the resolver tells us when it is done. */
-	ike->resolve = ike_resolve_start(a->loop, ike->cfg.gateway, on_resolved, ike, err, errlen);
-	if (!ike->resolve) {
+	ike->path.resolve = ike_resolve_start(a->loop, ike->cfg.gateway, on_resolved, ike, err, errlen);
+	if (!ike->path.resolve) {
 		ike_fail(ike, "dns", err, NULL);
 		return 0;
 	}
 	ike->sa.p1 = P1_RESOLVING;
-	ev_timer_start(a->loop, &ike->resolve_timer);
+	ev_timer_start(a->loop, &ike->path.resolve_timer);
 	return 0;
 }
 
@@ -1270,7 +1270,7 @@ void bw_ike_conn_network_changed(struct bw_conn *c)
 
 	if (!ike || ike->reauth.of || (c->state != BW_CONN_UP && c->state != BW_CONN_REKEYING))
 		return;
-	peer = *(struct sockaddr_in *)&ike->peer;
+	peer = *(struct sockaddr_in *)&ike->path.peer;
 	peer.sin_port = htons(500);
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -1279,7 +1279,7 @@ void bw_ike_conn_network_changed(struct bw_conn *c)
 	    getsockname(fd, (struct sockaddr *)&now, &len) != 0)
 		moved = true;	/* no route to the gateway at all */
 	else
-		moved = now.sin_addr.s_addr != ((struct sockaddr_in *)&ike->local)->sin_addr.s_addr;
+		moved = now.sin_addr.s_addr != ((struct sockaddr_in *)&ike->path.local)->sin_addr.s_addr;
 	close(fd);
 	if (!moved)
 		return;
@@ -1300,20 +1300,20 @@ void bw_ike_conn_status(const struct bw_conn *c, json_t *st)
 	json_t *sas = json_array();
 	char a[64];
 
-	if (ike && ike->be_conn) {
-		ike->be->counters(ike->be_conn, &cnt);
-		json_object_set_new(st, "interface", json_string(ike->be->ifname(ike->be_conn)));
-		json_object_set_new(st, "backend", json_string(ike->be->name));
+	if (ike && ike->dp.conn) {
+		ike->dp.be->counters(ike->dp.conn, &cnt);
+		json_object_set_new(st, "interface", json_string(ike->dp.be->ifname(ike->dp.conn)));
+		json_object_set_new(st, "backend", json_string(ike->dp.be->name));
 	}
 	if (ike && ike->sa.p1 >= P1_MM_SENT1) {
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)&ike->local)->sin_addr, a, sizeof(a));
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)&ike->path.local)->sin_addr, a, sizeof(a));
 		json_object_set_new(st, "local_address", json_string(a));
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)&ike->peer)->sin_addr, a, sizeof(a));
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)&ike->path.peer)->sin_addr, a, sizeof(a));
 		json_object_set_new(st, "gateway_address", json_string(a));
-		json_object_set_new(st, "nat_traversal", json_boolean(ike->floated));
+		json_object_set_new(st, "nat_traversal", json_boolean(ike->path.floated));
 	}
-	if (ike && ike->have_vip) {
-		bw_cidr_format(&ike->vip, a, sizeof(a));
+	if (ike && ike->dp.have_vip) {
+		bw_cidr_format(&ike->dp.vip, a, sizeof(a));
 		json_object_set_new(st, "virtual_ip", json_string(a));
 	}
 	for (size_t i = 0; ike && i < ike->children.n; i++) {
@@ -1330,17 +1330,17 @@ void bw_ike_conn_status(const struct bw_conn *c, json_t *st)
 							 ch->spi_in[3], ch->spi_out[0], ch->spi_out[1], ch->spi_out[2],
 							 ch->spi_out[3]));
 	}
-	if (ike && ike->mc.banner[0])
-		json_object_set_new(st, "banner", json_string(ike->mc.banner));
-	if (ike && ike->dns_warning[0])
-		json_object_set_new(st, "warnings", json_pack("[s]", ike->dns_warning));
-	if (ike && ike->mc.domain[0])
-		json_object_set_new(st, "domain", json_string(ike->mc.domain));
-	if (ike && ike->mc.n_dns) {
+	if (ike && ike->txn.mc.banner[0])
+		json_object_set_new(st, "banner", json_string(ike->txn.mc.banner));
+	if (ike && ike->dns.warning[0])
+		json_object_set_new(st, "warnings", json_pack("[s]", ike->dns.warning));
+	if (ike && ike->txn.mc.domain[0])
+		json_object_set_new(st, "domain", json_string(ike->txn.mc.domain));
+	if (ike && ike->txn.mc.n_dns) {
 		json_t *d = json_array();
 
-		for (size_t i = 0; i < ike->mc.n_dns; i++) {
-			bw_cidr_format(&ike->mc.dns[i], a, sizeof(a));
+		for (size_t i = 0; i < ike->txn.mc.n_dns; i++) {
+			bw_cidr_format(&ike->txn.mc.dns[i], a, sizeof(a));
 			json_array_append_new(d, json_string(a));
 		}
 		json_object_set_new(st, "gateway_dns", d);
@@ -1362,8 +1362,8 @@ json_t *bw_ike_conn_up_event(const struct bw_conn *c)
 	json_t *o = json_pack("{s:s}", "connection", c->name), *nets = json_array();
 	char buf[64];
 
-	if (ike && ike->have_vip) {
-		bw_cidr_format(&ike->vip, buf, sizeof(buf));
+	if (ike && ike->dp.have_vip) {
+		bw_cidr_format(&ike->dp.vip, buf, sizeof(buf));
 		json_object_set_new(o, "virtual_ip", json_string(buf));
 	}
 	for (size_t i = 0; ike && i < ike->children.n; i++) {
@@ -1374,8 +1374,8 @@ json_t *bw_ike_conn_up_event(const struct bw_conn *c)
 	{
 		json_t *d = json_array();
 
-		for (size_t i = 0; ike && i < ike->mc.n_dns; i++) {
-			bw_cidr_format(&ike->mc.dns[i], buf, sizeof(buf));
+		for (size_t i = 0; ike && i < ike->txn.mc.n_dns; i++) {
+			bw_cidr_format(&ike->txn.mc.dns[i], buf, sizeof(buf));
 			json_array_append_new(d, json_string(buf));
 		}
 		json_object_set_new(o, "dns", d);
@@ -1387,8 +1387,8 @@ void bw_ike_conn_bytes(const struct bw_conn *c, uint64_t *in, uint64_t *out)
 {
 	struct bw_sa_counters cnt = { 0 };
 
-	if (c->ike && c->ike->be_conn)
-		c->ike->be->counters(c->ike->be_conn, &cnt);
+	if (c->ike && c->ike->dp.conn)
+		c->ike->dp.be->counters(c->ike->dp.conn, &cnt);
 	*in = cnt.bytes_in;
 	*out = cnt.bytes_out;
 }

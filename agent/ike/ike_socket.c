@@ -140,7 +140,7 @@ static void on_datagram(struct ike_sock *s, uint8_t *msg, size_t len, const stru
 	/* Only the gateway we talk to may drive the exchange. */
 	if (from->ss_family != AF_INET ||
 	    ((const struct sockaddr_in *)from)->sin_addr.s_addr !=
-		    ((struct sockaddr_in *)&ike->peer)->sin_addr.s_addr) {
+		    ((struct sockaddr_in *)&ike->path.peer)->sin_addr.s_addr) {
 		ike_log(ike, BW_LOG_DEBUG, "IKE packet from an unexpected address dropped");
 		return;
 	}
@@ -322,9 +322,9 @@ void (*ike_test_sent)(const uint8_t *msg, size_t len);
 
 int ike_send_raw(struct bw_ike_conn *ike, const uint8_t *msg, size_t len)
 {
-	struct sockaddr_in to = *(struct sockaddr_in *)&ike->peer;
+	struct sockaddr_in to = *(struct sockaddr_in *)&ike->path.peer;
 	static uint8_t txbuf[65536 + 4];
-	const struct ike_sock *s = &socks[ike->floated ? 1 : 0];
+	const struct ike_sock *s = &socks[ike->path.floated ? 1 : 0];
 	const uint8_t *out = msg;
 	size_t outlen = len;
 
@@ -332,10 +332,10 @@ int ike_send_raw(struct bw_ike_conn *ike, const uint8_t *msg, size_t len)
 		ike_test_sent(msg, len);
 	if (s->fd < 0 || len > 65536)
 		return -1;
-	if (ike->floated)
+	if (ike->path.floated)
 		ike_flush_esp();	/* ESP queued before this message leaves before it */
-	to.sin_port = htons(ike->floated ? 4500 : 500);
-	if (ike->floated) {
+	to.sin_port = htons(ike->path.floated ? 4500 : 500);
+	if (ike->path.floated) {
 		memset(txbuf, 0, 4);
 		memcpy(txbuf + 4, msg, len);
 		out = txbuf;
@@ -451,7 +451,7 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
  * failed packets in place of those. */
 int ike_send_esp(struct bw_ike_conn *ike, const uint8_t *pkt, size_t len)
 {
-	struct sockaddr_in to = *(struct sockaddr_in *)&ike->peer;
+	struct sockaddr_in to = *(struct sockaddr_in *)&ike->path.peer;
 
 	to.sin_port = htons(4500);
 	if (socks[1].fd < 0)
@@ -493,7 +493,7 @@ unsigned long ike_esp_gso_sends(void)
 int ike_send_keepalive(struct bw_ike_conn *ike)
 {
 	static const uint8_t ka = 0xff;
-	struct sockaddr_in to = *(struct sockaddr_in *)&ike->peer;
+	struct sockaddr_in to = *(struct sockaddr_in *)&ike->path.peer;
 
 	to.sin_port = htons(4500);
 	ike_flush_esp();
@@ -517,8 +517,8 @@ static void on_rexmit(struct ev_loop *loop, ev_timer *w, int revents)
 				 "The gateway did not answer at all. Check that the gateway address is right, that it "
 				 "runs an IKEv1 service, and that nothing between here and there blocks UDP port 500 "
 				 "(and 4500). `burrow doctor` tests the path.");
-		else if (ike->sa.p1 == P1_MM_SENT5 && ike->floated)
-			ike_fail(ike, "natt-blocked", msg, ike->nat_local ?
+		else if (ike->sa.p1 == P1_MM_SENT5 && ike->path.floated)
+			ike_fail(ike, "natt-blocked", msg, ike->path.nat_local ?
 				 "The exchange moved to UDP port 4500 (a NAT is in front of us, or ESP in UDP was "
 				 "asked for), and from then on the gateway did not answer. Something between here and "
 				 "the gateway blocks UDP 4500; allow it (and 500) towards the gateway. A wrong "
@@ -530,7 +530,7 @@ static void on_rexmit(struct ev_loop *loop, ev_timer *w, int revents)
 				 "The gateway stopped answering after our authentication message. This almost always "
 				 "means the pre-shared key differs from the gateway's (it cannot decrypt our message), "
 				 "or the gateway rejected our identity. Check the psk in secrets/ and local_id.");
-		else if (ike->sa.p1 == P1_MM_SENT3 && ike->use_natt)
+		else if (ike->sa.p1 == P1_MM_SENT3 && ike->path.use_natt)
 			ike_fail(ike, "no-answer", msg,
 				 "The gateway answered on port 500 but not after the key exchange. If there is a NAT "
 				 "or firewall in between, check that UDP port 4500 passes.");

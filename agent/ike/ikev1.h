@@ -208,14 +208,9 @@ struct ike_reauth {
 	struct bw_ike_conn *next;	/* set in the old instance while a replacement runs */
 };
 
-struct bw_ike_conn {
-	struct bw_conn *conn;
-	struct bw_agent *agent;
-	struct bw_conn_config cfg;	/* copied at start: a reload does not change a running tunnel */
-	struct bw_secrets sec;
-	struct bw_ike_conn *next;	/* in the engine's list */
-
-	/* Addresses. peer_port is the gateway's current port (500, or 4500 once floated). */
+/* Where the gateway is and how we reach it. The peer's port is its current one (500, or 4500
+ * once floated). */
+struct ike_path {
 	struct ike_resolve *resolve;	/* the gateway's name being looked up */
 	ev_timer resolve_timer;		/* one-shot: gives up on the lookup */
 	struct sockaddr_storage peer;
@@ -223,23 +218,51 @@ struct bw_ike_conn {
 	bool use_natt;			/* both sides announced RFC 3947 */
 	bool nat_local, nat_remote;	/* NAT in front of us / of the gateway */
 	bool floated;			/* IKE and ESP on the NAT-T port */
+};
+
+/* The transaction exchanges after phase 1: XAUTH, then Mode Config (ikev1_modecfg.c). */
+struct ike_txn {
+	enum cfg_state state;
+	ev_timer timer;
+	struct ike_modecfg mc;		/* what the gateway handed out */
+	bool xauth_done;
+};
+
+/* DNS as applied while up (ike_dns.c). */
+struct ike_dns {
+	bool applied;
+	bool via_resolved;		/* revert with resolvectl */
+	struct ike_dns_fwd *fwd;	/* the dnsmasq forwarder for split DNS, or NULL */
+	char warning[160];		/* shown by burrow status while up */
+};
+
+/* The SA backend's side of this connection. */
+struct ike_datapath {
+	const struct bw_sa_backend_ops *be;
+	struct bw_sa_conn *conn;
+	bool shared;			/* the datapath belongs to the instance being replaced */
+	struct bw_cidr vip;		/* address put on the interface (local_address or Mode Config) */
+	bool have_vip;
+	bool forwarding_enabled;	/* we turned on IPv4 forwarding for network-to-network */
+};
+
+struct bw_ike_conn {
+	struct bw_conn *conn;
+	struct bw_agent *agent;
+	struct bw_conn_config cfg;	/* copied at start: a reload does not change a running tunnel */
+	struct bw_secrets sec;
+	struct bw_ike_conn *next;	/* in the engine's list */
+
+	struct ike_path path;
 
 	struct ike_sa sa;
 	struct ike_p1_exchange p1x;
 	struct ike_children children;
 	struct ike_exchange qm;		/* ours, for children.sa[children.cur]; ni is our nonce */
 
-	/* Transaction exchange */
-	enum cfg_state cfg_state;
+	struct ike_txn txn;
 	struct ike_exchange tx;		/* the transaction exchange in progress (msgid, iv) */
-	ev_timer cfg_timer;
-	struct ike_modecfg mc;
-	bool xauth_done;
-	bool dns_applied;
-	bool dns_via_resolved;			/* revert with resolvectl */
-	struct ike_dns_fwd *dns_fwd;		/* the dnsmasq forwarder for split DNS, or NULL */
-	char dns_warning[160];			/* shown by burrow status while up */
-	bool forwarding_enabled;		/* we turned on IPv4 forwarding for network-to-network */
+	struct ike_dns dns;
 
 	/* Quick Mode as responder: the gateway renews an IPsec SA before we do (children.renewal). */
 	struct ike_exchange qr;		/* the gateway's; nr is ours (IKE_NONCE_LEN bytes) */
@@ -252,13 +275,7 @@ struct bw_ike_conn {
 	struct ike_dpd dpd;
 	struct ike_rekey rekey;
 	struct ike_reauth reauth;
-	bool be_shared;			/* the datapath belongs to the instance being replaced */
-
-	/* Datapath */
-	const struct bw_sa_backend_ops *be;
-	struct bw_sa_conn *be_conn;
-	struct bw_cidr vip;		/* address put on the interface (local_address or Mode Config) */
-	bool have_vip;
+	struct ike_datapath dp;
 	char last_step[96];		/* what we were waiting for, for timeouts */
 };
 

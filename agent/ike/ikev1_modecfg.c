@@ -12,11 +12,11 @@
 
 static void on_cfg_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, cfg_timer);
+	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, txn.timer);
 
 	(void)loop;
 	(void)revents;
-	if (ike->cfg_state == CFG_XAUTH_WAIT)
+	if (ike->txn.state == CFG_XAUTH_WAIT)
 		ike_fail(ike, "xauth-missing", "the gateway did not ask for XAUTH credentials",
 			 "This connection expects XAUTH (xauth = yes) but the gateway never asked for a user "
 			 "name and password. Set xauth = no if the gateway does not use XAUTH.");
@@ -29,11 +29,11 @@ static void on_cfg_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void wait_for(struct bw_ike_conn *ike, enum cfg_state st, const char *step)
 {
-	ike->cfg_state = st;
+	ike->txn.state = st;
 	snprintf(ike->last_step, sizeof(ike->last_step), "%s", step);
-	ev_timer_stop(ike->agent->loop, &ike->cfg_timer);
-	ev_timer_init(&ike->cfg_timer, on_cfg_timeout, IKE_CFG_WAIT_S, 0.0);
-	ev_timer_start(ike->agent->loop, &ike->cfg_timer);
+	ev_timer_stop(ike->agent->loop, &ike->txn.timer);
+	ev_timer_init(&ike->txn.timer, on_cfg_timeout, IKE_CFG_WAIT_S, 0.0);
+	ev_timer_start(ike->agent->loop, &ike->txn.timer);
 }
 
 int ike_cfg_send(struct bw_ike_conn *ike, uint32_t msgid, const struct isakmp_cfg *cfg, bool expect_reply)
@@ -105,28 +105,28 @@ static int modecfg_pull(struct bw_ike_conn *ike)
 
 void ike_cfg_next(struct bw_ike_conn *ike)
 {
-	ev_timer_stop(ike->agent->loop, &ike->cfg_timer);
-	if (ike->cfg.xauth && !ike->xauth_done) {
+	ev_timer_stop(ike->agent->loop, &ike->txn.timer);
+	if (ike->cfg.xauth && !ike->txn.xauth_done) {
 		wait_for(ike, CFG_XAUTH_WAIT, "waiting for the gateway to ask for XAUTH credentials");
 		return;
 	}
-	if (ike->cfg.mode_config == BW_MODECFG_PULL && ike->cfg_state != CFG_DONE) {
+	if (ike->cfg.mode_config == BW_MODECFG_PULL && ike->txn.state != CFG_DONE) {
 		if (modecfg_pull(ike) != 0)
 			ike_fail(ike, "internal", "cannot send the Mode Config request", NULL);
 		return;
 	}
-	if (ike->cfg.mode_config == BW_MODECFG_PUSH && ike->cfg_state != CFG_DONE) {
+	if (ike->cfg.mode_config == BW_MODECFG_PUSH && ike->txn.state != CFG_DONE) {
 		wait_for(ike, CFG_MC_WAIT_SET, "waiting for the gateway to push its Mode Config settings");
 		return;
 	}
-	ike->cfg_state = CFG_DONE;
+	ike->txn.state = CFG_DONE;
 	ike_start_children(ike);
 }
 
 void ike_cfg_begin(struct bw_ike_conn *ike)
 {
-	ike->cfg_state = CFG_NONE;
-	ev_init(&ike->cfg_timer, on_cfg_timeout);
+	ike->txn.state = CFG_NONE;
+	ev_init(&ike->txn.timer, on_cfg_timeout);
 	ike_cfg_next(ike);
 }
 
@@ -241,9 +241,9 @@ static int take_modecfg(struct bw_ike_conn *ike, const struct isakmp_cfg *cfg)
 			 "for this client.");
 		return -1;
 	}
-	ike->mc = mc;
-	ike->vip = mc.vip;
-	ike->have_vip = true;
+	ike->txn.mc = mc;
+	ike->dp.vip = mc.vip;
+	ike->dp.have_vip = true;
 	{
 		char a[64];
 
@@ -260,7 +260,7 @@ static void modecfg_set(struct bw_ike_conn *ike, const struct isakmp_hdr *h, con
 {
 	struct isakmp_cfg ack = { .type = ISAKMP_CFG_ACK, .id = set->id };
 
-	if (ike->cfg_state != CFG_MC_WAIT_SET) {
+	if (ike->txn.state != CFG_MC_WAIT_SET) {
 		ike_log(ike, BW_LOG_DEBUG, "Mode Config SET we did not wait for; ignored");
 		return;
 	}
@@ -270,7 +270,7 @@ static void modecfg_set(struct bw_ike_conn *ike, const struct isakmp_hdr *h, con
 	for (size_t i = 0; i < set->n_attrs && ack.n_attrs < ISAKMP_MAX_CFG_ATTRS; i++)
 		empty_attr(&ack, set->attrs[i].type);
 	ike_cfg_send(ike, h->msgid, &ack, false);
-	ike->cfg_state = CFG_DONE;
+	ike->txn.state = CFG_DONE;
 	ike_cfg_next(ike);
 }
 
@@ -320,12 +320,12 @@ void ike_cfg_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_
 			modecfg_set(ike, h, &cfg);
 		return;
 	case ISAKMP_CFG_REPLY:
-		if (ike->cfg_state != CFG_MC_SENT || h->msgid != ike->tx.msgid)
+		if (ike->txn.state != CFG_MC_SENT || h->msgid != ike->tx.msgid)
 			return;
 		ike_rexmit_stop(ike);
 		if (take_modecfg(ike, &cfg) != 0)
 			return;
-		ike->cfg_state = CFG_DONE;
+		ike->txn.state = CFG_DONE;
 		ike_cfg_next(ike);
 		return;
 	default:

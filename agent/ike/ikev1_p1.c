@@ -239,7 +239,7 @@ int ike_p1_build_id(struct bw_ike_conn *ike, struct isakmp_builder *b)
 {
 	char err[160];
 
-	if (id_body(ike->cfg.local_id_type, ike->cfg.local_id, &ike->local, ike->sa.cert, ike->p1x.idii_b,
+	if (id_body(ike->cfg.local_id_type, ike->cfg.local_id, &ike->path.local, ike->sa.cert, ike->p1x.idii_b,
 		    sizeof(ike->p1x.idii_b), &ike->p1x.idii_b_len, err, sizeof(err)) != 0) {
 		ike_fail(ike, "config", err, err);
 		return -1;
@@ -301,7 +301,7 @@ int ike_p1_check_peer_id(struct bw_ike_conn *ike, const struct isakmp_payload *p
 	 * (ike_p1_check_peer_cert checked that binding). */
 	if (ike->sa.cert && !ike->cfg.remote_id[0])
 		return 0;
-	if (id_body(ike->cfg.remote_id_type, ike->cfg.remote_id, &ike->peer, NULL, want, sizeof(want),
+	if (id_body(ike->cfg.remote_id_type, ike->cfg.remote_id, &ike->path.peer, NULL, want, sizeof(want),
 		    &want_len, err, sizeof(err)) != 0) {
 		ike_fail(ike, "config", err, err);
 		return -1;
@@ -450,17 +450,17 @@ int ike_p1_build_natd(struct bw_ike_conn *ike, struct isakmp_builder *b)
 	uint8_t h[BW_HASH_MAX];
 	size_t hl = bw_hash_len(ike->sa.alg.hash);
 
-	if (!ike->use_natt)
+	if (!ike->path.use_natt)
 		return 0;
 	/* First the gateway's address as we see it, then ours. */
-	if (natd(ike, &ike->peer, h) != 0 || isakmp_b_natd(b, h, hl) != 0)
+	if (natd(ike, &ike->path.peer, h) != 0 || isakmp_b_natd(b, h, hl) != 0)
 		return -1;
 	if (ike->cfg.nat_traversal == BW_NATT_FORCE) {
 		/* A hash that matches no address makes the gateway believe we are behind a NAT,
 		 * so that ESP goes in UDP (RFC 3948) — what strongSwan's encap=yes does. */
 		if (bw_random(h, hl) != 0)
 			return -1;
-	} else if (natd(ike, &ike->local, h) != 0) {
+	} else if (natd(ike, &ike->path.local, h) != 0) {
 		return -1;
 	}
 	return isakmp_b_natd(b, h, hl);
@@ -472,11 +472,11 @@ void ike_p1_check_natd(struct bw_ike_conn *ike, const struct isakmp_payloads *pl
 	size_t hl = bw_hash_len(ike->sa.alg.hash);
 	bool first = true, remote_match = false;
 
-	if (!ike->use_natt)
+	if (!ike->path.use_natt)
 		return;
-	natd(ike, &ike->local, mine);
-	natd(ike, &ike->peer, theirs);
-	ike->nat_local = false;
+	natd(ike, &ike->path.local, mine);
+	natd(ike, &ike->path.peer, theirs);
+	ike->path.nat_local = false;
 	for (size_t i = 0; i < pls->n; i++) {
 		struct isakmp_blob d;
 
@@ -484,7 +484,7 @@ void ike_p1_check_natd(struct bw_ike_conn *ike, const struct isakmp_payloads *pl
 			continue;
 		if (first) {
 			/* The gateway's view of our address: different means a NAT in front of us. */
-			ike->nat_local = d.len != hl || !bw_crypto_equal(d.data, mine, hl);
+			ike->path.nat_local = d.len != hl || !bw_crypto_equal(d.data, mine, hl);
 			first = false;
 		} else if (d.len == hl && bw_crypto_equal(d.data, theirs, hl)) {
 			remote_match = true;
@@ -492,15 +492,15 @@ void ike_p1_check_natd(struct bw_ike_conn *ike, const struct isakmp_payloads *pl
 	}
 	if (first) {
 		ike_log(ike, BW_LOG_INFO, "gateway sent no NAT-D payloads: no NAT traversal");
-		ike->use_natt = false;
+		ike->path.use_natt = false;
 		return;
 	}
-	ike->nat_remote = !remote_match;
+	ike->path.nat_remote = !remote_match;
 	ike_log(ike, BW_LOG_INFO, "NAT detection: %s in front of us, %s in front of the gateway%s",
-		ike->nat_local ? "NAT" : "no NAT", ike->nat_remote ? "NAT" : "no NAT",
+		ike->path.nat_local ? "NAT" : "no NAT", ike->path.nat_remote ? "NAT" : "no NAT",
 		ike->cfg.nat_traversal == BW_NATT_FORCE ? " (ESP in UDP forced)" : "");
 	if (ike->cfg.nat_traversal == BW_NATT_FORCE)
-		ike->nat_local = true;
+		ike->path.nat_local = true;
 }
 
 void ike_p1_note_vids(struct bw_ike_conn *ike, const struct isakmp_payloads *pls)
@@ -531,9 +531,9 @@ void ike_p1_note_vids(struct bw_ike_conn *ike, const struct isakmp_payloads *pls
 			break;
 		}
 	}
-	if (ike->use_natt && !ike->sa.peer_natt) {
+	if (ike->path.use_natt && !ike->sa.peer_natt) {
 		ike_log(ike, BW_LOG_INFO, "gateway does not announce RFC 3947 NAT traversal");
-		ike->use_natt = false;
+		ike->path.use_natt = false;
 	}
 }
 
@@ -710,12 +710,12 @@ int ike_decrypt_msg(struct bw_ike_conn *ike, uint8_t *msg, size_t len, uint8_t *
 
 void ike_float(struct bw_ike_conn *ike)
 {
-	if (!ike->use_natt || ike->floated)
+	if (!ike->path.use_natt || ike->path.floated)
 		return;
-	if (!ike->nat_local && !ike->nat_remote)
+	if (!ike->path.nat_local && !ike->path.nat_remote)
 		return;
-	ike->floated = true;
-	((struct sockaddr_in *)&ike->local)->sin_port = htons(ike_sockets_port(true));
-	((struct sockaddr_in *)&ike->peer)->sin_port = htons(4500);
+	ike->path.floated = true;
+	((struct sockaddr_in *)&ike->path.local)->sin_port = htons(ike_sockets_port(true));
+	((struct sockaddr_in *)&ike->path.peer)->sin_port = htons(4500);
 	ike_log(ike, BW_LOG_INFO, "NAT traversal: moving to UDP port 4500");
 }

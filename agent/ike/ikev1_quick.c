@@ -26,7 +26,7 @@ static uint16_t encap_mode(const struct bw_ike_conn *ike)
 {
 	bool transport = ike->cfg.mode == BW_MODE_TRANSPORT;
 
-	if (ike->floated)
+	if (ike->path.floated)
 		return transport ? ISAKMP_ENCAP_UDP_TRANSPORT : ISAKMP_ENCAP_UDP_TUNNEL;
 	return transport ? ISAKMP_ENCAP_TRANSPORT : ISAKMP_ENCAP_TUNNEL;
 }
@@ -68,8 +68,8 @@ static uint32_t spi32(const uint8_t s[4])
  * period from the renewal before goes now. */
 static void retire_current(struct bw_ike_conn *ike, struct ike_child *ch)
 {
-	if (ch->old_in_valid && ike->be_conn && memcmp(ch->old_spi_in, ch->spi_in, 4) != 0)
-		ike->be->del_sa(ike->be_conn, spi32(ch->old_spi_in), BW_SA_IN);
+	if (ch->old_in_valid && ike->dp.conn && memcmp(ch->old_spi_in, ch->spi_in, 4) != 0)
+		ike->dp.be->del_sa(ike->dp.conn, spi32(ch->old_spi_in), BW_SA_IN);
 	memcpy(ch->old_spi_in, ch->spi_in, 4);
 	memcpy(ch->old_spi_out, ch->spi_out, 4);
 	ch->old_in_valid = ch->installed;
@@ -131,8 +131,8 @@ static void add_nat_oa(const struct bw_ike_conn *ike, struct isakmp_builder *b)
 {
 	struct isakmp_nat_oa oai = { .id_type = ISAKMP_ID_IPV4_ADDR, .addr_len = 4 }, oar = oai;
 
-	memcpy(oai.addr, &((const struct sockaddr_in *)&ike->local)->sin_addr, 4);
-	memcpy(oar.addr, &((const struct sockaddr_in *)&ike->peer)->sin_addr, 4);
+	memcpy(oai.addr, &((const struct sockaddr_in *)&ike->path.local)->sin_addr, 4);
+	memcpy(oar.addr, &((const struct sockaddr_in *)&ike->path.peer)->sin_addr, 4);
 	isakmp_b_nat_oa(b, &oai);
 	isakmp_b_nat_oa(b, &oar);
 }
@@ -163,7 +163,7 @@ static int build_first(struct bw_ike_conn *ike, const struct ike_child *ch, enum
 	isakmp_b_payload(b, ISAKMP_PL_ID, idc, idlen);
 	idlen = qm_id(&ch->remote_ts, idc);
 	isakmp_b_payload(b, ISAKMP_PL_ID, idc, idlen);
-	if (ike->cfg.mode == BW_MODE_TRANSPORT && ike->floated)
+	if (ike->cfg.mode == BW_MODE_TRANSPORT && ike->path.floated)
 		add_nat_oa(ike, b);
 	if (isakmp_b_finish(b) != 0) {
 		isakmp_b_free(b);
@@ -272,9 +272,9 @@ static int install_child(struct bw_ike_conn *ike, struct ike_child *ch, const ui
 	out.spi = (uint32_t)ch->spi_out[0] << 24 | (uint32_t)ch->spi_out[1] << 16 | (uint32_t)ch->spi_out[2] << 8 | ch->spi_out[3];
 	in.alg = out.alg = ch->alg;
 	in.mode = out.mode = ike->cfg.mode;
-	in.local = out.local = ike->local;
-	in.remote = out.remote = ike->peer;
-	in.udp_encap = out.udp_encap = ike->floated;
+	in.local = out.local = ike->path.local;
+	in.remote = out.remote = ike->path.peer;
+	in.udp_encap = out.udp_encap = ike->path.floated;
 	in.lifetime_s = out.lifetime_s = ch->lifetime_s + 60;	/* the IKE side rekeys before */
 	in.keymat_len = out.keymat_len = klen;
 	if (bw_ike_keymat(ike->sa.alg.hash, ike->sa.skeyid_d, gqm, gqm_len, ISAKMP_PROTO_ESP, ch->spi_in,
@@ -282,8 +282,8 @@ static int install_child(struct bw_ike_conn *ike, struct ike_child *ch, const ui
 	    bw_ike_keymat(ike->sa.alg.hash, ike->sa.skeyid_d, gqm, gqm_len, ISAKMP_PROTO_ESP, ch->spi_out,
 			  ni, ni_len, nr, nr_len, out.keymat, klen) != 0)
 		goto out;
-	if ((rc = ike->be->add_sa(ike->be_conn, &in)) != 0 || (rc = ike->be->add_sa(ike->be_conn, &out)) != 0 ||
-	    (rc = ike->be->add_policy(ike->be_conn, &ch->local_ts, &ch->remote_ts, prev_out ? prev_out : out.spi,
+	if ((rc = ike->dp.be->add_sa(ike->dp.conn, &in)) != 0 || (rc = ike->dp.be->add_sa(ike->dp.conn, &out)) != 0 ||
+	    (rc = ike->dp.be->add_policy(ike->dp.conn, &ch->local_ts, &ch->remote_ts, prev_out ? prev_out : out.spi,
 				      in.spi)) != 0) {
 		ike_log(ike, BW_LOG_ERROR, "the datapath refused the SA: %s", strerror(-rc));
 		rc = -1;
@@ -337,7 +337,7 @@ static void switch_finish(struct bw_ike_conn *ike, const char *why)
 	ike->rekey.switch_child = -1;
 	ike->rekey.switch_commit = false;
 	if (ike->rekey.switch_prev_out) {
-		rc = ike->be->add_policy(ike->be_conn, &ch->local_ts, &ch->remote_ts, spi32(ch->spi_out),
+		rc = ike->dp.be->add_policy(ike->dp.conn, &ch->local_ts, &ch->remote_ts, spi32(ch->spi_out),
 					 spi32(ch->spi_in));
 		if (rc != 0) {
 			ike_log(ike, BW_LOG_ERROR, "the datapath refused to move traffic to the new SA: %s", strerror(-rc));
@@ -372,7 +372,7 @@ static void on_switch_poll(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	}
 	ch = &ike->children.sa[ike->rekey.switch_child];
-	used = ike->be->sa_packets && ike->be->sa_packets(ike->be_conn, spi32(ch->spi_in), BW_SA_IN, &packets) == 0 &&
+	used = ike->dp.be->sa_packets && ike->dp.be->sa_packets(ike->dp.conn, spi32(ch->spi_in), BW_SA_IN, &packets) == 0 &&
 	       packets > 0;
 	if (used) {
 		switch_finish(ike, "the gateway sends on the new SA");
@@ -748,7 +748,7 @@ static void child_installed(struct bw_ike_conn *ike, struct ike_child *ch, uint3
 	ike_log(ike, BW_LOG_INFO, "IPsec SA up for %s: %s, SPIs in %02x%02x%02x%02x out %02x%02x%02x%02x, "
 		"lifetime %us%s", r, alg, ch->spi_in[0], ch->spi_in[1], ch->spi_in[2], ch->spi_in[3],
 		ch->spi_out[0], ch->spi_out[1], ch->spi_out[2], ch->spi_out[3], ch->lifetime_s,
-		ike->floated ? ", ESP in UDP" : "");
+		ike->path.floated ? ", ESP in UDP" : "");
 	if (!prev_out && !commit) {
 		child_finished(ike, ch);
 		return;

@@ -79,7 +79,7 @@ static struct sockaddr_in natt;		/* our NAT-T socket */
 static struct bw_ike_conn *fake_ike(const char *name, uint32_t spi, char *tag)
 {
 	struct bw_ike_conn *ike = calloc(1, sizeof(*ike));
-	struct sockaddr_in *peer = (struct sockaddr_in *)&ike->peer;
+	struct sockaddr_in *peer = (struct sockaddr_in *)&ike->path.peer;
 
 	ike->agent = &agent;
 	snprintf(ike->cfg.name, sizeof(ike->cfg.name), "%s", name);
@@ -89,8 +89,8 @@ static struct bw_ike_conn *fake_ike(const char *name, uint32_t spi, char *tag)
 		ike->children.sa[0].spi_in[i] = (uint8_t)(spi >> (24 - 8 * i));
 	peer->sin_family = AF_INET;
 	peer->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ike->be = &fake_ops;
-	ike->be_conn = (struct bw_sa_conn *)tag;
+	ike->dp.be = &fake_ops;
+	ike->dp.conn = (struct bw_sa_conn *)tag;
 	ike_register(ike);
 	return ike;
 }
@@ -312,7 +312,7 @@ static void test_send(void)
 
 	/* A flush that fails cannot tell the packets' callers; the next callers hear it. */
 	{
-		struct sockaddr_in *peer = (struct sockaddr_in *)&ike_b->peer;
+		struct sockaddr_in *peer = (struct sockaddr_in *)&ike_b->path.peer;
 		uint8_t buf[100];
 		int r1, r2, r3;
 

@@ -137,7 +137,7 @@ static struct isakmp_sa sa;	/* large: not on the stack */
 /* What the previous run left: its timers run in the loop, its messages are on the heap. */
 static void engine_clear(void)
 {
-	ev_timer *timers[] = { &ike.resend.timer, &ike.keepalive, &ike.resolve_timer, &ike.stop_timer, &ike.cfg_timer,
+	ev_timer *timers[] = { &ike.resend.timer, &ike.keepalive, &ike.path.resolve_timer, &ike.stop_timer, &ike.txn.timer,
 			       &ike.dpd.timer, &ike.rekey.timer, &ike.rekey.old_sa_timer, &ike.rekey.switch_timer,
 			       &ike.reauth.timer };
 
@@ -154,7 +154,7 @@ static void engine_clear(void)
 
 static void engine_reset(void)
 {
-	struct sockaddr_in *peer = (struct sockaddr_in *)&ike.peer, *local = (struct sockaddr_in *)&ike.local;
+	struct sockaddr_in *peer = (struct sockaddr_in *)&ike.path.peer, *local = (struct sockaddr_in *)&ike.path.local;
 
 	engine_clear();
 	memset(&fk, 0, sizeof(fk));
@@ -185,8 +185,8 @@ static void engine_reset(void)
 	ike.children.n = 1;
 	bw_cidr_parse("10.9.0.2/32", &ike.children.sa[0].local_ts);
 	bw_cidr_parse("10.1.0.0/24", &ike.children.sa[0].remote_ts);
-	ike.be = &fake_ops;
-	ike.be_conn = (struct bw_sa_conn *)&fk;
+	ike.dp.be = &fake_ops;
+	ike.dp.conn = (struct bw_sa_conn *)&fk;
 	ike.rekey.switch_child = -1;
 	conn->ike = &ike;
 	conn->state = BW_CONN_CONNECTING;
