@@ -876,6 +876,40 @@ static int ike_load_cert(struct bw_ike_conn *ike, char *err, size_t errlen, cons
 	return -1;
 }
 
+/* Secrets typed in at `burrow start` fill what the file lacks. */
+static void fill_prompted(struct bw_secrets *sec, const struct bw_conn *c)
+{
+	if (!sec->has_psk && c->prompted.has_psk) {
+		memcpy(sec->psk, c->prompted.psk, sizeof(sec->psk));
+		sec->psk_len = c->prompted.psk_len;
+		sec->has_psk = true;
+	}
+	if (!sec->has_xauth_password && c->prompted.has_xauth_password) {
+		memcpy(sec->xauth_password, c->prompted.xauth_password, sizeof(sec->xauth_password));
+		sec->has_xauth_password = true;
+	}
+	if (!sec->has_private_key_passphrase && c->prompted.has_private_key_passphrase) {
+		memcpy(sec->private_key_passphrase, c->prompted.private_key_passphrase,
+		       sizeof(sec->private_key_passphrase));
+		sec->has_private_key_passphrase = true;
+	}
+}
+
+static void init_timers(struct bw_ike_conn *ike)
+{
+	ev_init(&ike->resend.timer, NULL);
+	ev_init(&ike->keepalive, NULL);
+	ev_init(&ike->stop_timer, NULL);
+	ev_init(&ike->dpd.timer, NULL);
+	ev_init(&ike->rekey.timer, start_rekey);
+	ev_init(&ike->rekey.old_sa_timer, NULL);
+	ev_init(&ike->rekey.switch_timer, NULL);
+	ike->rekey.switch_child = -1;
+	ev_init(&ike->txn.timer, NULL);
+	ev_init(&ike->reauth.timer, on_reauth);
+	ev_timer_init(&ike->path.resolve_timer, on_resolve_timeout, IKE_RESOLVE_WAIT_S, 0.0);
+}
+
 /* A new engine instance for c: secrets loaded, cookies drawn, registered; nothing sent yet.
  * NULL with a reason in err and its failure code in *code_out; *missing_out names a
  * missing secret. */
@@ -909,21 +943,7 @@ static struct bw_ike_conn *ike_new_x(struct bw_conn *c, const struct bw_sa_backe
 		free(ike);
 		return NULL;
 	}
-	/* Secrets typed in at `burrow start` fill what the file lacks. */
-	if (!ike->sec.has_psk && c->prompted.has_psk) {
-		memcpy(ike->sec.psk, c->prompted.psk, sizeof(ike->sec.psk));
-		ike->sec.psk_len = c->prompted.psk_len;
-		ike->sec.has_psk = true;
-	}
-	if (!ike->sec.has_xauth_password && c->prompted.has_xauth_password) {
-		memcpy(ike->sec.xauth_password, c->prompted.xauth_password, sizeof(ike->sec.xauth_password));
-		ike->sec.has_xauth_password = true;
-	}
-	if (!ike->sec.has_private_key_passphrase && c->prompted.has_private_key_passphrase) {
-		memcpy(ike->sec.private_key_passphrase, c->prompted.private_key_passphrase,
-		       sizeof(ike->sec.private_key_passphrase));
-		ike->sec.has_private_key_passphrase = true;
-	}
+	fill_prompted(&ike->sec, c);
 	if (c->cfg.auth_method != BW_AUTH_PSK) {
 		const char *missing = NULL;
 
@@ -972,17 +992,7 @@ static struct bw_ike_conn *ike_new_x(struct bw_conn *c, const struct bw_sa_backe
 		}
 	} while (ike_find_by_cookie(ike->sa.icookie));
 	ike_register(ike);
-	ev_init(&ike->resend.timer, NULL);
-	ev_init(&ike->keepalive, NULL);
-	ev_init(&ike->stop_timer, NULL);
-	ev_init(&ike->dpd.timer, NULL);
-	ev_init(&ike->rekey.timer, start_rekey);
-	ev_init(&ike->rekey.old_sa_timer, NULL);
-	ev_init(&ike->rekey.switch_timer, NULL);
-	ike->rekey.switch_child = -1;
-	ev_init(&ike->txn.timer, NULL);
-	ev_init(&ike->reauth.timer, on_reauth);
-	ev_timer_init(&ike->path.resolve_timer, on_resolve_timeout, IKE_RESOLVE_WAIT_S, 0.0);
+	init_timers(ike);
 	return ike;
 }
 

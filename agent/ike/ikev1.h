@@ -375,6 +375,9 @@ struct ike_msg {
 int ike_msg_open(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len,
 		 enum ike_msg_kind kind, const struct ike_exchange *ex, struct ike_msg *m);
 void ike_msg_close(struct ike_msg *m);
+/* A new exchange of ours: a random message ID other than 0, and the IV derived from it and
+ * phase 1's last block. 0, or -1 without randomness. */
+int ike_exchange_begin(struct bw_ike_conn *ike, struct ike_exchange *ex);
 /* Frees what an exchange holds (PFS key pair, kept answer) and wipes its PFS secret. */
 void ike_exchange_end(struct ike_exchange *ex);
 void ike_phase1_done(struct bw_ike_conn *ike);

@@ -10,20 +10,17 @@
 /* Sends HDR*, HASH(1), one N or D payload, in a new exchange with a random message ID. */
 static int send_info(struct bw_ike_conn *ike, const struct isakmp_notify *n, const struct isakmp_delete *d)
 {
+	struct ike_exchange x = { 0 };	/* one message, no answer: it ends here */
 	struct isakmp_builder b;
 	struct isakmp_hdr h;
-	uint32_t msgid;
-	uint8_t iv[BW_IKE_BLOCK_MAX];
 	size_t off, len;
 	int rc = -1;
 
 	if (ike->sa.p1 != P1_DONE && !ike->sa.authenticated)
 		return -1;
-	do {
-		if (bw_random(&msgid, 4) != 0)
-			return -1;
-	} while (msgid == 0);
-	ike_hdr_init(ike, &h, ISAKMP_EXCH_INFO, msgid, ISAKMP_FLAG_ENC);
+	if (ike_exchange_begin(ike, &x) != 0)
+		return -1;
+	ike_hdr_init(ike, &h, ISAKMP_EXCH_INFO, x.msgid, ISAKMP_FLAG_ENC);
 	if (isakmp_b_init(&b, &h) != 0)
 		return -1;
 	isakmp_b_hash_reserve(&b, ike->sa.prf_len, &off);
@@ -33,10 +30,9 @@ static int send_info(struct bw_ike_conn *ike, const struct isakmp_notify *n, con
 		isakmp_b_delete(&b, d);
 	if (isakmp_b_finish(&b) == 0) {
 		len = isakmp_b_len(&b);
-		bw_ike_info_hash(ike->sa.alg.hash, ike->sa.skeyid_a, msgid, isakmp_b_buf(&b) + off + ike->sa.prf_len,
+		bw_ike_info_hash(ike->sa.alg.hash, ike->sa.skeyid_a, x.msgid, isakmp_b_buf(&b) + off + ike->sa.prf_len,
 				 len - off - ike->sa.prf_len, isakmp_b_buf(&b) + off);
-		bw_ike_iv_msgid(ike->sa.alg.hash, ike->sa.iv, ike->sa.block, msgid, iv);
-		if (ike_encrypt_msg(ike, &b, iv) == 0)
+		if (ike_encrypt_msg(ike, &b, x.iv) == 0)
 			rc = ike_send_raw(ike, isakmp_b_buf(&b), isakmp_b_len(&b));
 	}
 	isakmp_b_free(&b);

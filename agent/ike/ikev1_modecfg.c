@@ -44,11 +44,9 @@ int ike_cfg_send(struct bw_ike_conn *ike, uint32_t msgid, const struct isakmp_cf
 
 	if (msgid == 0) {
 		/* A new exchange: fresh message ID, IV from the last phase-1 block. */
-		do {
-			if (bw_random(&msgid, 4) != 0)
-				return -1;
-		} while (msgid == 0);
-		bw_ike_iv_msgid(ike->sa.alg.hash, ike->sa.iv, ike->sa.block, msgid, ike->tx.iv);
+		if (ike_exchange_begin(ike, &ike->tx) != 0)
+			return -1;
+		msgid = ike->tx.msgid;
 	}
 	ike->tx.msgid = msgid;
 	ike_hdr_init(ike, &h, ISAKMP_EXCH_TRANSACTION, msgid, ISAKMP_FLAG_ENC);

@@ -169,3 +169,13 @@ void ike_exchange_end(struct ike_exchange *ex)
 	OPENSSL_cleanse(ex->gqm, sizeof(ex->gqm));
 	ex->gqm_len = 0;
 }
+
+int ike_exchange_begin(struct bw_ike_conn *ike, struct ike_exchange *ex)
+{
+	do {
+		if (bw_random(&ex->msgid, 4) != 0)
+			return -1;
+	} while (ex->msgid == 0);
+	bw_ike_iv_msgid(ike->sa.alg.hash, ike->sa.iv, ike->sa.block, ex->msgid, ex->iv);
+	return 0;
+}

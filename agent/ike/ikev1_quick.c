@@ -173,7 +173,6 @@ static int build_first(struct bw_ike_conn *ike, const struct ike_child *ch, enum
 	len = isakmp_b_len(b);
 	bw_ike_qm_hash1(ike->sa.alg.hash, ike->sa.skeyid_a, ike->qm.msgid, isakmp_b_buf(b) + off + ike->sa.prf_len,
 			len - off - ike->sa.prf_len, isakmp_b_buf(b) + off);
-	bw_ike_iv_msgid(ike->sa.alg.hash, ike->sa.iv, ike->sa.block, ike->qm.msgid, ike->qm.iv);
 	if (ike_encrypt_msg(ike, b, ike->qm.iv) != 0) {
 		isakmp_b_free(b);
 		ike_fail(ike, "internal", "cannot encrypt the Quick Mode message", NULL);
@@ -191,10 +190,8 @@ int ike_quick_start(struct bw_ike_conn *ike)
 
 	bw_dh_free(ike->qm.dh);
 	ike->qm.dh = NULL;
-	do {
-		if (bw_random(&ike->qm.msgid, 4) != 0)
-			return -1;
-	} while (ike->qm.msgid == 0);
+	if (ike_exchange_begin(ike, &ike->qm) != 0)
+		return -1;
 	if (ch->rekeying)
 		retire_current(ike, ch);
 	do {
