@@ -263,8 +263,9 @@ static void hdr(struct isakmp_hdr *h, uint8_t flags)
 	h->msgid = msgid;
 }
 
-/* HDR*, HASH(2), SA (our first transform, the gateway's SPI), Nr, IDci, IDcr. */
-static void send_qm2(bool commit)
+/* HDR*, HASH(2), SA (our first transform, the gateway's SPI), Nr [, extra], IDci, IDcr; extra is a
+ * second SA or a vendor ID when asked for (0: none), under a valid HASH(2) all the same. */
+static void send_qm2_with(bool commit, uint8_t extra)
 {
 	static const uint8_t nr[16] = "gateway's nonce";
 	struct isakmp_builder b;
@@ -278,6 +279,10 @@ static void send_qm2(bool commit)
 	isakmp_b_hash_reserve(&b, 32, &off);
 	isakmp_b_sa(&b, &sa);
 	isakmp_b_nonce(&b, nr, sizeof(nr));
+	if (extra == ISAKMP_PL_SA)
+		isakmp_b_sa(&b, &sa);
+	else if (extra == ISAKMP_PL_VID)
+		isakmp_b_vid(&b, (const uint8_t *)"not-in-QM", 9);
 	isakmp_b_payload(&b, ISAKMP_PL_ID, idci, idci_len);
 	isakmp_b_payload(&b, ISAKMP_PL_ID, idcr, idcr_len);
 	isakmp_b_finish(&b);
@@ -285,6 +290,11 @@ static void send_qm2(bool commit)
 	bw_ike_qm_hash2(BW_HASH_SHA256, ike.sa.skeyid_a, msgid, ni, ni_len, isakmp_b_buf(&b) + off + 32,
 			len - off - 32, isakmp_b_buf(&b) + off);
 	deliver(&b, qm2, &qm2_len);
+}
+
+static void send_qm2(bool commit)
+{
+	send_qm2_with(commit, 0);
 }
 
 /* Our third message, decrypted: the running IV moves past it as the gateway's would. */
@@ -342,6 +352,29 @@ static void test_no_commit(void)
 	tap_ok(fk.sa == 2 && fk.policy == 1 && fk.pol_out == 0xabcd0001, "both SAs and the policy are installed");
 	tap_is_int(fk.route, 1, "without the commit bit the SA is put to use at once (route added)");
 	tap_is_int(conn->state, BW_CONN_UP, "and the connection is up");
+}
+
+/* The answer is opened by one function that refuses payloads Quick Mode does not carry and
+ * repeated ones, even under a valid HASH(2); the engine waits for a well-formed answer. */
+static void test_refused_payloads(void)
+{
+	uint8_t iv_qm2[BW_IKE_BLOCK_MAX];
+
+	engine_reset();
+	ike_quick_start(&ike);
+	read_qm1();
+	memcpy(iv_qm2, iv, sizeof(iv));
+	send_qm2_with(false, ISAKMP_PL_SA);
+	tap_ok(n_sent == 1 && fk.sa == 0 && conn->state != BW_CONN_UP,
+	       "an answer with a repeated SA payload is refused: no SA installed, no HASH(3)");
+	memcpy(iv, iv_qm2, sizeof(iv));
+	send_qm2_with(false, ISAKMP_PL_VID);
+	tap_ok(n_sent == 1 && fk.sa == 0 && conn->state != BW_CONN_UP,
+	       "an answer with a vendor ID, which Quick Mode does not carry, is refused");
+	memcpy(iv, iv_qm2, sizeof(iv));
+	send_qm2(false);
+	tap_ok(n_sent == 2 && fk.sa == 2 && conn->state == BW_CONN_UP,
+	       "the well-formed answer after them is taken and the connection is up");
 }
 
 static void test_commit_connected(void)
@@ -433,6 +466,7 @@ int main(void)
 	ike_test_sent = on_sent;
 
 	test_no_commit();
+	test_refused_payloads();
 	test_commit_connected();
 	test_commit_traffic();
 
