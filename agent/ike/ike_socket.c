@@ -323,10 +323,10 @@ void (*ike_test_sent)(const uint8_t *msg, size_t len);
 int ike_send_raw(struct bw_ike_conn *ike, const uint8_t *msg, size_t len)
 {
 	struct sockaddr_in to = *(struct sockaddr_in *)&ike->path.peer;
-	static uint8_t txbuf[65536 + 4];
+	static const uint8_t non_esp[4];	/* RFC 3948 2.2: the marker before IKE on port 4500 */
 	const struct ike_sock *s = &socks[ike->path.floated ? 1 : 0];
-	const uint8_t *out = msg;
-	size_t outlen = len;
+	struct iovec iov[2] = { { (void *)non_esp, sizeof(non_esp) }, { (void *)msg, len } };
+	struct msghdr mh = { .msg_name = &to, .msg_namelen = sizeof(to) };
 
 	if (ike_test_sent)
 		ike_test_sent(msg, len);
@@ -335,13 +335,9 @@ int ike_send_raw(struct bw_ike_conn *ike, const uint8_t *msg, size_t len)
 	if (ike->path.floated)
 		ike_flush_esp();	/* ESP queued before this message leaves before it */
 	to.sin_port = htons(ike->path.floated ? 4500 : 500);
-	if (ike->path.floated) {
-		memset(txbuf, 0, 4);
-		memcpy(txbuf + 4, msg, len);
-		out = txbuf;
-		outlen = len + 4;
-	}
-	if (sendto(s->fd, out, outlen, 0, (struct sockaddr *)&to, sizeof(to)) < 0) {
+	mh.msg_iov = ike->path.floated ? iov : iov + 1;
+	mh.msg_iovlen = ike->path.floated ? 2 : 1;
+	if (sendmsg(s->fd, &mh, 0) < 0) {
 		ike_log(ike, BW_LOG_WARN, "cannot send to the gateway: %s", strerror(errno));
 		return -1;
 	}
