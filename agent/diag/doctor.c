@@ -452,29 +452,21 @@ static bool private_v4(const struct in_addr *a)
  * vendor IDs, with NAT-T announced even when the connection turns it off, to test 4500. */
 static int build_mm1(const struct bw_conn_config *cfg, uint8_t icookie[8], uint8_t *out, size_t cap, size_t *len)
 {
-	struct bw_ike_conn *ike = calloc(1, sizeof(*ike));
+	static const uint8_t zero[8];
+	struct ike_p1_offer o;
 	struct isakmp_builder b;
 	struct isakmp_hdr h;
-	int rc = -1;
 
-	if (!ike)
+	ike_p1_offer_init(&o, cfg, NULL);
+	o.natt = true;
+	if (bw_random(icookie, 8) != 0)
 		return -1;
-	ike->cfg = *cfg;
-	if (ike->cfg.nat_traversal == BW_NATT_OFF)
-		ike->cfg.nat_traversal = BW_NATT_AUTO;
-	if (bw_random(ike->icookie, 8) != 0)
-		goto out;
-	memcpy(icookie, ike->icookie, 8);
-	ike_hdr_init(ike, &h, ISAKMP_EXCH_MAIN, 0, 0);
-	if (isakmp_b_init_fixed(&b, out, cap, &h) == 0 && ike_p1_build_sa(ike, &b) == 0 &&
-	    ike_p1_build_vids(ike, &b) == 0 && isakmp_b_finish(&b) == 0) {
-		*len = isakmp_b_len(&b);
-		rc = 0;
-	}
-out:
-	free(ike->sai_b);
-	free(ike);
-	return rc;
+	ike_p1_hdr(&h, icookie, zero, ISAKMP_EXCH_MAIN, 0, 0);
+	if (isakmp_b_init_fixed(&b, out, cap, &h) != 0 || ike_p1_put_sa(&b, &o) != 0 || ike_p1_put_vids(&b, &o) != 0 ||
+	    isakmp_b_finish(&b) != 0)
+		return -1;
+	*len = isakmp_b_len(&b);
+	return 0;
 }
 
 int bw_doctor_build_release(const uint8_t icookie[8], const uint8_t rcookie[8], uint8_t *out, size_t cap,

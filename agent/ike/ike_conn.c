@@ -44,7 +44,7 @@ void ike_unregister(struct bw_ike_conn *ike)
 struct bw_ike_conn *ike_find_by_cookie(const uint8_t icookie[8])
 {
 	for (struct bw_ike_conn *ike = engine_list; ike; ike = ike->next)
-		if (memcmp(ike->icookie, icookie, 8) == 0)
+		if (memcmp(ike->sa.icookie, icookie, 8) == 0)
 			return ike;
 	return NULL;
 }
@@ -57,8 +57,8 @@ static uint32_t spi_host(const uint8_t s[4])
 struct bw_ike_conn *ike_find_by_spi(uint32_t spi)
 {
 	for (struct bw_ike_conn *ike = engine_list; ike; ike = ike->next)
-		for (size_t i = 0; i < ike->n_children; i++) {
-			const struct ike_child *ch = &ike->children[i];
+		for (size_t i = 0; i < ike->children.n; i++) {
+			const struct ike_child *ch = &ike->children.sa[i];
 
 			if ((ch->installed && spi_host(ch->spi_in) == spi) ||
 			    (ch->old_in_valid && spi_host(ch->old_spi_in) == spi))
@@ -70,8 +70,8 @@ struct bw_ike_conn *ike_find_by_spi(uint32_t spi)
 void ike_esp_input(struct bw_ike_conn *ike, const uint8_t *pkt, size_t len)
 {
 	/* Traffic that decrypts is proof of life: DPD stays quiet while it flows. */
-	if (ike->be_conn && ike->be->input(ike->be_conn, pkt, len) == 0)
-		ike->last_rx = ev_now(ike->agent->loop);
+	if (ike->dp.conn && ike->dp.be->input(ike->dp.conn, pkt, len) == 0)
+		ike->dpd.last_rx = ev_now(ike->agent->loop);
 }
 
 /* n ESP packets for this connection that arrived together (ike_socket.c), in order. */
@@ -79,28 +79,28 @@ void ike_esp_input_burst(struct bw_ike_conn *ike, const struct iovec *pkts, size
 {
 	size_t accepted = 0;
 
-	if (!ike->be_conn)
+	if (!ike->dp.conn)
 		return;
-	if (ike->be->input_burst) {
-		accepted = n - ike->be->input_burst(ike->be_conn, pkts, n, NULL);
+	if (ike->dp.be->input_burst) {
+		accepted = n - ike->dp.be->input_burst(ike->dp.conn, pkts, n, NULL);
 	} else {
 		for (size_t i = 0; i < n; i++)
-			accepted += ike->be->input(ike->be_conn, pkts[i].iov_base, pkts[i].iov_len) == 0;
+			accepted += ike->dp.be->input(ike->dp.conn, pkts[i].iov_base, pkts[i].iov_len) == 0;
 	}
 	/* One packet of the burst that decrypts is proof enough. */
 	if (accepted > 0)
-		ike->last_rx = ev_now(ike->agent->loop);
+		ike->dpd.last_rx = ev_now(ike->agent->loop);
 }
 
 void ike_seen_peer(struct bw_ike_conn *ike)
 {
-	ike->last_rx = ev_now(ike->agent->loop);
-	ike->dpd_outstanding = 0;
+	ike->dpd.last_rx = ev_now(ike->agent->loop);
+	ike->dpd.outstanding = 0;
 }
 
 void ike_dpd_ack(struct bw_ike_conn *ike, uint32_t seq)
 {
-	if (seq == ike->dpd_seq) {
+	if (seq == ike->dpd.seq) {
 		ike_log(ike, BW_LOG_DEBUG, "DPD: the gateway answered R-U-THERE %u", seq);
 		ike_seen_peer(ike);
 	}
@@ -112,26 +112,26 @@ static void dpd_dead(struct bw_ike_conn *ike);
  * then every half interval; three unanswered probes declare it dead. */
 static void on_dpd(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, dpd_timer);
+	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, dpd.timer);
 	uint8_t cookies[16], seq[4];
 
 	(void)revents;
-	if (ike->dpd_outstanding == 0 && ev_now(loop) - ike->last_rx < ike->cfg.dpd_s)
+	if (ike->dpd.outstanding == 0 && ev_now(loop) - ike->dpd.last_rx < ike->cfg.dpd_s)
 		return;
-	if (ike->dpd_outstanding >= IKE_DPD_MAX_PROBES) {
+	if (ike->dpd.outstanding >= IKE_DPD_MAX_PROBES) {
 		dpd_dead(ike);
 		return;
 	}
-	ike->dpd_seq++;
-	seq[0] = (uint8_t)(ike->dpd_seq >> 24);
-	seq[1] = (uint8_t)(ike->dpd_seq >> 16);
-	seq[2] = (uint8_t)(ike->dpd_seq >> 8);
-	seq[3] = (uint8_t)ike->dpd_seq;
-	memcpy(cookies, ike->icookie, 8);
-	memcpy(cookies + 8, ike->rcookie, 8);
-	ike->dpd_outstanding++;
+	ike->dpd.seq++;
+	seq[0] = (uint8_t)(ike->dpd.seq >> 24);
+	seq[1] = (uint8_t)(ike->dpd.seq >> 16);
+	seq[2] = (uint8_t)(ike->dpd.seq >> 8);
+	seq[3] = (uint8_t)ike->dpd.seq;
+	memcpy(cookies, ike->sa.icookie, 8);
+	memcpy(cookies + 8, ike->sa.rcookie, 8);
+	ike->dpd.outstanding++;
 	ike_log(ike, BW_LOG_DEBUG, "DPD: gateway quiet for %.0fs; R-U-THERE %u (%d of %d)",
-		ev_now(loop) - ike->last_rx, ike->dpd_seq, ike->dpd_outstanding, IKE_DPD_MAX_PROBES);
+		ev_now(loop) - ike->dpd.last_rx, ike->dpd.seq, ike->dpd.outstanding, IKE_DPD_MAX_PROBES);
 	ike_info_send_notify(ike, ISAKMP_N_DPD_R_U_THERE, cookies, 16, seq, 4);
 }
 
@@ -139,28 +139,28 @@ static void schedule_rekey(struct bw_ike_conn *ike);
 
 static void start_rekey(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, rekey_timer);
+	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, rekey.timer);
 
 	(void)revents;
-	if (ike->switch_child >= 0)
+	if (ike->rekey.switch_child >= 0)
 		return;		/* a renewed SA is about to take over; that finish reschedules */
-	if (ike->reauth_new) {
+	if (ike->reauth.next) {
 		/* A replacement with IPsec SAs of its own is on its way: renewing these now would
 		 * only be thrown away. Look again in a second, in case the replacement fails. */
-		ev_timer_set(&ike->rekey_timer, 1.0, 0.0);
-		ev_timer_start(loop, &ike->rekey_timer);
+		ev_timer_set(&ike->rekey.timer, 1.0, 0.0);
+		ev_timer_start(loop, &ike->rekey.timer);
 		return;
 	}
-	for (size_t i = 0; i < ike->n_children; i++) {
-		struct ike_child *ch = &ike->children[i];
+	for (size_t i = 0; i < ike->children.n; i++) {
+		struct ike_child *ch = &ike->children.sa[i];
 
 		if (ch->state == QM_DONE && ch->rekey_at <= ev_now(loop) + 0.5) {
-			for (size_t k = 0; k < ike->n_children; k++)
-				if (ike->children[k].state == QM_SENT1)
+			for (size_t k = 0; k < ike->children.n; k++)
+				if (ike->children.sa[k].state == QM_SENT1)
 					return;	/* one Quick Mode at a time; the next tick comes */
 			ike_log(ike, BW_LOG_INFO, "rekeying the IPsec SA before its lifetime ends");
 			ch->rekeying = true;
-			ike->qm_child = i;
+			ike->children.cur = i;
 			bw_conn_set_state(ike->conn, BW_CONN_REKEYING, NULL);
 			ike_quick_start(ike);
 			return;
@@ -182,28 +182,28 @@ static void schedule_rekey(struct bw_ike_conn *ike)
 {
 	double first = 0;
 
-	for (size_t i = 0; i < ike->n_children; i++)
-		if (ike->children[i].state == QM_DONE && (first == 0 || ike->children[i].rekey_at < first))
-			first = ike->children[i].rekey_at;
-	ev_timer_stop(ike->agent->loop, &ike->rekey_timer);
+	for (size_t i = 0; i < ike->children.n; i++)
+		if (ike->children.sa[i].state == QM_DONE && (first == 0 || ike->children.sa[i].rekey_at < first))
+			first = ike->children.sa[i].rekey_at;
+	ev_timer_stop(ike->agent->loop, &ike->rekey.timer);
 	if (first == 0)
 		return;
-	ev_timer_set(&ike->rekey_timer, first - ev_now(ike->agent->loop) > 0.1 ? first - ev_now(ike->agent->loop) : 0.1, 0.0);
-	ev_timer_start(ike->agent->loop, &ike->rekey_timer);
+	ev_timer_set(&ike->rekey.timer, first - ev_now(ike->agent->loop) > 0.1 ? first - ev_now(ike->agent->loop) : 0.1, 0.0);
+	ev_timer_start(ike->agent->loop, &ike->rekey.timer);
 }
 
 static void on_old_sas(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, old_sa_timer);
+	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, rekey.old_sa_timer);
 
 	(void)loop;
 	(void)revents;
-	for (size_t i = 0; i < ike->n_children; i++) {
-		struct ike_child *ch = &ike->children[i];
+	for (size_t i = 0; i < ike->children.n; i++) {
+		struct ike_child *ch = &ike->children.sa[i];
 
 		/* A child being renewed again holds its current SA as the old one: not yet. */
-		if (ch->old_in_valid && !ch->rekeying && ike->be_conn) {
-			ike->be->del_sa(ike->be_conn, spi_host(ch->old_spi_in), BW_SA_IN);
+		if (ch->old_in_valid && !ch->rekeying && ike->dp.conn) {
+			ike->dp.be->del_sa(ike->dp.conn, spi_host(ch->old_spi_in), BW_SA_IN);
 			ch->old_in_valid = false;
 		}
 	}
@@ -213,14 +213,14 @@ void ike_rekey_done(struct bw_ike_conn *ike, struct ike_child *ch)
 {
 	/* The new pair carries traffic now: the old outbound SA goes at once, the old inbound one
 	 * after a grace period for packets already on their way, and the gateway hears of both. */
-	if (ike->be_conn)
-		ike->be->del_sa(ike->be_conn, spi_host(ch->old_spi_out), BW_SA_OUT);
+	if (ike->dp.conn)
+		ike->dp.be->del_sa(ike->dp.conn, spi_host(ch->old_spi_out), BW_SA_OUT);
 	ike_info_send_delete(ike, ISAKMP_PROTO_ESP, ch->old_spi_in, 4);
 	ch->old_in_valid = true;
 	ch->rekeying = false;
-	ev_timer_stop(ike->agent->loop, &ike->old_sa_timer);
-	ev_timer_init(&ike->old_sa_timer, on_old_sas, IKE_OLD_SA_GRACE_S, 0.0);
-	ev_timer_start(ike->agent->loop, &ike->old_sa_timer);
+	ev_timer_stop(ike->agent->loop, &ike->rekey.old_sa_timer);
+	ev_timer_init(&ike->rekey.old_sa_timer, on_old_sas, IKE_OLD_SA_GRACE_S, 0.0);
+	ev_timer_start(ike->agent->loop, &ike->rekey.old_sa_timer);
 	set_rekey_time(ike, ch);
 	ike_log(ike, BW_LOG_INFO, "rekeyed: the new SAs carry the traffic, the old ones are deleted");
 	if (ike->conn->state == BW_CONN_REKEYING)
@@ -278,63 +278,62 @@ static void teardown(struct bw_ike_conn *ike)
 	static size_t reaper_next;
 	ev_timer *reaper;
 
-	if (ike->p1 == P1_IDLE && !ike->conn && !ike->be_conn)
+	if (ike->sa.p1 == P1_IDLE && !ike->conn && !ike->dp.conn)
 		return;
-	ev_timer_stop(loop, &ike->rexmit);
+	ev_timer_stop(loop, &ike->resend.timer);
 	ev_timer_stop(loop, &ike->keepalive);
-	ev_timer_stop(loop, &ike->resolve_timer);
+	ev_timer_stop(loop, &ike->path.resolve_timer);
 	ev_timer_stop(loop, &ike->stop_timer);
-	ev_timer_stop(loop, &ike->cfg_timer);
-	ev_timer_stop(loop, &ike->dpd_timer);
-	ev_timer_stop(loop, &ike->rekey_timer);
-	ev_timer_stop(loop, &ike->old_sa_timer);
-	ev_timer_stop(loop, &ike->switch_timer);
-	ike->switch_child = -1;
-	ike->switch_commit = false;
-	if (ike->dns_applied)
+	ev_timer_stop(loop, &ike->txn.timer);
+	ev_timer_stop(loop, &ike->dpd.timer);
+	ev_timer_stop(loop, &ike->rekey.timer);
+	ev_timer_stop(loop, &ike->rekey.old_sa_timer);
+	ev_timer_stop(loop, &ike->rekey.switch_timer);
+	ike->rekey.switch_child = -1;
+	ike->rekey.switch_commit = false;
+	if (ike->dns.applied)
 		ike_dns_revert(ike);
-	if (ike->forwarding_enabled) {
+	if (ike->dp.forwarding_enabled) {
 		set_ip_forward(false);
-		ike->forwarding_enabled = false;
+		ike->dp.forwarding_enabled = false;
 	}
-	ike_resolve_cancel(ike->resolve);
-	ike->resolve = NULL;
-	ev_timer_stop(loop, &ike->reauth_timer);
-	if (ike->reauth_new) {
-		struct bw_ike_conn *n = ike->reauth_new;
+	ike_resolve_cancel(ike->path.resolve);
+	ike->path.resolve = NULL;
+	ev_timer_stop(loop, &ike->reauth.timer);
+	if (ike->reauth.next) {
+		struct bw_ike_conn *n = ike->reauth.next;
 
-		ike->reauth_new = NULL;
-		n->reauth_of = NULL;
+		ike->reauth.next = NULL;
+		n->reauth.of = NULL;
 		n->conn = NULL;
 		teardown(n);	/* it shares our datapath: it goes first */
 	}
-	if (ike->reauth_of)
-		ike->reauth_of->reauth_new = NULL;
+	if (ike->reauth.of)
+		ike->reauth.of->reauth.next = NULL;
 	ike_unregister(ike);
-	if (ike->be_conn && !ike->be_shared)
-		ike->be->conn_close(ike->be_conn);
-	ike->be_conn = NULL;
-	free(ike->out_msg);
-	ike->out_msg = NULL;
-	free(ike->final_msg);
-	ike->final_msg = NULL;
-	free(ike->qr_msg);
-	ike->qr_msg = NULL;
-	OPENSSL_cleanse(ike->qr_gqm, sizeof(ike->qr_gqm));
-	free(ike->sai_b);
-	ike->sai_b = NULL;
-	bw_dh_free(ike->dh);
-	bw_dh_free(ike->qm_dh);
-	ike->dh = ike->qm_dh = NULL;
+	if (ike->dp.conn && !ike->dp.shared)
+		ike->dp.be->conn_close(ike->dp.conn);
+	ike->dp.conn = NULL;
+	free(ike->resend.msg);
+	ike->resend.msg = NULL;
+	free(ike->resend.final_msg);
+	ike->resend.final_msg = NULL;
+	ike_exchange_end(&ike->qm);
+	ike_exchange_end(&ike->qr);
+	ike_exchange_end(&ike->tx);
+	free(ike->p1x.sai_b);
+	ike->p1x.sai_b = NULL;
+	bw_dh_free(ike->p1x.dh);
+	ike->p1x.dh = NULL;
 	bw_secrets_wipe(&ike->sec);
-	bw_cert_free(ike->cert);
-	ike->cert = NULL;
-	OPENSSL_cleanse(ike->skeyid, sizeof(ike->skeyid));
-	OPENSSL_cleanse(ike->skeyid_d, sizeof(ike->skeyid_d));
-	OPENSSL_cleanse(ike->skeyid_a, sizeof(ike->skeyid_a));
-	OPENSSL_cleanse(ike->skeyid_e, sizeof(ike->skeyid_e));
-	OPENSSL_cleanse(ike->enc_key, sizeof(ike->enc_key));
-	ike->p1 = P1_IDLE;
+	bw_cert_free(ike->sa.cert);
+	ike->sa.cert = NULL;
+	OPENSSL_cleanse(ike->sa.skeyid, sizeof(ike->sa.skeyid));
+	OPENSSL_cleanse(ike->sa.skeyid_d, sizeof(ike->sa.skeyid_d));
+	OPENSSL_cleanse(ike->sa.skeyid_a, sizeof(ike->sa.skeyid_a));
+	OPENSSL_cleanse(ike->sa.skeyid_e, sizeof(ike->sa.skeyid_e));
+	OPENSSL_cleanse(ike->sa.enc_key, sizeof(ike->sa.enc_key));
+	ike->sa.p1 = P1_IDLE;
 	if (ike->conn && ike->conn->ike == ike)
 		ike->conn->ike = NULL;
 	ike->conn = NULL;
@@ -369,10 +368,10 @@ static void send_deletes(struct bw_ike_conn *ike)
 {
 	uint8_t cookies[16];
 
-	if (ike->p1 != P1_DONE && !ike->p1_authenticated)
+	if (ike->sa.p1 != P1_DONE && !ike->sa.authenticated)
 		return;
-	for (size_t i = 0; i < ike->n_children; i++) {
-		const struct ike_child *ch = &ike->children[i];
+	for (size_t i = 0; i < ike->children.n; i++) {
+		const struct ike_child *ch = &ike->children.sa[i];
 
 		if (ch->state == QM_DONE)
 			ike_info_send_delete(ike, ISAKMP_PROTO_ESP, ch->spi_in, 4);
@@ -380,8 +379,8 @@ static void send_deletes(struct bw_ike_conn *ike)
 		if (ch->rekeying && ch->old_in_valid)
 			ike_info_send_delete(ike, ISAKMP_PROTO_ESP, ch->old_spi_in, 4);
 	}
-	memcpy(cookies, ike->icookie, 8);
-	memcpy(cookies + 8, ike->rcookie, 8);
+	memcpy(cookies, ike->sa.icookie, 8);
+	memcpy(cookies + 8, ike->sa.rcookie, 8);
 	ike_info_send_delete(ike, ISAKMP_PROTO_ISAKMP, cookies, 16);
 }
 
@@ -393,7 +392,7 @@ void ike_fail(struct bw_ike_conn *ike, const char *code, const char *error, cons
 
 	if (!c)
 		return;
-	if (ike->reauth_of) {
+	if (ike->reauth.of) {
 		(void)code;
 		(void)explanation;
 		reauth_abandon(ike, error);
@@ -439,7 +438,7 @@ static void dpd_dead(struct bw_ike_conn *ike)
 	struct bw_conn *c = ike->conn;
 	char exp[400];
 
-	if (ike->reauth_of) {
+	if (ike->reauth.of) {
 		reauth_abandon(ike, "the gateway stopped answering");
 		return;
 	}
@@ -458,7 +457,7 @@ void ike_peer_deleted(struct bw_ike_conn *ike, const char *what)
 
 	if (!c)
 		return;
-	if (ike->reauth_of) {
+	if (ike->reauth.of) {
 		reauth_abandon(ike, "the gateway deleted the new SA");
 		return;
 	}
@@ -479,14 +478,14 @@ void ike_dispatch(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *
 {
 	ike_log(ike, BW_LOG_TRACE, "received %s, %zu bytes%s", isakmp_exchange_name(h->exchange), len,
 		h->flags & ISAKMP_FLAG_ENC ? " (encrypted)" : "");
-	if (ike->p1 != P1_MM_SENT1 && ike->p1 != P1_AM_SENT1 && memcmp(h->rcookie, ike->rcookie, 8) != 0)
+	if (ike->sa.p1 != P1_MM_SENT1 && ike->sa.p1 != P1_AM_SENT1 && memcmp(h->rcookie, ike->sa.rcookie, 8) != 0)
 		return;
 	/* The gateway repeats its message when our final one was lost: send that again. */
-	if (ike->final_msg && h->exchange == ike->final_exchange && h->msgid == ike->final_msgid &&
-	    !(ike->switch_commit && h->exchange == ISAKMP_EXCH_QUICK)) {	/* CONNECTED may follow: ikev1_quick.c */
+	if (ike->resend.final_msg && h->exchange == ike->resend.final_exchange && h->msgid == ike->resend.final_msgid &&
+	    !(ike->rekey.switch_commit && h->exchange == ISAKMP_EXCH_QUICK)) {	/* CONNECTED may follow: ikev1_quick.c */
 		ike_log(ike, BW_LOG_DEBUG, "the gateway repeated its %s message; resending our last one",
 			isakmp_exchange_name(h->exchange));
-		ike_send_raw(ike, ike->final_msg, ike->final_len);
+		ike_send_raw(ike, ike->resend.final_msg, ike->resend.final_len);
 		return;
 	}
 	switch (h->exchange) {
@@ -497,14 +496,14 @@ void ike_dispatch(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *
 		ike_aggr_process(ike, h, msg, len);
 		break;
 	case ISAKMP_EXCH_QUICK:
-		if (ike->p1 == P1_DONE)
+		if (ike->sa.p1 == P1_DONE)
 			ike_quick_process(ike, h, msg, len);
 		break;
 	case ISAKMP_EXCH_INFO:
 		ike_info_process(ike, h, msg, len);
 		break;
 	case ISAKMP_EXCH_TRANSACTION:
-		if (ike->p1 == P1_DONE)
+		if (ike->sa.p1 == P1_DONE)
 			ike_cfg_process(ike, h, msg, len);
 		break;
 	default:
@@ -529,46 +528,46 @@ static void set_children(struct bw_ike_conn *ike)
 	struct bw_cidr local = { .family = AF_INET, .prefix = 32 }, any = { .family = AF_INET };
 	struct bw_cidr gw = { .family = AF_INET, .prefix = 32 };
 
-	memcpy(local.addr, &((struct sockaddr_in *)&ike->local)->sin_addr, 4);
-	memcpy(gw.addr, &((struct sockaddr_in *)&ike->peer)->sin_addr, 4);
-	if (ike->have_vip)
-		local = ike->vip;
-	ike->n_children = 0;
+	memcpy(local.addr, &((struct sockaddr_in *)&ike->path.local)->sin_addr, 4);
+	memcpy(gw.addr, &((struct sockaddr_in *)&ike->path.peer)->sin_addr, 4);
+	if (ike->dp.have_vip)
+		local = ike->dp.vip;
+	ike->children.n = 0;
 	switch (cfg->topology) {
 	case BW_TOPO_HOST_TO_HOST:
-		ike->children[ike->n_children++] = (struct ike_child){ .local_ts = local, .remote_ts = gw };
+		ike->children.sa[ike->children.n++] = (struct ike_child){ .local_ts = local, .remote_ts = gw };
 		break;
 	case BW_TOPO_HOST_TO_EVERYWHERE:
-		ike->children[ike->n_children++] = (struct ike_child){ .local_ts = local, .remote_ts = any };
+		ike->children.sa[ike->children.n++] = (struct ike_child){ .local_ts = local, .remote_ts = any };
 		break;
 	case BW_TOPO_NETWORK_TO_NETWORK:
 		for (size_t l = 0; l < cfg->n_local_networks; l++)
-			for (size_t r = 0; r < cfg->n_remote_networks && ike->n_children < BW_MAX_NETS; r++)
-				ike->children[ike->n_children++] = (struct ike_child){
+			for (size_t r = 0; r < cfg->n_remote_networks && ike->children.n < BW_MAX_NETS; r++)
+				ike->children.sa[ike->children.n++] = (struct ike_child){
 					.local_ts = cfg->local_networks[l], .remote_ts = cfg->remote_networks[r] };
 		break;
 	case BW_TOPO_HOST_TO_NETWORK:
 		/* The gateway's split-include list wins over the connection's own networks. */
-		if (ike->mc.n_split) {
-			for (size_t r = 0; r < ike->mc.n_split; r++)
-				ike->children[ike->n_children++] = (struct ike_child){
-					.local_ts = local, .remote_ts = ike->mc.split[r] };
+		if (ike->txn.mc.n_split) {
+			for (size_t r = 0; r < ike->txn.mc.n_split; r++)
+				ike->children.sa[ike->children.n++] = (struct ike_child){
+					.local_ts = local, .remote_ts = ike->txn.mc.split[r] };
 			break;
 		}
 		for (size_t r = 0; r < cfg->n_remote_networks; r++)
-			ike->children[ike->n_children++] = (struct ike_child){
+			ike->children.sa[ike->children.n++] = (struct ike_child){
 				.local_ts = local, .remote_ts = cfg->remote_networks[r] };
 		break;
 	}
-	ike->qm_child = 0;
+	ike->children.cur = 0;
 }
 
 void ike_phase1_done(struct bw_ike_conn *ike)
 {
-	ike->p1 = P1_DONE;
+	ike->sa.p1 = P1_DONE;
 	ike_log(ike, BW_LOG_INFO, "phase 1 established with %s%s", ike->cfg.gateway,
-		ike->floated ? " (NAT-T, UDP 4500)" : "");
-	if (ike->floated && ike->nat_local) {
+		ike->path.floated ? " (NAT-T, UDP 4500)" : "");
+	if (ike->path.floated && ike->path.nat_local) {
 		ev_timer_init(&ike->keepalive, on_keepalive, IKE_KEEPALIVE_S, IKE_KEEPALIVE_S);
 		ev_timer_start(ike->agent->loop, &ike->keepalive);
 	}
@@ -581,7 +580,7 @@ void ike_phase1_done(struct bw_ike_conn *ike)
 void ike_start_children(struct bw_ike_conn *ike)
 {
 	set_children(ike);
-	if (ike->n_children == 0) {
+	if (ike->children.n == 0) {
 		ike_fail(ike, "config", "there are no networks to tunnel",
 			 "Neither the connection (remote_networks) nor the gateway (split-include) names a "
 			 "network for the tunnel. Set remote_networks, or topology = host-to-everywhere.");
@@ -612,8 +611,8 @@ static struct bw_conn *route_holder(const struct bw_conn *self, const struct bw_
 		if (o == self || !o->valid || !o->ike || o->cfg.mode == BW_MODE_TRANSPORT ||
 		    (o->state != BW_CONN_UP && o->state != BW_CONN_REKEYING))
 			continue;
-		for (size_t j = 0; j < o->ike->n_children; j++)
-			if (cidr_same(&o->ike->children[j].remote_ts, net))
+		for (size_t j = 0; j < o->ike->children.n; j++)
+			if (cidr_same(&o->ike->children.sa[j].remote_ts, net))
 				return o;
 	}
 	return NULL;
@@ -671,11 +670,11 @@ static void fail_route_conflict(struct bw_ike_conn *ike, const struct bw_cidr *n
 
 void ike_children_done(struct bw_ike_conn *ike)
 {
-	struct bw_sa_conn *bc = ike->be_conn;
+	struct bw_sa_conn *bc = ike->dp.conn;
 	const struct bw_cidr *conflict = NULL;
 	int rc = 0;
 
-	if (ike->reauth_of) {
+	if (ike->reauth.of) {
 		reauth_switch(ike);
 		return;
 	}
@@ -684,24 +683,24 @@ void ike_children_done(struct bw_ike_conn *ike)
 	 * and no network to route. The kernel's policies select it; the userspace datapath needs
 	 * the gateway's own address routed into its device, except for IKE (the sockets' mark). */
 	if (ike->cfg.mode == BW_MODE_TRANSPORT) {
-		for (size_t i = 0; rc == 0 && ike->be->transport_route && i < ike->n_children; i++)
-			rc = ike->be->transport_route(bc, &ike->children[i].remote_ts, &ike->children[i].local_ts);
+		for (size_t i = 0; rc == 0 && ike->dp.be->transport_route && i < ike->children.n; i++)
+			rc = ike->dp.be->transport_route(bc, &ike->children.sa[i].remote_ts, &ike->children.sa[i].local_ts);
 	} else {
-		if (ike->have_vip)
-			rc = ike->be->set_address(bc, &ike->vip);
+		if (ike->dp.have_vip)
+			rc = ike->dp.be->set_address(bc, &ike->dp.vip);
 		if (rc == 0 && ike->cfg.topology == BW_TOPO_HOST_TO_EVERYWHERE)
-			rc = ike->be->route_exception(bc, (const struct sockaddr *)&ike->peer);
-		for (size_t i = 0; rc == 0 && i < ike->n_children; i++) {
-			struct bw_cidr src = ike->children[i].local_ts;
+			rc = ike->dp.be->route_exception(bc, (const struct sockaddr *)&ike->path.peer);
+		for (size_t i = 0; rc == 0 && i < ike->children.n; i++) {
+			struct bw_cidr src = ike->children.sa[i].local_ts;
 
-			rc = ike->be->add_route(bc, &ike->children[i].remote_ts,
-						src.prefix == 32 ? &src : (ike->have_vip ? &ike->vip : NULL));
+			rc = ike->dp.be->add_route(bc, &ike->children.sa[i].remote_ts,
+						src.prefix == 32 ? &src : (ike->dp.have_vip ? &ike->dp.vip : NULL));
 			if (rc == -EEXIST)
-				conflict = &ike->children[i].remote_ts;
+				conflict = &ike->children.sa[i].remote_ts;
 		}
 	}
 	if (rc == 0 && ike->cfg.topology == BW_TOPO_NETWORK_TO_NETWORK && set_ip_forward(true) == 0) {
-		ike->forwarding_enabled = true;
+		ike->dp.forwarding_enabled = true;
 		ike_log(ike, BW_LOG_INFO, "IPv4 forwarding turned on for the local networks (off again on stop)");
 	}
 	if (rc == 0) {
@@ -748,22 +747,22 @@ static void start_liveness(struct bw_ike_conn *ike)
 	uint16_t r = 0;
 
 	ike_seen_peer(ike);
-	if (ike->cfg.dpd_s && ike->peer_dpd) {
-		ev_timer_init(&ike->dpd_timer, on_dpd, ike->cfg.dpd_s / 2.0, ike->cfg.dpd_s / 2.0);
-		ev_timer_start(ike->agent->loop, &ike->dpd_timer);
+	if (ike->cfg.dpd_s && ike->sa.peer_dpd) {
+		ev_timer_init(&ike->dpd.timer, on_dpd, ike->cfg.dpd_s / 2.0, ike->cfg.dpd_s / 2.0);
+		ev_timer_start(ike->agent->loop, &ike->dpd.timer);
 	}
-	for (size_t i = 0; i < ike->n_children; i++)
-		set_rekey_time(ike, &ike->children[i]);
-	ev_init(&ike->rekey_timer, start_rekey);
+	for (size_t i = 0; i < ike->children.n; i++)
+		set_rekey_time(ike, &ike->children.sa[i]);
+	ev_init(&ike->rekey.timer, start_rekey);
 	schedule_rekey(ike);
 	bw_random(&r, sizeof(r));
-	ev_timer_init(&ike->reauth_timer, on_reauth, ike->p1_lifetime_s * (0.80 + 0.10 * (r / 65535.0)), 0.0);
-	ev_timer_start(ike->agent->loop, &ike->reauth_timer);
+	ev_timer_init(&ike->reauth.timer, on_reauth, ike->sa.lifetime_s * (0.80 + 0.10 * (r / 65535.0)), 0.0);
+	ev_timer_start(ike->agent->loop, &ike->reauth.timer);
 }
 
 static int begin_exchange(struct bw_ike_conn *ike)
 {
-	struct sockaddr_in *peer = (struct sockaddr_in *)&ike->peer;
+	struct sockaddr_in *peer = (struct sockaddr_in *)&ike->path.peer;
 	socklen_t len = sizeof(struct sockaddr_in);
 	char err[512], addr[INET_ADDRSTRLEN];
 	struct bw_sa_conn_cbs cbs = { .ctx = ike->conn, .send_esp = cb_send_esp, .flush_esp = cb_flush_esp,
@@ -774,7 +773,7 @@ static int begin_exchange(struct bw_ike_conn *ike)
 	peer->sin_port = htons(500);
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)peer, sizeof(*peer)) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&ike->local, &len) != 0) {
+	    getsockname(fd, (struct sockaddr *)&ike->path.local, &len) != 0) {
 		snprintf(err, sizeof(err), "no route to the gateway %s: %s", ike->cfg.gateway, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -783,22 +782,22 @@ static int begin_exchange(struct bw_ike_conn *ike)
 		return -1;
 	}
 	close(fd);
-	((struct sockaddr_in *)&ike->local)->sin_port = htons(ike_sockets_port(false));
+	((struct sockaddr_in *)&ike->path.local)->sin_port = htons(ike_sockets_port(false));
 	inet_ntop(AF_INET, &peer->sin_addr, addr, sizeof(addr));
 	ike_log(ike, BW_LOG_INFO, "connecting to %s (%s) with %s Mode", ike->cfg.gateway, addr,
 		ike->cfg.exchange == BW_EXCHANGE_MAIN ? "Main" : "Aggressive");
 
-	rc = ike->be_shared ? 0 : ike->be->conn_open(ike->agent->loop, ike->cfg.name, ike->agent->opts.state_dir,
-						      &cbs, &ike->be_conn);
+	rc = ike->dp.shared ? 0 : ike->dp.be->conn_open(ike->agent->loop, ike->cfg.name, ike->agent->opts.state_dir,
+						      &cbs, &ike->dp.conn);
 	if (rc != 0) {
 		snprintf(err, sizeof(err), "cannot create the tunnel interface: %s", strerror(-rc));
 		ike_fail(ike, "datapath", err, "Burrow could not create its TUN interface. Run burrowd as root "
 			 "and check that /dev/net/tun exists (burrow doctor).");
 		return -1;
 	}
-	ike->p1 = P1_IDLE + 1;	/* leaves IDLE so that failures from here on are reported */
-	if (ike->cfg.kill_switch && !ike->be_shared &&
-	    bw_killswitch_on(ike->cfg.name, ike->be->ifname(ike->be_conn), &peer->sin_addr, err, sizeof(err)) != 0) {
+	ike->sa.p1 = P1_IDLE + 1;	/* leaves IDLE so that failures from here on are reported */
+	if (ike->cfg.kill_switch && !ike->dp.shared &&
+	    bw_killswitch_on(ike->cfg.name, ike->dp.be->ifname(ike->dp.conn), &peer->sin_addr, err, sizeof(err)) != 0) {
 		ike_fail(ike, "kill-switch", err, err);
 		return -1;
 	}
@@ -807,7 +806,7 @@ static int begin_exchange(struct bw_ike_conn *ike)
 
 static void on_resolve_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, resolve_timer);
+	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, path.resolve_timer);
 	char err[320];
 
 	(void)loop;
@@ -823,16 +822,16 @@ static void on_resolved(void *ctx, int rc, const struct sockaddr_in *addr)
 	struct bw_ike_conn *ike = ctx;
 	char err[320];
 
-	ike->resolve = NULL;
-	ev_timer_stop(ike->agent->loop, &ike->resolve_timer);
+	ike->path.resolve = NULL;
+	ev_timer_stop(ike->agent->loop, &ike->path.resolve_timer);
 	if (rc != 0) {
 		snprintf(err, sizeof(err), "cannot resolve the gateway name %s: %s", ike->cfg.gateway, gai_strerror(rc));
 		ike_fail(ike, "dns", err, "The gateway's name could not be looked up. Check the spelling and "
 			 "DNS, or use its address in gateway =.");
 		return;
 	}
-	memcpy(&ike->peer, addr, sizeof(*addr));
-	ike->p1 = P1_IDLE + 1;
+	memcpy(&ike->path.peer, addr, sizeof(*addr));
+	ike->sa.p1 = P1_IDLE + 1;
 	begin_exchange(ike);
 }
 
@@ -856,12 +855,12 @@ static int ike_load_cert(struct bw_ike_conn *ike, char *err, size_t errlen, cons
 	const char *key = bw_cert_secret_key(&ike->cfg);
 	bool p12 = strcmp(key, "pkcs12_password") == 0;
 
-	ike->cert = bw_cert_load(&ike->cfg, p12 ? (ike->sec.has_pkcs12_password ? ike->sec.pkcs12_password : NULL) :
+	ike->sa.cert = bw_cert_load(&ike->cfg, p12 ? (ike->sec.has_pkcs12_password ? ike->sec.pkcs12_password : NULL) :
 				 ike->sec.has_private_key_passphrase ? ike->sec.private_key_passphrase : NULL, &ce);
-	if (ike->cert) {
+	if (ike->sa.cert) {
 		struct bw_cert_info own;
 
-		bw_cert_own_info(ike->cert, &own);
+		bw_cert_own_info(ike->sa.cert, &own);
 		ike_log(ike, BW_LOG_INFO, "our certificate: %s, issued by %s, valid until %s", own.subject, own.issuer,
 			own.not_after);
 		return 0;
@@ -879,6 +878,44 @@ static int ike_load_cert(struct bw_ike_conn *ike, char *err, size_t errlen, cons
 		*cert_err = ce;
 	}
 	return -1;
+}
+
+/* Secrets typed in at `burrow start` fill what the file lacks. */
+static void fill_prompted(struct bw_secrets *sec, const struct bw_conn *c)
+{
+	if (!sec->has_psk && c->prompted.has_psk) {
+		memcpy(sec->psk, c->prompted.psk, sizeof(sec->psk));
+		sec->psk_len = c->prompted.psk_len;
+		sec->has_psk = true;
+	}
+	if (!sec->has_xauth_password && c->prompted.has_xauth_password) {
+		memcpy(sec->xauth_password, c->prompted.xauth_password, sizeof(sec->xauth_password));
+		sec->has_xauth_password = true;
+	}
+	if (!sec->has_private_key_passphrase && c->prompted.has_private_key_passphrase) {
+		memcpy(sec->private_key_passphrase, c->prompted.private_key_passphrase,
+		       sizeof(sec->private_key_passphrase));
+		sec->has_private_key_passphrase = true;
+	}
+	if (!sec->has_pkcs12_password && c->prompted.has_pkcs12_password) {
+		memcpy(sec->pkcs12_password, c->prompted.pkcs12_password, sizeof(sec->pkcs12_password));
+		sec->has_pkcs12_password = true;
+	}
+}
+
+static void init_timers(struct bw_ike_conn *ike)
+{
+	ev_init(&ike->resend.timer, NULL);
+	ev_init(&ike->keepalive, NULL);
+	ev_init(&ike->stop_timer, NULL);
+	ev_init(&ike->dpd.timer, NULL);
+	ev_init(&ike->rekey.timer, start_rekey);
+	ev_init(&ike->rekey.old_sa_timer, NULL);
+	ev_init(&ike->rekey.switch_timer, NULL);
+	ike->rekey.switch_child = -1;
+	ev_init(&ike->txn.timer, NULL);
+	ev_init(&ike->reauth.timer, on_reauth);
+	ev_timer_init(&ike->path.resolve_timer, on_resolve_timeout, IKE_RESOLVE_WAIT_S, 0.0);
 }
 
 /* A new engine instance for c: secrets loaded, cookies drawn, registered; nothing sent yet.
@@ -902,7 +939,7 @@ static struct bw_ike_conn *ike_new_x(struct bw_conn *c, const struct bw_sa_backe
 	ike->conn = c;
 	ike->agent = a;
 	ike->cfg = c->cfg;
-	ike->be = be;
+	ike->dp.be = be;
 	rc = bw_agent_load_secrets(a, c->name, &ike->sec, &cerr);
 	if (rc < 0) {
 		*code_out = secrets_code(cerr.file);
@@ -914,25 +951,7 @@ static struct bw_ike_conn *ike_new_x(struct bw_conn *c, const struct bw_sa_backe
 		free(ike);
 		return NULL;
 	}
-	/* Secrets typed in at `burrow start` fill what the file lacks. */
-	if (!ike->sec.has_psk && c->prompted.has_psk) {
-		memcpy(ike->sec.psk, c->prompted.psk, sizeof(ike->sec.psk));
-		ike->sec.psk_len = c->prompted.psk_len;
-		ike->sec.has_psk = true;
-	}
-	if (!ike->sec.has_xauth_password && c->prompted.has_xauth_password) {
-		memcpy(ike->sec.xauth_password, c->prompted.xauth_password, sizeof(ike->sec.xauth_password));
-		ike->sec.has_xauth_password = true;
-	}
-	if (!ike->sec.has_private_key_passphrase && c->prompted.has_private_key_passphrase) {
-		memcpy(ike->sec.private_key_passphrase, c->prompted.private_key_passphrase,
-		       sizeof(ike->sec.private_key_passphrase));
-		ike->sec.has_private_key_passphrase = true;
-	}
-	if (!ike->sec.has_pkcs12_password && c->prompted.has_pkcs12_password) {
-		memcpy(ike->sec.pkcs12_password, c->prompted.pkcs12_password, sizeof(ike->sec.pkcs12_password));
-		ike->sec.has_pkcs12_password = true;
-	}
+	fill_prompted(&ike->sec, c);
 	if (c->cfg.auth_method != BW_AUTH_PSK) {
 		const char *missing = NULL;
 
@@ -963,35 +982,25 @@ static struct bw_ike_conn *ike_new_x(struct bw_conn *c, const struct bw_sa_backe
 		}
 	}
 	if (c->cfg.has_local_address) {
-		ike->vip = c->cfg.local_address;
-		ike->vip.prefix = 32;
-		ike->have_vip = true;
+		ike->dp.vip = c->cfg.local_address;
+		ike->dp.vip.prefix = 32;
+		ike->dp.have_vip = true;
 	}
 	/* The userspace datapath can only carry ESP in UDP: make the gateway use it. */
 	if ((be->caps & BW_SA_CAP_ESP_IN_UDP_ONLY) && ike->cfg.nat_traversal == BW_NATT_AUTO) {
 		ike->cfg.nat_traversal = BW_NATT_FORCE;
 		bw_log(BW_LOG_DEBUG, c->name, "%s datapath: forcing ESP in UDP (NAT-T)", be->name);
 	}
-	ike->use_natt = ike->cfg.nat_traversal != BW_NATT_OFF;
+	ike->path.use_natt = ike->cfg.nat_traversal != BW_NATT_OFF;
 	do {
-		if (bw_random(ike->icookie, 8) != 0) {
+		if (bw_random(ike->sa.icookie, 8) != 0) {
 			free(ike);
 			snprintf(err, errlen, "no randomness available");
 			return NULL;
 		}
-	} while (ike_find_by_cookie(ike->icookie));
+	} while (ike_find_by_cookie(ike->sa.icookie));
 	ike_register(ike);
-	ev_init(&ike->rexmit, NULL);
-	ev_init(&ike->keepalive, NULL);
-	ev_init(&ike->stop_timer, NULL);
-	ev_init(&ike->dpd_timer, NULL);
-	ev_init(&ike->rekey_timer, start_rekey);
-	ev_init(&ike->old_sa_timer, NULL);
-	ev_init(&ike->switch_timer, NULL);
-	ike->switch_child = -1;
-	ev_init(&ike->cfg_timer, NULL);
-	ev_init(&ike->reauth_timer, on_reauth);
-	ev_timer_init(&ike->resolve_timer, on_resolve_timeout, IKE_RESOLVE_WAIT_S, 0.0);
+	init_timers(ike);
 	return ike;
 }
 
@@ -1006,26 +1015,26 @@ static struct bw_ike_conn *ike_new(struct bw_conn *c, const struct bw_sa_backend
  * the tunnel until it expires or the gateway drops it, and we try once more later. */
 static void reauth_abandon(struct bw_ike_conn *n, const char *why)
 {
-	struct bw_ike_conn *old = n->reauth_of;
+	struct bw_ike_conn *old = n->reauth.of;
 
 	ike_log(n, BW_LOG_WARN, "re-authentication failed (%s); the tunnel stays on the current SAs", why);
-	for (size_t i = 0; old && i < n->n_children && i < old->n_children; i++) {
-		struct ike_child *nc = &n->children[i], *oc = &old->children[i];
+	for (size_t i = 0; old && i < n->children.n && i < old->children.n; i++) {
+		struct ike_child *nc = &n->children.sa[i], *oc = &old->children.sa[i];
 
 		if (!nc->installed || nc->rekeying)
 			continue;
-		n->be->add_policy(n->be_conn, &oc->local_ts, &oc->remote_ts, spi_host(oc->spi_out), spi_host(oc->spi_in));
-		n->be->del_sa(n->be_conn, spi_host(nc->spi_out), BW_SA_OUT);
-		n->be->del_sa(n->be_conn, spi_host(nc->spi_in), BW_SA_IN);
+		n->dp.be->add_policy(n->dp.conn, &oc->local_ts, &oc->remote_ts, spi_host(oc->spi_out), spi_host(oc->spi_in));
+		n->dp.be->del_sa(n->dp.conn, spi_host(nc->spi_out), BW_SA_OUT);
+		n->dp.be->del_sa(n->dp.conn, spi_host(nc->spi_in), BW_SA_IN);
 		nc->installed = false;
 	}
 	send_deletes(n);
 	if (old) {
-		old->reauth_new = NULL;
-		ev_timer_set(&old->reauth_timer, 30.0, 0.0);
-		ev_timer_start(old->agent->loop, &old->reauth_timer);
+		old->reauth.next = NULL;
+		ev_timer_set(&old->reauth.timer, 30.0, 0.0);
+		ev_timer_start(old->agent->loop, &old->reauth.timer);
 	}
-	n->reauth_of = NULL;
+	n->reauth.of = NULL;
 	n->conn = NULL;
 	teardown(n);
 }
@@ -1034,37 +1043,37 @@ static void reauth_abandon(struct bw_ike_conn *n, const char *why)
  * Quick Mode finished). Retire the old IKE SA and its IPsec SAs and hand over the datapath. */
 static void reauth_switch(struct bw_ike_conn *n)
 {
-	struct bw_ike_conn *old = n->reauth_of;
+	struct bw_ike_conn *old = n->reauth.of;
 	struct bw_conn *c = n->conn;
 
-	for (size_t i = 0; i < n->n_children && i < old->n_children; i++) {
-		struct ike_child *oc = &old->children[i], *nc = &n->children[i];
+	for (size_t i = 0; i < n->children.n && i < old->children.n; i++) {
+		struct ike_child *oc = &old->children.sa[i], *nc = &n->children.sa[i];
 
 		if (oc->state != QM_DONE)
 			continue;
-		n->be->del_sa(n->be_conn, spi_host(oc->spi_out), BW_SA_OUT);
+		n->dp.be->del_sa(n->dp.conn, spi_host(oc->spi_out), BW_SA_OUT);
 		memcpy(nc->old_spi_in, oc->spi_in, 4);
 		nc->old_in_valid = true;	/* late packets on the old inbound SA still count */
 		if (oc->old_in_valid)
-			n->be->del_sa(n->be_conn, spi_host(oc->old_spi_in), BW_SA_IN);
+			n->dp.be->del_sa(n->dp.conn, spi_host(oc->old_spi_in), BW_SA_IN);
 		oc->old_in_valid = false;
 		oc->installed = false;
 	}
-	ev_timer_init(&n->old_sa_timer, on_old_sas, IKE_OLD_SA_GRACE_S, 0.0);
-	ev_timer_start(n->agent->loop, &n->old_sa_timer);
+	ev_timer_init(&n->rekey.old_sa_timer, on_old_sas, IKE_OLD_SA_GRACE_S, 0.0);
+	ev_timer_start(n->agent->loop, &n->rekey.old_sa_timer);
 	send_deletes(old);
 	/* DNS, forwarding and the datapath move to the new instance. */
-	n->dns_applied = old->dns_applied;
-	n->dns_via_resolved = old->dns_via_resolved;
-	n->dns_fwd = old->dns_fwd;
-	memcpy(n->dns_warning, old->dns_warning, sizeof(n->dns_warning));
-	n->forwarding_enabled = old->forwarding_enabled;
-	old->dns_applied = old->dns_via_resolved = old->forwarding_enabled = false;
-	old->dns_fwd = NULL;
-	n->be_shared = false;
-	old->be_shared = true;
-	old->reauth_new = NULL;
-	n->reauth_of = NULL;
+	n->dns.applied = old->dns.applied;
+	n->dns.via_resolved = old->dns.via_resolved;
+	n->dns.fwd = old->dns.fwd;
+	memcpy(n->dns.warning, old->dns.warning, sizeof(n->dns.warning));
+	n->dp.forwarding_enabled = old->dp.forwarding_enabled;
+	old->dns.applied = old->dns.via_resolved = old->dp.forwarding_enabled = false;
+	old->dns.fwd = NULL;
+	n->dp.shared = false;
+	old->dp.shared = true;
+	old->reauth.next = NULL;
+	n->reauth.of = NULL;
 	c->ike = n;
 	old->conn = NULL;
 	teardown(old);
@@ -1076,28 +1085,28 @@ static int begin_exchange(struct bw_ike_conn *ike);
 
 static void on_reauth(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct bw_ike_conn *old = bw_container_of(w, struct bw_ike_conn, reauth_timer), *n;
+	struct bw_ike_conn *old = bw_container_of(w, struct bw_ike_conn, reauth.timer), *n;
 	char err[512];
 
 	(void)revents;
-	if (old->reauth_new || !old->conn)
+	if (old->reauth.next || !old->conn)
 		return;
 	if (old->conn->state != BW_CONN_UP) {
 		ev_timer_set(w, 5.0, 0.0);	/* after the rekey in progress */
 		ev_timer_start(loop, w);
 		return;
 	}
-	n = ike_new(old->conn, old->be, err, sizeof(err));
+	n = ike_new(old->conn, old->dp.be, err, sizeof(err));
 	if (!n) {
 		ike_log(old, BW_LOG_WARN, "cannot re-authenticate: %s; the tunnel ends when the IKE SA expires", err);
 		return;
 	}
 	ike_log(old, BW_LOG_INFO, "re-authenticating the IKE SA before its lifetime ends");
-	n->reauth_of = old;
-	old->reauth_new = n;
-	n->be_conn = old->be_conn;
-	n->be_shared = true;
-	n->peer = old->peer;
+	n->reauth.of = old;
+	old->reauth.next = n;
+	n->dp.conn = old->dp.conn;
+	n->dp.shared = true;
+	n->path.peer = old->path.peer;
 	begin_exchange(n);
 }
 
@@ -1210,7 +1219,7 @@ int bw_ike_conn_start(struct bw_conn *c, char *err, size_t errlen)
 	bw_conn_set_state(c, BW_CONN_CONNECTING, NULL);
 
 	if (inet_pton(AF_INET, c->cfg.gateway, &in) == 1) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ike->peer;
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ike->path.peer;
 
 		sin->sin_family = AF_INET;
 		sin->sin_addr = in;
@@ -1218,13 +1227,13 @@ int bw_ike_conn_start(struct bw_conn *c, char *err, size_t errlen)
 		return 0;
 	}
 	/* A name: resolved without blocking the loop; the resolver tells us when it is done. */
-	ike->resolve = ike_resolve_start(a->loop, ike->cfg.gateway, on_resolved, ike, err, errlen);
-	if (!ike->resolve) {
+	ike->path.resolve = ike_resolve_start(a->loop, ike->cfg.gateway, on_resolved, ike, err, errlen);
+	if (!ike->path.resolve) {
 		ike_fail(ike, "dns", err, NULL);
 		return 0;
 	}
-	ike->p1 = P1_RESOLVING;
-	ev_timer_start(a->loop, &ike->resolve_timer);
+	ike->sa.p1 = P1_RESOLVING;
+	ev_timer_start(a->loop, &ike->path.resolve_timer);
 	return 0;
 }
 
@@ -1278,9 +1287,9 @@ void bw_ike_conn_network_changed(struct bw_conn *c)
 	bool moved = false;
 	int fd;
 
-	if (!ike || ike->reauth_of || (c->state != BW_CONN_UP && c->state != BW_CONN_REKEYING))
+	if (!ike || ike->reauth.of || (c->state != BW_CONN_UP && c->state != BW_CONN_REKEYING))
 		return;
-	peer = *(struct sockaddr_in *)&ike->peer;
+	peer = *(struct sockaddr_in *)&ike->path.peer;
 	peer.sin_port = htons(500);
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -1289,7 +1298,7 @@ void bw_ike_conn_network_changed(struct bw_conn *c)
 	    getsockname(fd, (struct sockaddr *)&now, &len) != 0)
 		moved = true;	/* no route to the gateway at all */
 	else
-		moved = now.sin_addr.s_addr != ((struct sockaddr_in *)&ike->local)->sin_addr.s_addr;
+		moved = now.sin_addr.s_addr != ((struct sockaddr_in *)&ike->path.local)->sin_addr.s_addr;
 	close(fd);
 	if (!moved)
 		return;
@@ -1310,24 +1319,24 @@ void bw_ike_conn_status(const struct bw_conn *c, json_t *st)
 	json_t *sas = json_array();
 	char a[64];
 
-	if (ike && ike->be_conn) {
-		ike->be->counters(ike->be_conn, &cnt);
-		json_object_set_new(st, "interface", json_string(ike->be->ifname(ike->be_conn)));
-		json_object_set_new(st, "backend", json_string(ike->be->name));
+	if (ike && ike->dp.conn) {
+		ike->dp.be->counters(ike->dp.conn, &cnt);
+		json_object_set_new(st, "interface", json_string(ike->dp.be->ifname(ike->dp.conn)));
+		json_object_set_new(st, "backend", json_string(ike->dp.be->name));
 	}
-	if (ike && ike->p1 >= P1_MM_SENT1) {
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)&ike->local)->sin_addr, a, sizeof(a));
+	if (ike && ike->sa.p1 >= P1_MM_SENT1) {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)&ike->path.local)->sin_addr, a, sizeof(a));
 		json_object_set_new(st, "local_address", json_string(a));
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)&ike->peer)->sin_addr, a, sizeof(a));
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)&ike->path.peer)->sin_addr, a, sizeof(a));
 		json_object_set_new(st, "gateway_address", json_string(a));
-		json_object_set_new(st, "nat_traversal", json_boolean(ike->floated));
+		json_object_set_new(st, "nat_traversal", json_boolean(ike->path.floated));
 	}
-	if (ike && ike->have_vip) {
-		bw_cidr_format(&ike->vip, a, sizeof(a));
+	if (ike && ike->dp.have_vip) {
+		bw_cidr_format(&ike->dp.vip, a, sizeof(a));
 		json_object_set_new(st, "virtual_ip", json_string(a));
 	}
-	for (size_t i = 0; ike && i < ike->n_children; i++) {
-		const struct ike_child *ch = &ike->children[i];
+	for (size_t i = 0; ike && i < ike->children.n; i++) {
+		const struct ike_child *ch = &ike->children.sa[i];
 		char l[64], r[64], alg[64];
 
 		if (ch->state != QM_DONE)
@@ -1340,25 +1349,25 @@ void bw_ike_conn_status(const struct bw_conn *c, json_t *st)
 							 ch->spi_in[3], ch->spi_out[0], ch->spi_out[1], ch->spi_out[2],
 							 ch->spi_out[3]));
 	}
-	if (ike && ike->mc.banner[0])
-		json_object_set_new(st, "banner", json_string(ike->mc.banner));
-	if (ike && ike->dns_warning[0])
-		json_object_set_new(st, "warnings", json_pack("[s]", ike->dns_warning));
-	if (ike && ike->mc.domain[0])
-		json_object_set_new(st, "domain", json_string(ike->mc.domain));
-	if (ike && ike->mc.n_dns) {
+	if (ike && ike->txn.mc.banner[0])
+		json_object_set_new(st, "banner", json_string(ike->txn.mc.banner));
+	if (ike && ike->dns.warning[0])
+		json_object_set_new(st, "warnings", json_pack("[s]", ike->dns.warning));
+	if (ike && ike->txn.mc.domain[0])
+		json_object_set_new(st, "domain", json_string(ike->txn.mc.domain));
+	if (ike && ike->txn.mc.n_dns) {
 		json_t *d = json_array();
 
-		for (size_t i = 0; i < ike->mc.n_dns; i++) {
-			bw_cidr_format(&ike->mc.dns[i], a, sizeof(a));
+		for (size_t i = 0; i < ike->txn.mc.n_dns; i++) {
+			bw_cidr_format(&ike->txn.mc.dns[i], a, sizeof(a));
 			json_array_append_new(d, json_string(a));
 		}
 		json_object_set_new(st, "gateway_dns", d);
 	}
-	if (ike && ike->have_peer_cert)
+	if (ike && ike->sa.have_peer_cert)
 		json_object_set_new(st, "gateway_certificate",
-				    json_pack("{s:s,s:s,s:s}", "subject", ike->peer_cert.subject, "issuer",
-					      ike->peer_cert.issuer, "not_after", ike->peer_cert.not_after));
+				    json_pack("{s:s,s:s,s:s}", "subject", ike->sa.peer_cert.subject, "issuer",
+					      ike->sa.peer_cert.issuer, "not_after", ike->sa.peer_cert.not_after));
 	json_object_set_new(st, "sas", sas);
 	json_object_set_new(st, "bytes_in", json_integer((json_int_t)cnt.bytes_in));
 	json_object_set_new(st, "bytes_out", json_integer((json_int_t)cnt.bytes_out));
@@ -1372,20 +1381,20 @@ json_t *bw_ike_conn_up_event(const struct bw_conn *c)
 	json_t *o = json_pack("{s:s}", "connection", c->name), *nets = json_array();
 	char buf[64];
 
-	if (ike && ike->have_vip) {
-		bw_cidr_format(&ike->vip, buf, sizeof(buf));
+	if (ike && ike->dp.have_vip) {
+		bw_cidr_format(&ike->dp.vip, buf, sizeof(buf));
 		json_object_set_new(o, "virtual_ip", json_string(buf));
 	}
-	for (size_t i = 0; ike && i < ike->n_children; i++) {
-		bw_cidr_format(&ike->children[i].remote_ts, buf, sizeof(buf));
+	for (size_t i = 0; ike && i < ike->children.n; i++) {
+		bw_cidr_format(&ike->children.sa[i].remote_ts, buf, sizeof(buf));
 		json_array_append_new(nets, json_string(buf));
 	}
 	json_object_set_new(o, "networks", nets);
 	{
 		json_t *d = json_array();
 
-		for (size_t i = 0; ike && i < ike->mc.n_dns; i++) {
-			bw_cidr_format(&ike->mc.dns[i], buf, sizeof(buf));
+		for (size_t i = 0; ike && i < ike->txn.mc.n_dns; i++) {
+			bw_cidr_format(&ike->txn.mc.dns[i], buf, sizeof(buf));
 			json_array_append_new(d, json_string(buf));
 		}
 		json_object_set_new(o, "dns", d);
@@ -1397,8 +1406,8 @@ void bw_ike_conn_bytes(const struct bw_conn *c, uint64_t *in, uint64_t *out)
 {
 	struct bw_sa_counters cnt = { 0 };
 
-	if (c->ike && c->ike->be_conn)
-		c->ike->be->counters(c->ike->be_conn, &cnt);
+	if (c->ike && c->ike->dp.conn)
+		c->ike->dp.be->counters(c->ike->dp.conn, &cnt);
 	*in = cnt.bytes_in;
 	*out = cnt.bytes_out;
 }

@@ -438,8 +438,8 @@ static int fwd_start(struct bw_ike_conn *ike, const struct bw_dns_fwd_spec *spec
 	state_path(sd, name, "resolv.conf", f->backup, sizeof(f->backup));
 	state_path(sd, name, "dnsmasq.conf", f->conf, sizeof(f->conf));
 	state_path(sd, name, "dnsmasq.pid", f->record, sizeof(f->record));
-	ike->dns_fwd = f;
-	ike->dns_applied = true;	/* from here on, revert stops it and restores the original */
+	ike->dns.fwd = f;
+	ike->dns.applied = true;	/* from here on, revert stops it and restores the original */
 	if (fwd_pick_address(f, err, errlen) != 0 || fwd_prepare(f, spec, search, n_search, err, errlen) != 0 || fwd_spawn(f, err, errlen) != 0)
 		return -1;
 	if (fwd_probe_open(f) != 0) {
@@ -549,8 +549,8 @@ static int apply_resolved(struct bw_ike_conn *ike, const char *ifname, char *con
 		snprintf(err, errlen, "systemd-resolved refused the tunnel's DNS domains");
 		return -1;
 	}
-	ike->dns_applied = true;
-	ike->dns_via_resolved = true;
+	ike->dns.applied = true;
+	ike->dns.via_resolved = true;
 	ike_log(ike, BW_LOG_INFO, "DNS: %zu server(s) on %s through systemd-resolved (%s)", n_servers, ifname,
 		cfg->dns_scope == BW_DNS_SPLIT ? "split" : "global");
 	return 0;
@@ -573,7 +573,7 @@ static int apply_global(struct bw_ike_conn *ike, const char *backup, char *const
 		if (used < sizeof(text))
 			snprintf(text + used, sizeof(text) - used, "\n");
 	}
-	ike->dns_applied = true;	/* from here on, revert restores the backup */
+	ike->dns.applied = true;	/* from here on, revert restores the backup */
 	if (write_resolv(backup, text, err, errlen) != 0)
 		return -1;
 	ike_log(ike, BW_LOG_INFO, "DNS: %s now names %zu server(s) of the tunnel (the original is kept in %s)",
@@ -589,17 +589,17 @@ int ike_dns_apply(struct bw_ike_conn *ike, char *err, size_t errlen)
 	const char *domains[BW_MAX_DOMAINS + IKE_MAX_SPLIT_DNS + 1];
 	char addrs[IKE_MAX_DNS > BW_MAX_DNS ? IKE_MAX_DNS : BW_MAX_DNS][64];
 	char *addrp[IKE_MAX_DNS > BW_MAX_DNS ? IKE_MAX_DNS : BW_MAX_DNS];
-	const char *ifname = ike->be->ifname(ike->be_conn);
+	const char *ifname = ike->dp.be->ifname(ike->dp.conn);
 	char backup[PATH_MAX + 80];
 	int rc;
 
-	if (cfg->accept_dns && ike->mc.n_dns) {
-		servers = ike->mc.dns;
-		n_servers = ike->mc.n_dns;
-		if (ike->mc.domain[0])
-			domains[n_domains++] = ike->mc.domain;
-		for (size_t i = 0; i < ike->mc.n_split_dns; i++)
-			domains[n_domains++] = ike->mc.split_dns[i];
+	if (cfg->accept_dns && ike->txn.mc.n_dns) {
+		servers = ike->txn.mc.dns;
+		n_servers = ike->txn.mc.n_dns;
+		if (ike->txn.mc.domain[0])
+			domains[n_domains++] = ike->txn.mc.domain;
+		for (size_t i = 0; i < ike->txn.mc.n_split_dns; i++)
+			domains[n_domains++] = ike->txn.mc.split_dns[i];
 	} else if (cfg->n_dns_servers) {
 		servers = cfg->dns_servers;
 		n_servers = cfg->n_dns_servers;
@@ -628,7 +628,7 @@ int ike_dns_apply(struct bw_ike_conn *ike, char *err, size_t errlen)
 	}
 	if (cfg->dns_scope == BW_DNS_SPLIT) {
 		ike_log(ike, BW_LOG_WARN, "%s", FWD_WARNING);
-		snprintf(ike->dns_warning, sizeof(ike->dns_warning), "%s", FWD_WARNING);
+		snprintf(ike->dns.warning, sizeof(ike->dns.warning), "%s", FWD_WARNING);
 	}
 	return apply_global(ike, backup, addrp, n_servers, domains, n_domains, err, errlen);
 }
@@ -637,19 +637,19 @@ void ike_dns_revert(struct bw_ike_conn *ike)
 {
 	char backup[PATH_MAX + 80];
 
-	ike->dns_applied = false;
-	ike->dns_warning[0] = '\0';
-	if (ike->dns_via_resolved) {
-		char *argv[] = { "resolvectl", "revert", (char *)ike->be->ifname(ike->be_conn), NULL };
+	ike->dns.applied = false;
+	ike->dns.warning[0] = '\0';
+	if (ike->dns.via_resolved) {
+		char *argv[] = { "resolvectl", "revert", (char *)ike->dp.be->ifname(ike->dp.conn), NULL };
 
-		ike->dns_via_resolved = false;
-		if (ike->be_conn)
+		ike->dns.via_resolved = false;
+		if (ike->dp.conn)
 			run(argv);
 		return;
 	}
-	if (ike->dns_fwd) {
-		fwd_free(ike->dns_fwd);
-		ike->dns_fwd = NULL;
+	if (ike->dns.fwd) {
+		fwd_free(ike->dns.fwd);
+		ike->dns.fwd = NULL;
 		ike_log(ike, BW_LOG_INFO, "DNS: the forwarder is stopped");
 	}
 	state_path(ike->agent->opts.state_dir, ike->cfg.name, "resolv.conf", backup, sizeof(backup));

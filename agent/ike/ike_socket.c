@@ -140,7 +140,7 @@ static void on_datagram(struct ike_sock *s, uint8_t *msg, size_t len, const stru
 	/* Only the gateway we talk to may drive the exchange. */
 	if (from->ss_family != AF_INET ||
 	    ((const struct sockaddr_in *)from)->sin_addr.s_addr !=
-		    ((struct sockaddr_in *)&ike->peer)->sin_addr.s_addr) {
+		    ((struct sockaddr_in *)&ike->path.peer)->sin_addr.s_addr) {
 		ike_log(ike, BW_LOG_DEBUG, "IKE packet from an unexpected address dropped");
 		return;
 	}
@@ -322,26 +322,22 @@ void (*ike_test_sent)(const uint8_t *msg, size_t len);
 
 int ike_send_raw(struct bw_ike_conn *ike, const uint8_t *msg, size_t len)
 {
-	struct sockaddr_in to = *(struct sockaddr_in *)&ike->peer;
-	static uint8_t txbuf[65536 + 4];
-	const struct ike_sock *s = &socks[ike->floated ? 1 : 0];
-	const uint8_t *out = msg;
-	size_t outlen = len;
+	struct sockaddr_in to = *(struct sockaddr_in *)&ike->path.peer;
+	static const uint8_t non_esp[4];	/* RFC 3948 2.2: the marker before IKE on port 4500 */
+	const struct ike_sock *s = &socks[ike->path.floated ? 1 : 0];
+	struct iovec iov[2] = { { (void *)non_esp, sizeof(non_esp) }, { (void *)msg, len } };
+	struct msghdr mh = { .msg_name = &to, .msg_namelen = sizeof(to) };
 
 	if (ike_test_sent)
 		ike_test_sent(msg, len);
 	if (s->fd < 0 || len > 65536)
 		return -1;
-	if (ike->floated)
+	if (ike->path.floated)
 		ike_flush_esp();	/* ESP queued before this message leaves before it */
-	to.sin_port = htons(ike->floated ? 4500 : 500);
-	if (ike->floated) {
-		memset(txbuf, 0, 4);
-		memcpy(txbuf + 4, msg, len);
-		out = txbuf;
-		outlen = len + 4;
-	}
-	if (sendto(s->fd, out, outlen, 0, (struct sockaddr *)&to, sizeof(to)) < 0) {
+	to.sin_port = htons(ike->path.floated ? 4500 : 500);
+	mh.msg_iov = ike->path.floated ? iov : iov + 1;
+	mh.msg_iovlen = ike->path.floated ? 2 : 1;
+	if (sendmsg(s->fd, &mh, 0) < 0) {
 		ike_log(ike, BW_LOG_WARN, "cannot send to the gateway: %s", strerror(errno));
 		return -1;
 	}
@@ -451,7 +447,7 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
  * failed packets in place of those. */
 int ike_send_esp(struct bw_ike_conn *ike, const uint8_t *pkt, size_t len)
 {
-	struct sockaddr_in to = *(struct sockaddr_in *)&ike->peer;
+	struct sockaddr_in to = *(struct sockaddr_in *)&ike->path.peer;
 
 	to.sin_port = htons(4500);
 	if (socks[1].fd < 0)
@@ -493,7 +489,7 @@ unsigned long ike_esp_gso_sends(void)
 int ike_send_keepalive(struct bw_ike_conn *ike)
 {
 	static const uint8_t ka = 0xff;
-	struct sockaddr_in to = *(struct sockaddr_in *)&ike->peer;
+	struct sockaddr_in to = *(struct sockaddr_in *)&ike->path.peer;
 
 	to.sin_port = htons(4500);
 	ike_flush_esp();
@@ -504,33 +500,33 @@ static const double schedule[IKE_RETRANSMITS + 1] = IKE_RETRANSMIT_SCHEDULE;
 
 static void on_rexmit(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, rexmit);
+	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, resend.timer);
 	char msg[512];
 
 	(void)revents;
-	if (ike->out_tries >= IKE_RETRANSMITS) {
+	if (ike->resend.tries >= IKE_RETRANSMITS) {
 		ev_timer_stop(loop, w);
 		snprintf(msg, sizeof(msg), "no answer from the gateway %s while %s", ike->cfg.gateway,
 			 ike->last_step);
-		if (ike->p1 == P1_MM_SENT1 || ike->p1 == P1_AM_SENT1)
+		if (ike->sa.p1 == P1_MM_SENT1 || ike->sa.p1 == P1_AM_SENT1)
 			ike_fail(ike, "no-answer", msg,
 				 "The gateway did not answer at all. Check that the gateway address is right, that it "
 				 "runs an IKEv1 service, and that nothing between here and there blocks UDP port 500 "
 				 "(and 4500). `burrow doctor` tests the path.");
-		else if (ike->p1 == P1_MM_SENT5 && ike->floated)
-			ike_fail(ike, "natt-blocked", msg, ike->nat_local ?
+		else if (ike->sa.p1 == P1_MM_SENT5 && ike->path.floated)
+			ike_fail(ike, "natt-blocked", msg, ike->path.nat_local ?
 				 "The exchange moved to UDP port 4500 (a NAT is in front of us, or ESP in UDP was "
 				 "asked for), and from then on the gateway did not answer. Something between here and "
 				 "the gateway blocks UDP 4500; allow it (and 500) towards the gateway. A wrong "
 				 "pre-shared key is the other, less likely cause." :
 				 "The exchange moved to UDP port 4500 and from then on the gateway did not answer. "
 				 "Something on the way blocks UDP 4500; allow it towards the gateway.");
-		else if (ike->p1 == P1_MM_SENT5)
+		else if (ike->sa.p1 == P1_MM_SENT5)
 			ike_fail(ike, "auth-failed", msg,
 				 "The gateway stopped answering after our authentication message. This almost always "
 				 "means the pre-shared key differs from the gateway's (it cannot decrypt our message), "
 				 "or the gateway rejected our identity. Check the psk in secrets/ and local_id.");
-		else if (ike->p1 == P1_MM_SENT3 && ike->use_natt)
+		else if (ike->sa.p1 == P1_MM_SENT3 && ike->path.use_natt)
 			ike_fail(ike, "no-answer", msg,
 				 "The gateway answered on port 500 but not after the key exchange. If there is a NAT "
 				 "or firewall in between, check that UDP port 4500 passes.");
@@ -540,23 +536,23 @@ static void on_rexmit(struct ev_loop *loop, ev_timer *w, int revents)
 				 "a firewall may drop fragments or port 4500.");
 		return;
 	}
-	ike->out_tries++;
+	ike->resend.tries++;
 	ike_log(ike, BW_LOG_DEBUG, "no answer yet while %s: retransmitting (%d of %d)", ike->last_step,
-		ike->out_tries, IKE_RETRANSMITS);
-	ike_send_raw(ike, ike->out_msg, ike->out_len);
-	w->repeat = schedule[ike->out_tries];
+		ike->resend.tries, IKE_RETRANSMITS);
+	ike_send_raw(ike, ike->resend.msg, ike->resend.len);
+	w->repeat = schedule[ike->resend.tries];
 	ev_timer_again(loop, w);
 }
 
 int ike_send(struct bw_ike_conn *ike, uint8_t *msg, size_t len)
 {
-	free(ike->out_msg);
-	ike->out_msg = msg;
-	ike->out_len = len;
-	ike->out_tries = 0;
-	ev_timer_stop(ike->agent->loop, &ike->rexmit);
-	ev_timer_init(&ike->rexmit, on_rexmit, 0.0, schedule[0]);
-	ev_timer_again(ike->agent->loop, &ike->rexmit);
+	free(ike->resend.msg);
+	ike->resend.msg = msg;
+	ike->resend.len = len;
+	ike->resend.tries = 0;
+	ev_timer_stop(ike->agent->loop, &ike->resend.timer);
+	ev_timer_init(&ike->resend.timer, on_rexmit, 0.0, schedule[0]);
+	ev_timer_again(ike->agent->loop, &ike->resend.timer);
 	return ike_send_raw(ike, msg, len);
 }
 
@@ -567,17 +563,17 @@ void ike_keep_final(struct bw_ike_conn *ike, uint8_t exchange, uint32_t msgid, c
 	if (!copy)
 		return;
 	memcpy(copy, msg, len);
-	free(ike->final_msg);
-	ike->final_msg = copy;
-	ike->final_len = len;
-	ike->final_exchange = exchange;
-	ike->final_msgid = msgid;
+	free(ike->resend.final_msg);
+	ike->resend.final_msg = copy;
+	ike->resend.final_len = len;
+	ike->resend.final_exchange = exchange;
+	ike->resend.final_msgid = msgid;
 }
 
 void ike_rexmit_stop(struct bw_ike_conn *ike)
 {
-	ev_timer_stop(ike->agent->loop, &ike->rexmit);
-	free(ike->out_msg);
-	ike->out_msg = NULL;
-	ike->out_len = 0;
+	ev_timer_stop(ike->agent->loop, &ike->resend.timer);
+	free(ike->resend.msg);
+	ike->resend.msg = NULL;
+	ike->resend.len = 0;
 }

@@ -14,6 +14,7 @@
 #include "ike/ike_cert.h"
 #include "ike/ike_crypto.h"
 #include "ike/isakmp.h"
+#include "ike/ikev1_offer.h"
 #include "sa-backends/sa_backend.h"
 
 struct bw_conn;
@@ -96,108 +97,98 @@ struct ike_child {
 	double rekey_at;		/* ev_now() time of the next rekey */
 };
 
-struct bw_ike_conn {
-	struct bw_conn *conn;
-	struct bw_agent *agent;
-	struct bw_conn_config cfg;	/* copied at start: a reload does not change a running tunnel */
-	struct bw_secrets sec;
-	struct bw_ike_conn *next;	/* in the engine's list */
+/* One exchange in flight after phase 1 (Quick Mode either way, a transaction): its message ID,
+ * running IV, nonces, PFS state and, for the side that answers, its answer for the peer's
+ * repeats. The retransmission of the message we wait an answer for is the engine's (ike_send). */
+struct ike_exchange {
+	bool active;
+	uint32_t msgid;
+	uint8_t iv[BW_IKE_BLOCK_MAX];
+	uint8_t ni[IKE_PEER_NONCE_MAX], nr[IKE_PEER_NONCE_MAX];	/* initiator's and responder's */
+	size_t ni_len, nr_len;
+	struct bw_dh *dh;		/* our PFS key pair while we wait for the peer's KE */
+	uint8_t gqm[BW_DH_PUBLIC_MAX];	/* the PFS shared secret, until the SAs are installed */
+	size_t gqm_len;
+	uint8_t *sent;			/* our answer, resent when the peer repeats its message */
+	size_t sent_len;
+};
 
-	/* Addresses. peer_port is the gateway's current port (500, or 4500 once floated). */
-	struct ike_resolve *resolve;	/* the gateway's name being looked up */
-	ev_timer resolve_timer;		/* one-shot: gives up on the lookup */
-	struct sockaddr_storage peer;
-	struct sockaddr_storage local;	/* our address towards the gateway, port = our IKE port */
-	bool use_natt;			/* both sides announced RFC 3947 */
-	bool nat_local, nat_remote;	/* NAT in front of us / of the gateway */
-	bool floated;			/* IKE and ESP on the NAT-T port */
-
-	/* Phase 1 */
+/* The IKE SA: phase 1's state, cookies, chosen algorithms, keys and what it learnt of the
+ * gateway (vendor IDs, certificate). */
+struct ike_sa {
 	enum p1_state p1;
-	bool p1_authenticated;		/* the gateway proved the key: it holds an IKE SA to delete */
+	bool authenticated;		/* the gateway proved the key: it holds an IKE SA to delete */
 	uint8_t icookie[8], rcookie[8];
-	struct bw_p1_proposal p1_alg;
-	uint32_t p1_lifetime_s;
-	struct bw_dh *dh;
-	uint8_t gxi[BW_DH_PUBLIC_MAX], gxr[BW_DH_PUBLIC_MAX];
-	size_t gx_len;
-	uint8_t ni[IKE_NONCE_LEN], nr[IKE_PEER_NONCE_MAX];
-	size_t nr_len;
-	uint8_t *sai_b;			/* our phase-1 SA payload body, for HASH_I/HASH_R */
-	size_t sai_b_len;
-	uint8_t idii_b[IKE_ID_MAX];
-	size_t idii_b_len;
+	struct bw_p1_proposal alg;
+	uint32_t lifetime_s;
 	size_t prf_len;
 	uint8_t skeyid[BW_HASH_MAX], skeyid_d[BW_HASH_MAX], skeyid_a[BW_HASH_MAX], skeyid_e[BW_HASH_MAX];
 	uint8_t enc_key[BW_IKE_KEY_MAX];
 	size_t enc_key_len, block;
-	uint8_t p1_iv[BW_IKE_BLOCK_MAX];	/* running phase-1 IV; after phase 1, its last block */
+	uint8_t iv[BW_IKE_BLOCK_MAX];	/* running phase-1 IV; after phase 1, its last block */
 	bool peer_natt, peer_dpd, peer_xauth, peer_unity, peer_frag;
 	char peer_vendor[64];
 	/* Certificate authentication (method rsa/ecdsa): ours, and what the gateway showed. */
 	struct bw_cert_creds *cert;
 	bool have_peer_cert;
 	struct bw_cert_info peer_cert;
+};
 
-	/* Quick Mode: one at a time, for children[qm_child] */
-	size_t n_children, qm_child;
-	struct ike_child children[BW_MAX_NETS];
-	uint32_t qm_msgid;
-	uint8_t qm_iv[BW_IKE_BLOCK_MAX];
-	uint8_t qm_ni[IKE_NONCE_LEN], qm_nr[IKE_PEER_NONCE_MAX];
-	size_t qm_nr_len;
-	struct bw_dh *qm_dh;
+/* Main or Aggressive Mode in flight: the key exchange, nonces and the payload bodies that
+ * HASH_I/HASH_R cover. */
+struct ike_p1_exchange {
+	struct bw_dh *dh;
+	uint8_t gxi[BW_DH_PUBLIC_MAX], gxr[BW_DH_PUBLIC_MAX];
+	size_t gx_len;
+	uint8_t ni[IKE_NONCE_LEN], nr[IKE_PEER_NONCE_MAX];
+	size_t nr_len;
+	uint8_t *sai_b;			/* our phase-1 SA payload body */
+	size_t sai_b_len;
+	uint8_t idii_b[IKE_ID_MAX];
+	size_t idii_b_len;
+};
 
-	/* Transaction exchange */
-	enum cfg_state cfg_state;
-	uint32_t tx_msgid;
-	uint8_t tx_iv[BW_IKE_BLOCK_MAX];
-	ev_timer cfg_timer;
-	struct ike_modecfg mc;
-	bool xauth_done;
-	bool dns_applied;
-	bool dns_via_resolved;			/* revert with resolvectl */
-	struct ike_dns_fwd *dns_fwd;		/* the dnsmasq forwarder for split DNS, or NULL */
-	char dns_warning[160];			/* shown by burrow status while up */
-	bool forwarding_enabled;		/* we turned on IPv4 forwarding for network-to-network */
+/* The gateway's renewal of one child, agreed in its Quick Mode and installed at its HASH(3). */
+struct ike_renewal {
+	size_t child;
+	struct bw_p2_proposal alg;
+	uint8_t spi_in[4], spi_out[4];
+	uint32_t lifetime_s;
+};
 
-	/* Our last message of an exchange the gateway closes on its side only when it arrives
-	 * (Aggressive Mode 3, Quick Mode 3): resent when the gateway repeats its message. */
+/* The IPsec SA pairs, one per pair of traffic selectors; Quick Mode runs one at a time, for
+ * sa[cur]. */
+struct ike_children {
+	size_t n, cur;
+	struct ike_child sa[BW_MAX_NETS];
+	struct ike_renewal renewal;
+};
+
+/* Retransmission: the last message we sent, resent with back-off until the answer comes; and our
+ * last message of an exchange the gateway closes on its side only when it arrives (Aggressive
+ * Mode 3, Quick Mode 3), resent when the gateway repeats its message. (ike_socket.c) */
+struct ike_resend {
+	uint8_t *msg;
+	size_t len;
+	int tries;
+	ev_timer timer;
 	uint8_t *final_msg;
 	size_t final_len;
 	uint8_t final_exchange;
 	uint32_t final_msgid;
+};
 
-	/* Quick Mode as responder: the gateway renews an IPsec SA before we do. */
-	bool qr_active;
-	uint32_t qr_msgid;
-	uint8_t qr_iv[BW_IKE_BLOCK_MAX];
-	uint8_t qr_ni[IKE_PEER_NONCE_MAX], qr_nr[IKE_NONCE_LEN];
-	size_t qr_ni_len;
-	uint8_t qr_gqm[BW_DH_PUBLIC_MAX];
-	size_t qr_gqm_len;
-	size_t qr_child;
-	struct bw_p2_proposal qr_alg;
-	uint8_t qr_spi_in[4], qr_spi_out[4];
-	uint32_t qr_lifetime_s;
-	uint8_t *qr_msg;		/* our answer, resent when the gateway repeats its first message */
-	size_t qr_len;
-
-	/* The last message we sent, resent with back-off until the answer comes. */
-	uint8_t *out_msg;
-	size_t out_len;
-	int out_tries;
-	ev_timer rexmit;
-
-	ev_timer keepalive;
-	ev_timer stop_timer;
-
-	/* Dead peer detection (RFC 3706) and phase-2 rekeying. */
-	ev_timer dpd_timer;
+/* Dead peer detection (RFC 3706). */
+struct ike_dpd {
+	ev_timer timer;
 	double last_rx;			/* ev_now() of the last authentic packet from the gateway */
-	uint32_t dpd_seq;
-	int dpd_outstanding;		/* probes sent without an answer */
-	ev_timer rekey_timer;
+	uint32_t seq;
+	int outstanding;		/* probes sent without an answer */
+};
+
+/* Phase-2 rekeying and the switch of outbound traffic to a new SA. */
+struct ike_rekey {
+	ev_timer timer;
 	ev_timer old_sa_timer;		/* removes replaced inbound SAs after a grace period */
 	/* Make-before-break, outbound half: after our HASH(3) the gateway still has to install
 	 * the new inbound SA, so our outbound traffic stays on the old SA until the gateway
@@ -207,19 +198,84 @@ struct bw_ike_conn {
 	bool switch_commit;		/* the gateway set the commit bit: wait for CONNECTED */
 	uint32_t switch_prev_out;	/* the outbound SA still carrying its traffic */
 	double switch_started;
+};
 
-	/* Phase-1 re-authentication, make-before-break: a second engine instance negotiates a
-	 * new IKE SA and new IPsec SAs on the same datapath, then replaces this one. */
-	ev_timer reauth_timer;
-	struct bw_ike_conn *reauth_of;	/* set in the new instance: the one it replaces */
-	struct bw_ike_conn *reauth_new;	/* set in the old instance while a replacement runs */
-	bool be_shared;			/* the datapath belongs to the instance being replaced */
+/* Phase-1 re-authentication, make-before-break: a second engine instance negotiates a new IKE
+ * SA and new IPsec SAs on the same datapath, then replaces this one. */
+struct ike_reauth {
+	ev_timer timer;
+	struct bw_ike_conn *of;		/* set in the new instance: the one it replaces */
+	struct bw_ike_conn *next;	/* set in the old instance while a replacement runs */
+};
 
-	/* Datapath */
+/* Where the gateway is and how we reach it. The peer's port is its current one (500, or 4500
+ * once floated). */
+struct ike_path {
+	struct ike_resolve *resolve;	/* the gateway's name being looked up */
+	ev_timer resolve_timer;		/* one-shot: gives up on the lookup */
+	struct sockaddr_storage peer;
+	struct sockaddr_storage local;	/* our address towards the gateway, port = our IKE port */
+	bool use_natt;			/* both sides announced RFC 3947 */
+	bool nat_local, nat_remote;	/* NAT in front of us / of the gateway */
+	bool floated;			/* IKE and ESP on the NAT-T port */
+};
+
+/* The transaction exchanges after phase 1: XAUTH, then Mode Config (ikev1_modecfg.c). */
+struct ike_txn {
+	enum cfg_state state;
+	ev_timer timer;
+	struct ike_modecfg mc;		/* what the gateway handed out */
+	bool xauth_done;
+};
+
+/* DNS as applied while up (ike_dns.c). */
+struct ike_dns {
+	bool applied;
+	bool via_resolved;		/* revert with resolvectl */
+	struct ike_dns_fwd *fwd;	/* the dnsmasq forwarder for split DNS, or NULL */
+	char warning[160];		/* shown by burrow status while up */
+};
+
+/* The SA backend's side of this connection. */
+struct ike_datapath {
 	const struct bw_sa_backend_ops *be;
-	struct bw_sa_conn *be_conn;
+	struct bw_sa_conn *conn;
+	bool shared;			/* the datapath belongs to the instance being replaced */
 	struct bw_cidr vip;		/* address put on the interface (local_address or Mode Config) */
 	bool have_vip;
+	bool forwarding_enabled;	/* we turned on IPv4 forwarding for network-to-network */
+};
+
+struct bw_ike_conn {
+	struct bw_conn *conn;
+	struct bw_agent *agent;
+	struct bw_conn_config cfg;	/* copied at start: a reload does not change a running tunnel */
+	struct bw_secrets sec;
+	struct bw_ike_conn *next;	/* in the engine's list */
+
+	struct ike_path path;
+
+	struct ike_sa sa;
+	struct ike_p1_exchange p1x;
+	struct ike_children children;
+	struct ike_exchange qm;		/* ours, for children.sa[children.cur]; ni is our nonce */
+
+	struct ike_txn txn;
+	struct ike_exchange tx;		/* the transaction exchange in progress (msgid, iv) */
+	struct ike_dns dns;
+
+	/* Quick Mode as responder: the gateway renews an IPsec SA before we do (children.renewal). */
+	struct ike_exchange qr;		/* the gateway's; nr is ours (IKE_NONCE_LEN bytes) */
+
+	struct ike_resend resend;
+
+	ev_timer keepalive;
+	ev_timer stop_timer;
+
+	struct ike_dpd dpd;
+	struct ike_rekey rekey;
+	struct ike_reauth reauth;
+	struct ike_datapath dp;
 	char last_step[96];		/* what we were waiting for, for timeouts */
 };
 
@@ -234,7 +290,7 @@ int ike_send_raw(struct bw_ike_conn *ike, const uint8_t *msg, size_t len);
 /* Sends and keeps the message for retransmission until ike_rexmit_stop(). */
 int ike_send(struct bw_ike_conn *ike, uint8_t *msg, size_t len);
 void ike_rexmit_stop(struct bw_ike_conn *ike);
-/* Keeps a copy of msg as the final message of an exchange (see final_msg). */
+/* Keeps a copy of msg as the final message of an exchange (see struct ike_resend). */
 void ike_keep_final(struct bw_ike_conn *ike, uint8_t exchange, uint32_t msgid, const uint8_t *msg, size_t len);
 void ike_register(struct bw_ike_conn *ike);
 void ike_unregister(struct bw_ike_conn *ike);
@@ -279,6 +335,51 @@ int ike_encrypt_msg(struct bw_ike_conn *ike, struct isakmp_builder *b, uint8_t *
 /* Decrypts msg in place (body after the header) with iv; the plaintext body is msg+28. */
 int ike_decrypt_msg(struct bw_ike_conn *ike, uint8_t *msg, size_t len, uint8_t *iv);
 void ike_float(struct bw_ike_conn *ike);
+
+/* Opening a protected message after phase 1 (ikev1_open.c). The kind says which HASH it carries
+ * and which payloads may follow it. */
+enum ike_msg_kind {
+	IKE_MSG_QM1,	/* the gateway starts Quick Mode: HASH(1), SA, Ni [, KE] [, IDci, IDcr] */
+	IKE_MSG_QM2,	/* the answer to ours: HASH(2), SA, Nr [, KE] [, IDci, IDcr] [, N] [, NAT-OA] */
+	IKE_MSG_QM3,	/* HASH(3) and nothing else */
+	IKE_MSG_QM4,	/* HASH(4) (computed like HASH(1)) and notifications: the commit bit's CONNECTED */
+	IKE_MSG_INFO,	/* Informational: HASH(1), notifications and deletes */
+	IKE_MSG_TXN,	/* transaction: HASH(1), one attribute payload */
+};
+
+enum {
+	IKE_OPEN_OK = 0,
+	IKE_OPEN_UNREADABLE = -1,	/* does not decrypt, or no HASH first */
+	IKE_OPEN_MISPLACED = -2,	/* a payload the exchange does not carry, or one too many */
+	IKE_OPEN_BAD_HASH = -3,
+};
+
+/* A message opened by ike_msg_open; the views point into the decrypted message. Absent or
+ * malformed payloads are NULL / false. ike_msg_close frees sa. */
+struct ike_msg {
+	const uint8_t *body;		/* the plaintext after the ISAKMP header */
+	struct isakmp_payloads pls;	/* pls.p[0] is the HASH */
+	uint8_t iv[BW_IKE_BLOCK_MAX];	/* the exchange's IV after this message */
+	struct isakmp_sa *sa;		/* heap */
+	bool have_nonce, have_ke;
+	struct isakmp_blob nonce, ke;
+	const struct isakmp_payload *id_i, *id_r;	/* the first two ID payloads, when there are two */
+	int attr;			/* index of the attribute payload, -1 if none */
+	uint8_t refused;		/* with IKE_OPEN_MISPLACED: the payload type refused (0: too few) */
+};
+
+/* Decrypts msg in place (only within it), checks the HASH and the payloads as kind requires
+ * and fills m. ex is the exchange the message belongs to (its IV, and its nonces for HASH(2)
+ * and HASH(3)), or NULL for the first message of a new exchange, whose IV comes from phase 1's
+ * last block. Returns IKE_OPEN_OK or why not; call ike_msg_close either way. */
+int ike_msg_open(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len,
+		 enum ike_msg_kind kind, const struct ike_exchange *ex, struct ike_msg *m);
+void ike_msg_close(struct ike_msg *m);
+/* A new exchange of ours: a random message ID other than 0, and the IV derived from it and
+ * phase 1's last block. 0, or -1 without randomness. */
+int ike_exchange_begin(struct bw_ike_conn *ike, struct ike_exchange *ex);
+/* Frees what an exchange holds (PFS key pair, kept answer) and wipes its PFS secret. */
+void ike_exchange_end(struct ike_exchange *ex);
 void ike_phase1_done(struct bw_ike_conn *ike);
 
 /* Exchanges. */

@@ -13,19 +13,19 @@ int ike_aggr_start(struct bw_ike_conn *ike)
 	struct isakmp_hdr h;
 
 	/* Aggressive Mode can offer one DH group only: the KE goes with the proposal. */
-	ike->p1_alg = ike->cfg.p1_proposals[0];
-	if (ike_p1_new_dh(ike) != 0 || bw_random(ike->ni, IKE_NONCE_LEN) != 0)
+	ike->sa.alg = ike->cfg.p1_proposals[0];
+	if (ike_p1_new_dh(ike) != 0 || bw_random(ike->p1x.ni, IKE_NONCE_LEN) != 0)
 		return -1;
 	ike_hdr_init(ike, &h, ISAKMP_EXCH_AGGRESSIVE, 0, 0);
 	if (isakmp_b_init(&b, &h) != 0 || ike_p1_build_sa(ike, &b) != 0 ||
-	    isakmp_b_ke(&b, ike->gxi, ike->gx_len) != 0 || isakmp_b_nonce(&b, ike->ni, IKE_NONCE_LEN) != 0 ||
+	    isakmp_b_ke(&b, ike->p1x.gxi, ike->p1x.gx_len) != 0 || isakmp_b_nonce(&b, ike->p1x.ni, IKE_NONCE_LEN) != 0 ||
 	    ike_p1_build_id(ike, &b) != 0 || ike_p1_build_vids(ike, &b) != 0 || isakmp_b_finish(&b) != 0) {
 		isakmp_b_free(&b);
-		if (ike->p1 != P1_IDLE)
+		if (ike->sa.p1 != P1_IDLE)
 			ike_fail(ike, "internal", "cannot build the first Aggressive Mode message", NULL);
 		return -1;
 	}
-	ike->p1 = P1_AM_SENT1;
+	ike->sa.p1 = P1_AM_SENT1;
 	snprintf(ike->last_step, sizeof(ike->last_step), "waiting for the answer to our proposals");
 	ike_log(ike, BW_LOG_DEBUG, "Aggressive Mode 1: sending SA, KE, nonce and identity");
 	return ike_send(ike, isakmp_b_buf(&b), isakmp_b_len(&b));
@@ -40,7 +40,7 @@ void ike_aggr_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8
 	uint8_t want[BW_HASH_MAX], hash[BW_HASH_MAX];
 	int si, ii, hi;
 
-	if (ike->p1 != P1_AM_SENT1 || h->flags & ISAKMP_FLAG_ENC ||
+	if (ike->sa.p1 != P1_AM_SENT1 || h->flags & ISAKMP_FLAG_ENC ||
 	    isakmp_payloads_parse(h->np, msg + ISAKMP_HDR_LEN, len - ISAKMP_HDR_LEN, &pls) != 0)
 		return;
 	si = isakmp_payloads_find(&pls, ISAKMP_PL_SA, 0);
@@ -49,10 +49,10 @@ void ike_aggr_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8
 	if (si < 0 || ii < 0 || hi < 0 || isakmp_parse_hash(&pls.p[hi], &hr) != 0)
 		return;
 	ike_rexmit_stop(ike);
-	memcpy(ike->rcookie, h->rcookie, 8);
+	memcpy(ike->sa.rcookie, h->rcookie, 8);
 	if (ike_p1_accept_sa(ike, &pls.p[si]) != 0)
 		return;
-	if (ike->p1_alg.dh != ike->cfg.p1_proposals[0].dh) {
+	if (ike->sa.alg.dh != ike->cfg.p1_proposals[0].dh) {
 		ike_fail(ike, "protocol-error", "the gateway chose a DH group other than the one of our key exchange",
 			 "In Aggressive Mode all proposals must use the DH group of the first one.");
 		return;
@@ -67,8 +67,8 @@ void ike_aggr_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8
 		ike_fail(ike, "protocol-error", "key derivation failed with the gateway's key exchange", NULL);
 		return;
 	}
-	if (ike_p1_hash(ike, false, pls.p[ii].data, pls.p[ii].len, want) != 0 || hr.len != ike->prf_len ||
-	    !bw_crypto_equal(want, hr.data, ike->prf_len)) {
+	if (ike_p1_hash(ike, false, pls.p[ii].data, pls.p[ii].len, want) != 0 || hr.len != ike->sa.prf_len ||
+	    !bw_crypto_equal(want, hr.data, ike->sa.prf_len)) {
 		ike_failf(ike, "auth-failed", "the gateway's authentication hash does not match",
 			 "The gateway proved a different pre-shared key than ours, or expects another identity "
 			 "from us. Check the psk in %s/secrets/%s.secrets and local_id/local_id_type.", ike_config_dir(ike), ike->cfg.name);
@@ -80,9 +80,9 @@ void ike_aggr_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8
 
 	/* Message 3: HASH_I and our NAT-D, encrypted (as strongSwan and Cisco expect). */
 	ike_hdr_init(ike, &oh, ISAKMP_EXCH_AGGRESSIVE, 0, ISAKMP_FLAG_ENC);
-	if (ike_p1_hash(ike, true, ike->idii_b, ike->idii_b_len, hash) != 0 || isakmp_b_init(&b, &oh) != 0 ||
-	    isakmp_b_hash(&b, hash, ike->prf_len) != 0 || ike_p1_build_natd(ike, &b) != 0 ||
-	    ike_encrypt_msg(ike, &b, ike->p1_iv) != 0) {
+	if (ike_p1_hash(ike, true, ike->p1x.idii_b, ike->p1x.idii_b_len, hash) != 0 || isakmp_b_init(&b, &oh) != 0 ||
+	    isakmp_b_hash(&b, hash, ike->sa.prf_len) != 0 || ike_p1_build_natd(ike, &b) != 0 ||
+	    ike_encrypt_msg(ike, &b, ike->sa.iv) != 0) {
 		isakmp_b_free(&b);
 		ike_fail(ike, "internal", "cannot build Aggressive Mode message 3", NULL);
 		return;

@@ -10,33 +10,29 @@
 /* Sends HDR*, HASH(1), one N or D payload, in a new exchange with a random message ID. */
 static int send_info(struct bw_ike_conn *ike, const struct isakmp_notify *n, const struct isakmp_delete *d)
 {
+	struct ike_exchange x = { 0 };	/* one message, no answer: it ends here */
 	struct isakmp_builder b;
 	struct isakmp_hdr h;
-	uint32_t msgid;
-	uint8_t iv[BW_IKE_BLOCK_MAX];
 	size_t off, len;
 	int rc = -1;
 
-	if (ike->p1 != P1_DONE && !ike->p1_authenticated)
+	if (ike->sa.p1 != P1_DONE && !ike->sa.authenticated)
 		return -1;
-	do {
-		if (bw_random(&msgid, 4) != 0)
-			return -1;
-	} while (msgid == 0);
-	ike_hdr_init(ike, &h, ISAKMP_EXCH_INFO, msgid, ISAKMP_FLAG_ENC);
+	if (ike_exchange_begin(ike, &x) != 0)
+		return -1;
+	ike_hdr_init(ike, &h, ISAKMP_EXCH_INFO, x.msgid, ISAKMP_FLAG_ENC);
 	if (isakmp_b_init(&b, &h) != 0)
 		return -1;
-	isakmp_b_hash_reserve(&b, ike->prf_len, &off);
+	isakmp_b_hash_reserve(&b, ike->sa.prf_len, &off);
 	if (n)
 		isakmp_b_notify(&b, n);
 	else
 		isakmp_b_delete(&b, d);
 	if (isakmp_b_finish(&b) == 0) {
 		len = isakmp_b_len(&b);
-		bw_ike_info_hash(ike->p1_alg.hash, ike->skeyid_a, msgid, isakmp_b_buf(&b) + off + ike->prf_len,
-				 len - off - ike->prf_len, isakmp_b_buf(&b) + off);
-		bw_ike_iv_msgid(ike->p1_alg.hash, ike->p1_iv, ike->block, msgid, iv);
-		if (ike_encrypt_msg(ike, &b, iv) == 0)
+		bw_ike_info_hash(ike->sa.alg.hash, ike->sa.skeyid_a, x.msgid, isakmp_b_buf(&b) + off + ike->sa.prf_len,
+				 len - off - ike->sa.prf_len, isakmp_b_buf(&b) + off);
+		if (ike_encrypt_msg(ike, &b, x.iv) == 0)
 			rc = ike_send_raw(ike, isakmp_b_buf(&b), isakmp_b_len(&b));
 	}
 	isakmp_b_free(&b);
@@ -65,7 +61,7 @@ int ike_info_send_notify(struct bw_ike_conn *ike, uint16_t type, const uint8_t *
 static void notify_failure(struct bw_ike_conn *ike, uint16_t type)
 {
 	char err[160], exp[700], offered[400] = "", one[64];
-	bool p2 = ike->p1 == P1_DONE;
+	bool p2 = ike->sa.p1 == P1_DONE;
 
 	if (p2) {
 		for (size_t i = 0; i < ike->cfg.n_p2_proposals; i++) {
@@ -108,7 +104,7 @@ static void notify_failure(struct bw_ike_conn *ike, uint16_t type)
 			 "expects. Check the psk in %s/secrets/%s.secrets and local_id.", ike_config_dir(ike), ike->cfg.name);
 		return;
 	case ISAKMP_N_PAYLOAD_MALFORMED:
-		if (ike->p1 == P1_MM_SENT5) {
+		if (ike->sa.p1 == P1_MM_SENT5) {
 			ike_failf(ike, "auth-failed", "the gateway could not read our authentication message",
 				 "The gateway could not decrypt our identity message, which means its pre-shared "
 				 "key differs from ours. Check the psk in %s/secrets/%s.secrets.", ike_config_dir(ike), ike->cfg.name);
@@ -138,78 +134,80 @@ static void handle_notify(struct bw_ike_conn *ike, const struct isakmp_notify *n
 					 (uint32_t)n->data[2] << 8 | n->data[3]);
 		return;
 	}
-	if (n->type < 8192 && ike->p1 != P1_IDLE)
+	if (n->type < 8192 && ike->sa.p1 != P1_IDLE)
 		notify_failure(ike, n->type);
 }
 
-void ike_info_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len)
+/* The notifications and deletes of one Informational message, in order. */
+static void handle_payloads(struct bw_ike_conn *ike, const struct isakmp_payloads *pls, bool authentic)
 {
-	struct isakmp_payloads pls;
-	struct isakmp_blob hb;
-	uint8_t iv[BW_IKE_BLOCK_MAX], want[BW_HASH_MAX];
-	bool authentic = false;
-
-	if (h->flags & ISAKMP_FLAG_ENC) {
-		bool readable;
-
-		if (ike->p1 != P1_DONE && ike->p1 != P1_MM_SENT5)
-			return;
-		bw_ike_iv_msgid(ike->p1_alg.hash, ike->p1_iv, ike->block, h->msgid, iv);
-		readable = ike_decrypt_msg(ike, msg, len, iv) == 0 &&
-			   isakmp_payloads_parse(h->np, msg + ISAKMP_HDR_LEN, len - ISAKMP_HDR_LEN, &pls) == 0 &&
-			   pls.n >= 2 && pls.p[0].type == ISAKMP_PL_HASH && isakmp_parse_hash(&pls.p[0], &hb) == 0 &&
-			   hb.len == ike->prf_len;
-		if (readable) {
-			bw_ike_info_hash(ike->p1_alg.hash, ike->skeyid_a, h->msgid,
-					 msg + ISAKMP_HDR_LEN + pls.p[1].off, pls.used - pls.p[1].off, want);
-			readable = bw_crypto_equal(want, hb.data, ike->prf_len);
-		}
-		if (!readable && ike->p1 == P1_MM_SENT5) {
-			/* The gateway answers our identity message with a notification under its own
-			 * keys. When those are not ours, it derived them from another pre-shared key:
-			 * it could not read us either (strongSwan sends PAYLOAD-MALFORMED here). */
-			ike_failf(ike, "auth-failed", "the gateway could not read our authentication message",
-				 "The gateway could not decrypt our identity message, and we cannot decrypt its "
-				 "answer: the two sides derived different keys, which means the pre-shared key "
-				 "differs from the gateway's. Check the psk in %s/secrets/%s.secrets.", ike_config_dir(ike), ike->cfg.name);
-			return;
-		}
-		if (!readable) {
-			ike_log(ike, BW_LOG_WARN, "Informational message that does not decrypt or has a wrong hash ignored");
-			return;
-		}
-		authentic = true;
-		ike_seen_peer(ike);
-	} else {
-		/* Unprotected: believable only while phase 1 is still being negotiated. */
-		if (ike->p1 == P1_DONE || ike->p1 == P1_IDLE ||
-		    isakmp_payloads_parse(h->np, msg + ISAKMP_HDR_LEN, len - ISAKMP_HDR_LEN, &pls) != 0)
-			return;
-	}
-	for (size_t i = 0; i < pls.n; i++) {
-		if (pls.p[i].type == ISAKMP_PL_N) {
+	for (size_t i = 0; i < pls->n; i++) {
+		if (pls->p[i].type == ISAKMP_PL_N) {
 			struct isakmp_notify n;
 
-			if (isakmp_parse_notify(&pls.p[i], &n) == 0)
+			if (isakmp_parse_notify(&pls->p[i], &n) == 0)
 				handle_notify(ike, &n, authentic);
-		} else if (pls.p[i].type == ISAKMP_PL_D && authentic) {
+		} else if (pls->p[i].type == ISAKMP_PL_D && authentic) {
 			struct isakmp_delete d;
 
-			if (isakmp_parse_delete(&pls.p[i], &d) != 0)
+			if (isakmp_parse_delete(&pls->p[i], &d) != 0)
 				continue;
 			if (d.proto == ISAKMP_PROTO_ISAKMP) {
 				ike_peer_deleted(ike, "the IKE SA");
 				return;
 			}
 			for (uint16_t k = 0; k < d.n_spis && d.proto == ISAKMP_PROTO_ESP && d.spi_size == 4; k++)
-				for (size_t c = 0; c < ike->n_children; c++)
-					if (memcmp(ike->children[c].spi_out, d.spis + 4 * k, 4) == 0 &&
-					    ike->children[c].installed) {
+				for (size_t c = 0; c < ike->children.n; c++)
+					if (memcmp(ike->children.sa[c].spi_out, d.spis + 4 * k, 4) == 0 &&
+					    ike->children.sa[c].installed) {
 						ike_peer_deleted(ike, "an IPsec SA");
 						return;
 					}
 		}
-		if (ike->p1 == P1_IDLE)
+		if (ike->sa.p1 == P1_IDLE)
 			return;	/* the connection was torn down by what we just handled */
 	}
+}
+
+/* A protected Informational message: handled when it is authentic. */
+static void info_protected(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len)
+{
+	struct ike_msg m;
+	int rc;
+
+	if (ike->sa.p1 != P1_DONE && ike->sa.p1 != P1_MM_SENT5)
+		return;
+	rc = ike_msg_open(ike, h, msg, len, IKE_MSG_INFO, NULL, &m);
+	ike_msg_close(&m);
+	if (rc != IKE_OPEN_OK && ike->sa.p1 == P1_MM_SENT5) {
+		/* The gateway answers our identity message with a notification under its own
+		 * keys. When those are not ours, it derived them from another pre-shared key:
+		 * it could not read us either (strongSwan sends PAYLOAD-MALFORMED here). */
+		ike_failf(ike, "auth-failed", "the gateway could not read our authentication message",
+			 "The gateway could not decrypt our identity message, and we cannot decrypt its "
+			 "answer: the two sides derived different keys, which means the pre-shared key "
+			 "differs from the gateway's. Check the psk in %s/secrets/%s.secrets.", ike_config_dir(ike), ike->cfg.name);
+		return;
+	}
+	if (rc != IKE_OPEN_OK) {
+		ike_log(ike, BW_LOG_WARN, "Informational message that does not decrypt or has a wrong hash ignored");
+		return;
+	}
+	ike_seen_peer(ike);
+	handle_payloads(ike, &m.pls, true);
+}
+
+void ike_info_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len)
+{
+	struct isakmp_payloads pls;
+
+	if (h->flags & ISAKMP_FLAG_ENC) {
+		info_protected(ike, h, msg, len);
+		return;
+	}
+	/* Unprotected: believable only while phase 1 is still being negotiated. */
+	if (ike->sa.p1 == P1_DONE || ike->sa.p1 == P1_IDLE ||
+	    isakmp_payloads_parse(h->np, msg + ISAKMP_HDR_LEN, len - ISAKMP_HDR_LEN, &pls) != 0)
+		return;
+	handle_payloads(ike, &pls, false);
 }

@@ -12,11 +12,11 @@
 
 static void on_cfg_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, cfg_timer);
+	struct bw_ike_conn *ike = bw_container_of(w, struct bw_ike_conn, txn.timer);
 
 	(void)loop;
 	(void)revents;
-	if (ike->cfg_state == CFG_XAUTH_WAIT)
+	if (ike->txn.state == CFG_XAUTH_WAIT)
 		ike_fail(ike, "xauth-missing", "the gateway did not ask for XAUTH credentials",
 			 "This connection expects XAUTH (xauth = yes) but the gateway never asked for a user "
 			 "name and password. Set xauth = no if the gateway does not use XAUTH.");
@@ -29,11 +29,11 @@ static void on_cfg_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void wait_for(struct bw_ike_conn *ike, enum cfg_state st, const char *step)
 {
-	ike->cfg_state = st;
+	ike->txn.state = st;
 	snprintf(ike->last_step, sizeof(ike->last_step), "%s", step);
-	ev_timer_stop(ike->agent->loop, &ike->cfg_timer);
-	ev_timer_init(&ike->cfg_timer, on_cfg_timeout, IKE_CFG_WAIT_S, 0.0);
-	ev_timer_start(ike->agent->loop, &ike->cfg_timer);
+	ev_timer_stop(ike->agent->loop, &ike->txn.timer);
+	ev_timer_init(&ike->txn.timer, on_cfg_timeout, IKE_CFG_WAIT_S, 0.0);
+	ev_timer_start(ike->agent->loop, &ike->txn.timer);
 }
 
 int ike_cfg_send(struct bw_ike_conn *ike, uint32_t msgid, const struct isakmp_cfg *cfg, bool expect_reply)
@@ -44,26 +44,24 @@ int ike_cfg_send(struct bw_ike_conn *ike, uint32_t msgid, const struct isakmp_cf
 
 	if (msgid == 0) {
 		/* A new exchange: fresh message ID, IV from the last phase-1 block. */
-		do {
-			if (bw_random(&msgid, 4) != 0)
-				return -1;
-		} while (msgid == 0);
-		bw_ike_iv_msgid(ike->p1_alg.hash, ike->p1_iv, ike->block, msgid, ike->tx_iv);
+		if (ike_exchange_begin(ike, &ike->tx) != 0)
+			return -1;
+		msgid = ike->tx.msgid;
 	}
-	ike->tx_msgid = msgid;
+	ike->tx.msgid = msgid;
 	ike_hdr_init(ike, &h, ISAKMP_EXCH_TRANSACTION, msgid, ISAKMP_FLAG_ENC);
 	if (isakmp_b_init(&b, &h) != 0)
 		return -1;
-	isakmp_b_hash_reserve(&b, ike->prf_len, &off);
+	isakmp_b_hash_reserve(&b, ike->sa.prf_len, &off);
 	isakmp_b_attr(&b, cfg);
 	if (isakmp_b_finish(&b) != 0) {
 		isakmp_b_free(&b);
 		return -1;
 	}
 	len = isakmp_b_len(&b);
-	bw_ike_qm_hash1(ike->p1_alg.hash, ike->skeyid_a, msgid, isakmp_b_buf(&b) + off + ike->prf_len,
-			len - off - ike->prf_len, isakmp_b_buf(&b) + off);
-	if (ike_encrypt_msg(ike, &b, ike->tx_iv) != 0) {
+	bw_ike_qm_hash1(ike->sa.alg.hash, ike->sa.skeyid_a, msgid, isakmp_b_buf(&b) + off + ike->sa.prf_len,
+			len - off - ike->sa.prf_len, isakmp_b_buf(&b) + off);
+	if (ike_encrypt_msg(ike, &b, ike->tx.iv) != 0) {
 		isakmp_b_free(&b);
 		return -1;
 	}
@@ -92,7 +90,7 @@ static int modecfg_pull(struct bw_ike_conn *ike)
 	empty_attr(&req, ISAKMP_CFG_INTERNAL_IP4_NETMASK);
 	empty_attr(&req, ISAKMP_CFG_INTERNAL_IP4_DNS);
 	empty_attr(&req, ISAKMP_CFG_INTERNAL_IP4_NBNS);
-	if (ike->peer_unity) {
+	if (ike->sa.peer_unity) {
 		empty_attr(&req, ISAKMP_CFG_UNITY_BANNER);
 		empty_attr(&req, ISAKMP_CFG_UNITY_DEF_DOMAIN);
 		empty_attr(&req, ISAKMP_CFG_UNITY_SPLITDNS_NAME);
@@ -105,28 +103,28 @@ static int modecfg_pull(struct bw_ike_conn *ike)
 
 void ike_cfg_next(struct bw_ike_conn *ike)
 {
-	ev_timer_stop(ike->agent->loop, &ike->cfg_timer);
-	if (ike->cfg.xauth && !ike->xauth_done) {
+	ev_timer_stop(ike->agent->loop, &ike->txn.timer);
+	if (ike->cfg.xauth && !ike->txn.xauth_done) {
 		wait_for(ike, CFG_XAUTH_WAIT, "waiting for the gateway to ask for XAUTH credentials");
 		return;
 	}
-	if (ike->cfg.mode_config == BW_MODECFG_PULL && ike->cfg_state != CFG_DONE) {
+	if (ike->cfg.mode_config == BW_MODECFG_PULL && ike->txn.state != CFG_DONE) {
 		if (modecfg_pull(ike) != 0)
 			ike_fail(ike, "internal", "cannot send the Mode Config request", NULL);
 		return;
 	}
-	if (ike->cfg.mode_config == BW_MODECFG_PUSH && ike->cfg_state != CFG_DONE) {
+	if (ike->cfg.mode_config == BW_MODECFG_PUSH && ike->txn.state != CFG_DONE) {
 		wait_for(ike, CFG_MC_WAIT_SET, "waiting for the gateway to push its Mode Config settings");
 		return;
 	}
-	ike->cfg_state = CFG_DONE;
+	ike->txn.state = CFG_DONE;
 	ike_start_children(ike);
 }
 
 void ike_cfg_begin(struct bw_ike_conn *ike)
 {
-	ike->cfg_state = CFG_NONE;
-	ev_init(&ike->cfg_timer, on_cfg_timeout);
+	ike->txn.state = CFG_NONE;
+	ev_init(&ike->txn.timer, on_cfg_timeout);
 	ike_cfg_next(ike);
 }
 
@@ -241,9 +239,9 @@ static int take_modecfg(struct bw_ike_conn *ike, const struct isakmp_cfg *cfg)
 			 "for this client.");
 		return -1;
 	}
-	ike->mc = mc;
-	ike->vip = mc.vip;
-	ike->have_vip = true;
+	ike->txn.mc = mc;
+	ike->dp.vip = mc.vip;
+	ike->dp.have_vip = true;
 	{
 		char a[64];
 
@@ -260,7 +258,7 @@ static void modecfg_set(struct bw_ike_conn *ike, const struct isakmp_hdr *h, con
 {
 	struct isakmp_cfg ack = { .type = ISAKMP_CFG_ACK, .id = set->id };
 
-	if (ike->cfg_state != CFG_MC_WAIT_SET) {
+	if (ike->txn.state != CFG_MC_WAIT_SET) {
 		ike_log(ike, BW_LOG_DEBUG, "Mode Config SET we did not wait for; ignored");
 		return;
 	}
@@ -270,7 +268,7 @@ static void modecfg_set(struct bw_ike_conn *ike, const struct isakmp_hdr *h, con
 	for (size_t i = 0; i < set->n_attrs && ack.n_attrs < ISAKMP_MAX_CFG_ATTRS; i++)
 		empty_attr(&ack, set->attrs[i].type);
 	ike_cfg_send(ike, h->msgid, &ack, false);
-	ike->cfg_state = CFG_DONE;
+	ike->txn.state = CFG_DONE;
 	ike_cfg_next(ike);
 }
 
@@ -278,39 +276,24 @@ static void modecfg_set(struct bw_ike_conn *ike, const struct isakmp_hdr *h, con
 static int txn_open(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len,
 		    struct isakmp_cfg *cfg)
 {
-	struct isakmp_payloads pls;
-	struct isakmp_blob hb;
-	uint8_t iv[BW_IKE_BLOCK_MAX], want[BW_HASH_MAX];
-	int ai;
+	/* The answer within our exchange goes on from its IV; anything else starts a new one. */
+	const struct ike_exchange *ex = h->msgid == ike->tx.msgid ? &ike->tx : NULL;
+	struct ike_msg m;
+	int rc = ike_msg_open(ike, h, msg, len, IKE_MSG_TXN, ex, &m);
 
-	if (!(h->flags & ISAKMP_FLAG_ENC))
-		return -1;
-	if (h->msgid == ike->tx_msgid)
-		memcpy(iv, ike->tx_iv, sizeof(iv));	/* the answer within our exchange */
-	else
-		bw_ike_iv_msgid(ike->p1_alg.hash, ike->p1_iv, ike->block, h->msgid, iv);
-	if (ike_decrypt_msg(ike, msg, len, iv) != 0 ||
-	    isakmp_payloads_parse(h->np, msg + ISAKMP_HDR_LEN, len - ISAKMP_HDR_LEN, &pls) != 0 ||
-	    pls.n < 2 || pls.p[0].type != ISAKMP_PL_HASH || isakmp_parse_hash(&pls.p[0], &hb) != 0 ||
-	    hb.len != ike->prf_len)
-		return -1;
-	bw_ike_qm_hash1(ike->p1_alg.hash, ike->skeyid_a, h->msgid, msg + ISAKMP_HDR_LEN + pls.p[1].off,
-			pls.used - pls.p[1].off, want);
-	if (!bw_crypto_equal(want, hb.data, ike->prf_len)) {
+	ike_msg_close(&m);
+	if (rc == IKE_OPEN_BAD_HASH)
 		ike_log(ike, BW_LOG_WARN, "transaction message with a wrong hash ignored");
+	if (rc != IKE_OPEN_OK || m.attr < 0 || isakmp_parse_attr(&m.pls.p[m.attr], cfg) != 0)
 		return -1;
-	}
-	ai = isakmp_payloads_find(&pls, ISAKMP_PL_ATTR, 0);
-	if (ai < 0 || isakmp_parse_attr(&pls.p[ai], cfg) != 0)
-		return -1;
-	ike->tx_msgid = h->msgid;
-	memcpy(ike->tx_iv, iv, sizeof(iv));
+	ike->tx.msgid = h->msgid;
+	memcpy(ike->tx.iv, m.iv, sizeof(m.iv));
 	return 0;
 }
 
 void ike_cfg_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_t *msg, size_t len)
 {
-	static struct isakmp_cfg cfg;	/* 2 KiB of attributes; one message at a time */
+	struct isakmp_cfg cfg;	/* 2 KiB of attributes */
 
 	if (txn_open(ike, h, msg, len, &cfg) != 0) {
 		ike_log(ike, BW_LOG_DEBUG, "transaction message that does not decrypt; ignored");
@@ -335,12 +318,12 @@ void ike_cfg_process(struct bw_ike_conn *ike, const struct isakmp_hdr *h, uint8_
 			modecfg_set(ike, h, &cfg);
 		return;
 	case ISAKMP_CFG_REPLY:
-		if (ike->cfg_state != CFG_MC_SENT || h->msgid != ike->tx_msgid)
+		if (ike->txn.state != CFG_MC_SENT || h->msgid != ike->tx.msgid)
 			return;
 		ike_rexmit_stop(ike);
 		if (take_modecfg(ike, &cfg) != 0)
 			return;
-		ike->cfg_state = CFG_DONE;
+		ike->txn.state = CFG_DONE;
 		ike_cfg_next(ike);
 		return;
 	default:

@@ -14,16 +14,22 @@
 #include "log.h"
 #include "util.h"
 
-void ike_hdr_init(struct bw_ike_conn *ike, struct isakmp_hdr *h, uint8_t exchange, uint32_t msgid,
-		  uint8_t flags)
+void ike_p1_hdr(struct isakmp_hdr *h, const uint8_t icookie[8], const uint8_t rcookie[8], uint8_t exchange,
+		uint32_t msgid, uint8_t flags)
 {
 	memset(h, 0, sizeof(*h));
-	memcpy(h->icookie, ike->icookie, 8);
-	memcpy(h->rcookie, ike->rcookie, 8);
+	memcpy(h->icookie, icookie, 8);
+	memcpy(h->rcookie, rcookie, 8);
 	h->version = 0x10;
 	h->exchange = exchange;
 	h->flags = flags;
 	h->msgid = msgid;
+}
+
+void ike_hdr_init(struct bw_ike_conn *ike, struct isakmp_hdr *h, uint8_t exchange, uint32_t msgid,
+		  uint8_t flags)
+{
+	ike_p1_hdr(h, ike->sa.icookie, ike->sa.rcookie, exchange, msgid, flags);
 }
 
 static void attr(struct isakmp_transform *t, uint16_t type, uint64_t value)
@@ -36,34 +42,44 @@ static void attr(struct isakmp_transform *t, uint16_t type, uint64_t value)
 	a->value = value;
 }
 
-static uint16_t p1_auth_method(const struct bw_ike_conn *ike)
+static uint16_t p1_auth_method(const struct bw_conn_config *cfg, const struct bw_cert_creds *cert)
 {
-	if (ike->cert) {
-		uint16_t m = bw_cert_auth_method(ike->cert);
+	if (cert) {
+		uint16_t m = bw_cert_auth_method(cert);
 
 		/* XAUTH on top of RSA has its own value; ECDSA has none (refused at start). */
-		return ike->cfg.xauth && m == ISAKMP_AUTH_RSA_SIG ? ISAKMP_AUTH_XAUTH_INIT_RSA : m;
+		return cfg->xauth && m == ISAKMP_AUTH_RSA_SIG ? ISAKMP_AUTH_XAUTH_INIT_RSA : m;
 	}
-	return ike->cfg.xauth ? ISAKMP_AUTH_XAUTH_INIT_PSK : ISAKMP_AUTH_PSK;
+	return cfg->xauth ? ISAKMP_AUTH_XAUTH_INIT_PSK : ISAKMP_AUTH_PSK;
 }
 
-/* Big (75 KiB) and used by one exchange at a time in a single-threaded daemon. */
-static struct isakmp_sa sa_scratch;
-
-int ike_p1_build_sa(struct bw_ike_conn *ike, struct isakmp_builder *b)
+void ike_p1_offer_init(struct ike_p1_offer *o, const struct bw_conn_config *cfg, const struct bw_cert_creds *cert)
 {
-	struct isakmp_sa *sa = &sa_scratch;
-	struct isakmp_proposal *p = &sa->p[0];
-	size_t before = isakmp_b_len(b);
+	o->proposals = cfg->p1_proposals;
+	o->n_proposals = cfg->n_p1_proposals;
+	o->lifetime_s = cfg->p1_lifetime_s;
+	o->auth_method = p1_auth_method(cfg, cert);
+	o->natt = cfg->nat_traversal != BW_NATT_OFF;
+	o->xauth = cfg->xauth;
+	o->unity = cfg->mode_config != BW_MODECFG_NO;
+}
 
-	memset(sa, 0, sizeof(*sa));
+int ike_p1_put_sa(struct isakmp_builder *b, const struct ike_p1_offer *o)
+{
+	struct isakmp_sa *sa = calloc(1, sizeof(*sa));	/* 75 KiB: not on the stack */
+	struct isakmp_proposal *p;
+	int rc;
+
+	if (!sa)
+		return -1;
+	p = &sa->p[0];
 	sa->doi = ISAKMP_DOI_IPSEC;
 	sa->situation = ISAKMP_SIT_IDENTITY_ONLY;
 	sa->n_proposals = 1;
 	p->num = 1;
 	p->proto = ISAKMP_PROTO_ISAKMP;
-	for (size_t i = 0; i < ike->cfg.n_p1_proposals && i < ISAKMP_MAX_TRANSFORMS; i++) {
-		const struct bw_p1_proposal *pp = &ike->cfg.p1_proposals[i];
+	for (size_t i = 0; i < o->n_proposals && i < ISAKMP_MAX_TRANSFORMS; i++) {
+		const struct bw_p1_proposal *pp = &o->proposals[i];
 		struct isakmp_transform *t = &p->t[p->n_transforms++];
 
 		t->num = (uint8_t)(i + 1);
@@ -72,20 +88,31 @@ int ike_p1_build_sa(struct bw_ike_conn *ike, struct isakmp_builder *b)
 		if (pp->encr == BW_P1_ENCR_AES_CBC)
 			attr(t, ISAKMP_P1_KEY_LENGTH, pp->key_bits);
 		attr(t, ISAKMP_P1_HASH, pp->hash);
-		attr(t, ISAKMP_P1_AUTH, p1_auth_method(ike));
+		attr(t, ISAKMP_P1_AUTH, o->auth_method);
 		attr(t, ISAKMP_P1_GROUP, pp->dh);
 		attr(t, ISAKMP_P1_LIFE_TYPE, ISAKMP_LIFE_SECONDS);
-		attr(t, ISAKMP_P1_LIFE_DURATION, ike->cfg.p1_lifetime_s);
+		attr(t, ISAKMP_P1_LIFE_DURATION, o->lifetime_s);
 	}
-	if (isakmp_b_sa(b, sa) != 0)
+	rc = isakmp_b_sa(b, sa);
+	free(sa);
+	return rc;
+}
+
+int ike_p1_build_sa(struct bw_ike_conn *ike, struct isakmp_builder *b)
+{
+	struct ike_p1_offer o;
+	size_t before = isakmp_b_len(b);
+
+	ike_p1_offer_init(&o, &ike->cfg, ike->sa.cert);
+	if (ike_p1_put_sa(b, &o) != 0)
 		return -1;
 	/* SAi_b: the SA payload body, as HASH_I/HASH_R cover it. */
-	free(ike->sai_b);
-	ike->sai_b_len = isakmp_b_len(b) - before - 4;
-	ike->sai_b = malloc(ike->sai_b_len);
-	if (!ike->sai_b)
+	free(ike->p1x.sai_b);
+	ike->p1x.sai_b_len = isakmp_b_len(b) - before - 4;
+	ike->p1x.sai_b = malloc(ike->p1x.sai_b_len);
+	if (!ike->p1x.sai_b)
 		return -1;
-	memcpy(ike->sai_b, isakmp_b_buf(b) + before + 4, ike->sai_b_len);
+	memcpy(ike->p1x.sai_b, isakmp_b_buf(b) + before + 4, ike->p1x.sai_b_len);
 	return 0;
 }
 
@@ -96,9 +123,8 @@ static uint64_t attr_val(const struct isakmp_transform *t, uint16_t type, uint64
 	return a && a->has_value ? a->value : dflt;
 }
 
-int ike_p1_accept_sa(struct bw_ike_conn *ike, const struct isakmp_payload *pl)
+static int accept_sa(struct bw_ike_conn *ike, const struct isakmp_payload *pl, struct isakmp_sa *sa)
 {
-	struct isakmp_sa *sa = &sa_scratch;
 	const struct isakmp_transform *t;
 	uint64_t encr, bits, hash, auth, group, life_type, life;
 	char offered[512] = "", one[64];
@@ -122,12 +148,12 @@ int ike_p1_accept_sa(struct bw_ike_conn *ike, const struct isakmp_payload *pl)
 		const struct bw_p1_proposal *p = &ike->cfg.p1_proposals[i];
 
 		if (p->encr == encr && p->hash == hash && p->dh == group &&
-		    (p->encr != BW_P1_ENCR_AES_CBC || p->key_bits == bits) && auth == p1_auth_method(ike)) {
-			ike->p1_alg = *p;
-			ike->p1_lifetime_s = life_type == ISAKMP_LIFE_SECONDS && life > 0 && life < ike->cfg.p1_lifetime_s
+		    (p->encr != BW_P1_ENCR_AES_CBC || p->key_bits == bits) && auth == p1_auth_method(&ike->cfg, ike->sa.cert)) {
+			ike->sa.alg = *p;
+			ike->sa.lifetime_s = life_type == ISAKMP_LIFE_SECONDS && life > 0 && life < ike->cfg.p1_lifetime_s
 						     ? (uint32_t)life : ike->cfg.p1_lifetime_s;
 			bw_p1_proposal_format(p, one, sizeof(one));
-			ike_log(ike, BW_LOG_INFO, "phase 1: gateway chose %s, lifetime %us", one, ike->p1_lifetime_s);
+			ike_log(ike, BW_LOG_INFO, "phase 1: gateway chose %s, lifetime %us", one, ike->sa.lifetime_s);
 			return 0;
 		}
 	}
@@ -139,6 +165,15 @@ int ike_p1_accept_sa(struct bw_ike_conn *ike, const struct isakmp_payload *pl)
 		 "The gateway answered with a transform that is not among ours; it is misbehaving. "
 		 "Check its configuration.");
 	return -1;
+}
+
+int ike_p1_accept_sa(struct bw_ike_conn *ike, const struct isakmp_payload *pl)
+{
+	struct isakmp_sa *sa = calloc(1, sizeof(*sa));	/* 75 KiB: not on the stack */
+	int rc = sa ? accept_sa(ike, pl, sa) : -1;
+
+	free(sa);
+	return rc;
 }
 
 /* ID payload body: type, protocol 0, port 0, data. */
@@ -204,12 +239,12 @@ int ike_p1_build_id(struct bw_ike_conn *ike, struct isakmp_builder *b)
 {
 	char err[160];
 
-	if (id_body(ike->cfg.local_id_type, ike->cfg.local_id, &ike->local, ike->cert, ike->idii_b,
-		    sizeof(ike->idii_b), &ike->idii_b_len, err, sizeof(err)) != 0) {
+	if (id_body(ike->cfg.local_id_type, ike->cfg.local_id, &ike->path.local, ike->sa.cert, ike->p1x.idii_b,
+		    sizeof(ike->p1x.idii_b), &ike->p1x.idii_b_len, err, sizeof(err)) != 0) {
 		ike_fail(ike, "config", err, err);
 		return -1;
 	}
-	return isakmp_b_payload(b, ISAKMP_PL_ID, ike->idii_b, ike->idii_b_len);
+	return isakmp_b_payload(b, ISAKMP_PL_ID, ike->p1x.idii_b, ike->p1x.idii_b_len);
 }
 
 static const char *id_type_text(uint8_t t)
@@ -264,9 +299,9 @@ int ike_p1_check_peer_id(struct bw_ike_conn *ike, const struct isakmp_payload *p
 		return 0;
 	/* With certificates and no remote_id, the identity is the one the certificate vouches for
 	 * (ike_p1_check_peer_cert checked that binding). */
-	if (ike->cert && !ike->cfg.remote_id[0])
+	if (ike->sa.cert && !ike->cfg.remote_id[0])
 		return 0;
-	if (id_body(ike->cfg.remote_id_type, ike->cfg.remote_id, &ike->peer, NULL, want, sizeof(want),
+	if (id_body(ike->cfg.remote_id_type, ike->cfg.remote_id, &ike->path.peer, NULL, want, sizeof(want),
 		    &want_len, err, sizeof(err)) != 0) {
 		ike_fail(ike, "config", err, err);
 		return -1;
@@ -296,9 +331,9 @@ int ike_p1_build_cr(struct bw_ike_conn *ike, struct isakmp_builder *b)
 	const uint8_t *name;
 	size_t len;
 
-	if (!ike->cert)
+	if (!ike->sa.cert)
 		return 0;
-	for (size_t i = 0; (name = bw_cert_ca_name(ike->cert, i, &len)); i++) {
+	for (size_t i = 0; (name = bw_cert_ca_name(ike->sa.cert, i, &len)); i++) {
 		struct isakmp_cert cr = { ISAKMP_CERT_X509_SIG, name, len };
 
 		if (isakmp_b_cr(b, &cr) != 0)
@@ -313,15 +348,15 @@ int ike_p1_build_cert_sig(struct bw_ike_conn *ike, struct isakmp_builder *b, con
 	uint8_t sig[1024];
 	size_t siglen;
 
-	c.data = bw_cert_der(ike->cert, &c.len);
-	if (bw_cert_sign(ike->cert, hash, ike_p1_hash_len(ike), sig, sizeof(sig), &siglen) != 0) {
+	c.data = bw_cert_der(ike->sa.cert, &c.len);
+	if (bw_cert_sign(ike->sa.cert, hash, ike_p1_hash_len(ike), sig, sizeof(sig), &siglen) != 0) {
 		ike_log(ike, BW_LOG_WARN, "signing HASH_I with our private key failed");
 		return -1;
 	}
 	if (isakmp_b_cert(b, &c) != 0)
 		return -1;
 	/* our intermediates, each in its own CERT payload after our certificate */
-	for (size_t i = 0; (c.data = bw_cert_chain_der(ike->cert, i, &c.len)); i++)
+	for (size_t i = 0; (c.data = bw_cert_chain_der(ike->sa.cert, i, &c.len)); i++)
 		if (isakmp_b_cert(b, &c) != 0)
 			return -1;
 	return isakmp_b_sig(b, sig, siglen) != 0 ? -1 : 0;
@@ -368,14 +403,14 @@ int ike_p1_check_peer_cert(struct bw_ike_conn *ike, const struct isakmp_payloads
 	}
 	/* Main Mode 6 decrypted with our keys: the gateway holds an established IKE SA, which our
 	 * delete removes whatever we think of its certificate. */
-	ike->p1_authenticated = true;
+	ike->sa.authenticated = true;
 	if (bw_cert_peer_count(peer) > 0) {
-		ike->have_peer_cert = true;
-		bw_cert_peer_info(peer, &ike->peer_cert);
+		ike->sa.have_peer_cert = true;
+		bw_cert_peer_info(peer, &ike->sa.peer_cert);
 		ike_log(ike, BW_LOG_INFO, "gateway certificate: %s, issued by %s, valid until %s",
-			ike->peer_cert.subject, ike->peer_cert.issuer, ike->peer_cert.not_after);
+			ike->sa.peer_cert.subject, ike->sa.peer_cert.issuer, ike->sa.peer_cert.not_after);
 	}
-	if (bw_cert_verify_chain(ike->cert, peer, time(NULL), &e) != 0) {
+	if (bw_cert_verify_chain(ike->sa.cert, peer, time(NULL), &e) != 0) {
 		cert_fail(ike, &e);
 		goto out;
 	}
@@ -400,7 +435,7 @@ int ike_p1_check_peer_cert(struct bw_ike_conn *ike, const struct isakmp_payloads
 			snprintf(exp, sizeof(exp), "The gateway's identity (%s %s) is not in its certificate (%s: %s). "
 				 "A gateway must use its certificate's subject or one of its subjectAltNames as its "
 				 "identity; ask its admin to fix that.", id_type_text(id.type), got,
-				 ike->peer_cert.subject, have);
+				 ike->sa.peer_cert.subject, have);
 			ike_fail(ike, "id-mismatch", err, exp);
 			goto out;
 		}
@@ -413,25 +448,25 @@ out:
 
 static int natd(struct bw_ike_conn *ike, const struct sockaddr_storage *addr, uint8_t *out)
 {
-	return bw_natd_hash(ike->p1_alg.hash, ike->icookie, ike->rcookie, (const struct sockaddr *)addr, out);
+	return bw_natd_hash(ike->sa.alg.hash, ike->sa.icookie, ike->sa.rcookie, (const struct sockaddr *)addr, out);
 }
 
 int ike_p1_build_natd(struct bw_ike_conn *ike, struct isakmp_builder *b)
 {
 	uint8_t h[BW_HASH_MAX];
-	size_t hl = bw_hash_len(ike->p1_alg.hash);
+	size_t hl = bw_hash_len(ike->sa.alg.hash);
 
-	if (!ike->use_natt)
+	if (!ike->path.use_natt)
 		return 0;
 	/* First the gateway's address as we see it, then ours. */
-	if (natd(ike, &ike->peer, h) != 0 || isakmp_b_natd(b, h, hl) != 0)
+	if (natd(ike, &ike->path.peer, h) != 0 || isakmp_b_natd(b, h, hl) != 0)
 		return -1;
 	if (ike->cfg.nat_traversal == BW_NATT_FORCE) {
 		/* A hash that matches no address makes the gateway believe we are behind a NAT,
 		 * so that ESP goes in UDP (RFC 3948) — what strongSwan's encap=yes does. */
 		if (bw_random(h, hl) != 0)
 			return -1;
-	} else if (natd(ike, &ike->local, h) != 0) {
+	} else if (natd(ike, &ike->path.local, h) != 0) {
 		return -1;
 	}
 	return isakmp_b_natd(b, h, hl);
@@ -440,14 +475,14 @@ int ike_p1_build_natd(struct bw_ike_conn *ike, struct isakmp_builder *b)
 void ike_p1_check_natd(struct bw_ike_conn *ike, const struct isakmp_payloads *pls)
 {
 	uint8_t mine[BW_HASH_MAX], theirs[BW_HASH_MAX];
-	size_t hl = bw_hash_len(ike->p1_alg.hash);
+	size_t hl = bw_hash_len(ike->sa.alg.hash);
 	bool first = true, remote_match = false;
 
-	if (!ike->use_natt)
+	if (!ike->path.use_natt)
 		return;
-	natd(ike, &ike->local, mine);
-	natd(ike, &ike->peer, theirs);
-	ike->nat_local = false;
+	natd(ike, &ike->path.local, mine);
+	natd(ike, &ike->path.peer, theirs);
+	ike->path.nat_local = false;
 	for (size_t i = 0; i < pls->n; i++) {
 		struct isakmp_blob d;
 
@@ -455,7 +490,7 @@ void ike_p1_check_natd(struct bw_ike_conn *ike, const struct isakmp_payloads *pl
 			continue;
 		if (first) {
 			/* The gateway's view of our address: different means a NAT in front of us. */
-			ike->nat_local = d.len != hl || !bw_crypto_equal(d.data, mine, hl);
+			ike->path.nat_local = d.len != hl || !bw_crypto_equal(d.data, mine, hl);
 			first = false;
 		} else if (d.len == hl && bw_crypto_equal(d.data, theirs, hl)) {
 			remote_match = true;
@@ -463,15 +498,15 @@ void ike_p1_check_natd(struct bw_ike_conn *ike, const struct isakmp_payloads *pl
 	}
 	if (first) {
 		ike_log(ike, BW_LOG_INFO, "gateway sent no NAT-D payloads: no NAT traversal");
-		ike->use_natt = false;
+		ike->path.use_natt = false;
 		return;
 	}
-	ike->nat_remote = !remote_match;
+	ike->path.nat_remote = !remote_match;
 	ike_log(ike, BW_LOG_INFO, "NAT detection: %s in front of us, %s in front of the gateway%s",
-		ike->nat_local ? "NAT" : "no NAT", ike->nat_remote ? "NAT" : "no NAT",
+		ike->path.nat_local ? "NAT" : "no NAT", ike->path.nat_remote ? "NAT" : "no NAT",
 		ike->cfg.nat_traversal == BW_NATT_FORCE ? " (ESP in UDP forced)" : "");
 	if (ike->cfg.nat_traversal == BW_NATT_FORCE)
-		ike->nat_local = true;
+		ike->path.nat_local = true;
 }
 
 void ike_p1_note_vids(struct bw_ike_conn *ike, const struct isakmp_payloads *pls)
@@ -492,33 +527,33 @@ void ike_p1_note_vids(struct bw_ike_conn *ike, const struct isakmp_payloads *pls
 		}
 		ike_log(ike, BW_LOG_DEBUG, "gateway vendor ID: %s", v->name);
 		switch (v->id) {
-		case BW_VID_NATT_RFC3947: ike->peer_natt = true; break;
-		case BW_VID_DPD: ike->peer_dpd = true; break;
-		case BW_VID_XAUTH: ike->peer_xauth = true; break;
-		case BW_VID_CISCO_UNITY: ike->peer_unity = true; break;
-		case BW_VID_FRAGMENTATION: ike->peer_frag = true; break;
+		case BW_VID_NATT_RFC3947: ike->sa.peer_natt = true; break;
+		case BW_VID_DPD: ike->sa.peer_dpd = true; break;
+		case BW_VID_XAUTH: ike->sa.peer_xauth = true; break;
+		case BW_VID_CISCO_UNITY: ike->sa.peer_unity = true; break;
+		case BW_VID_FRAGMENTATION: ike->sa.peer_frag = true; break;
 		default:
-			bw_strlcpy(ike->peer_vendor, v->name, sizeof(ike->peer_vendor));
+			bw_strlcpy(ike->sa.peer_vendor, v->name, sizeof(ike->sa.peer_vendor));
 			break;
 		}
 	}
-	if (ike->use_natt && !ike->peer_natt) {
+	if (ike->path.use_natt && !ike->sa.peer_natt) {
 		ike_log(ike, BW_LOG_INFO, "gateway does not announce RFC 3947 NAT traversal");
-		ike->use_natt = false;
+		ike->path.use_natt = false;
 	}
 }
 
-int ike_p1_build_vids(struct bw_ike_conn *ike, struct isakmp_builder *b)
+int ike_p1_put_vids(struct isakmp_builder *b, const struct ike_p1_offer *o)
 {
 	enum bw_vendor_id ids[4];
 	size_t n = 0;
 
-	if (ike->cfg.nat_traversal != BW_NATT_OFF)
+	if (o->natt)
 		ids[n++] = BW_VID_NATT_RFC3947;
 	ids[n++] = BW_VID_DPD;
-	if (ike->cfg.xauth)
+	if (o->xauth)
 		ids[n++] = BW_VID_XAUTH;
-	if (ike->cfg.mode_config != BW_MODECFG_NO)
+	if (o->unity)
 		ids[n++] = BW_VID_CISCO_UNITY;
 	for (size_t i = 0; i < n; i++) {
 		size_t len;
@@ -530,18 +565,26 @@ int ike_p1_build_vids(struct bw_ike_conn *ike, struct isakmp_builder *b)
 	return 0;
 }
 
+int ike_p1_build_vids(struct bw_ike_conn *ike, struct isakmp_builder *b)
+{
+	struct ike_p1_offer o;
+
+	ike_p1_offer_init(&o, &ike->cfg, ike->sa.cert);
+	return ike_p1_put_vids(b, &o);
+}
+
 int ike_p1_new_dh(struct bw_ike_conn *ike)
 {
 	char err[160];
 
-	bw_dh_free(ike->dh);
-	ike->dh = bw_dh_new(ike->p1_alg.dh, err, sizeof(err));
-	if (!ike->dh) {
+	bw_dh_free(ike->p1x.dh);
+	ike->p1x.dh = bw_dh_new(ike->sa.alg.dh, err, sizeof(err));
+	if (!ike->p1x.dh) {
 		ike_fail(ike, "config", err, err);
 		return -1;
 	}
-	ike->gx_len = bw_dh_public_len(ike->p1_alg.dh);
-	return bw_dh_public(ike->dh, ike->gxi, sizeof(ike->gxi));
+	ike->p1x.gx_len = bw_dh_public_len(ike->sa.alg.dh);
+	return bw_dh_public(ike->p1x.dh, ike->p1x.gxi, sizeof(ike->p1x.gxi));
 }
 
 int ike_p1_take_ke_nonce(struct bw_ike_conn *ike, const struct isakmp_payloads *pls)
@@ -551,14 +594,14 @@ int ike_p1_take_ke_nonce(struct bw_ike_conn *ike, const struct isakmp_payloads *
 	struct isakmp_blob ke, nonce;
 
 	if (ki < 0 || ni < 0 || isakmp_parse_ke(&pls->p[ki], &ke) != 0 ||
-	    isakmp_parse_nonce(&pls->p[ni], &nonce) != 0 || ke.len != ike->gx_len ||
-	    nonce.len > sizeof(ike->nr)) {
+	    isakmp_parse_nonce(&pls->p[ni], &nonce) != 0 || ke.len != ike->p1x.gx_len ||
+	    nonce.len > sizeof(ike->p1x.nr)) {
 		ike_log(ike, BW_LOG_DEBUG, "key exchange or nonce missing or malformed");
 		return -1;
 	}
-	memcpy(ike->gxr, ke.data, ke.len);
-	memcpy(ike->nr, nonce.data, nonce.len);
-	ike->nr_len = nonce.len;
+	memcpy(ike->p1x.gxr, ke.data, ke.len);
+	memcpy(ike->p1x.nr, nonce.data, nonce.len);
+	ike->p1x.nr_len = nonce.len;
 	return 0;
 }
 
@@ -566,26 +609,26 @@ int ike_p1_derive_keys(struct bw_ike_conn *ike)
 {
 	uint8_t gxy[BW_DH_PUBLIC_MAX];
 	size_t gxy_len = sizeof(gxy);
-	enum bw_hash h = ike->p1_alg.hash;
+	enum bw_hash h = ike->sa.alg.hash;
 	int rc = -1;
 
-	if (bw_dh_compute(ike->dh, ike->gxr, ike->gx_len, gxy, &gxy_len) != 0) {
+	if (bw_dh_compute(ike->p1x.dh, ike->p1x.gxr, ike->p1x.gx_len, gxy, &gxy_len) != 0) {
 		ike_log(ike, BW_LOG_WARN, "the gateway's key exchange value is invalid");
 		goto out;
 	}
-	ike->prf_len = bw_hash_len(h);
-	ike->block = bw_ike_block_size(ike->p1_alg.encr);
-	ike->enc_key_len = bw_ike_key_len(ike->p1_alg.encr, ike->p1_alg.key_bits);
-	if ((ike->cert ? bw_ike_skeyid_sig(h, ike->ni, IKE_NONCE_LEN, ike->nr, ike->nr_len, gxy, gxy_len,
-					   ike->skeyid)
-		       : bw_ike_skeyid_psk(h, (const uint8_t *)ike->sec.psk, ike->sec.psk_len, ike->ni,
-					   IKE_NONCE_LEN, ike->nr, ike->nr_len, ike->skeyid)) != 0 ||
-	    bw_ike_skeyid_derive(h, ike->skeyid, gxy, gxy_len, ike->icookie, ike->rcookie, ike->skeyid_d,
-				 ike->skeyid_a, ike->skeyid_e) != 0 ||
-	    bw_ike_enc_key(h, ike->p1_alg.encr, ike->p1_alg.key_bits, ike->skeyid_e, ike->enc_key) != 0 ||
-	    bw_ike_iv_phase1(h, ike->gxi, ike->gx_len, ike->gxr, ike->gx_len, ike->block, ike->p1_iv) != 0)
+	ike->sa.prf_len = bw_hash_len(h);
+	ike->sa.block = bw_ike_block_size(ike->sa.alg.encr);
+	ike->sa.enc_key_len = bw_ike_key_len(ike->sa.alg.encr, ike->sa.alg.key_bits);
+	if ((ike->sa.cert ? bw_ike_skeyid_sig(h, ike->p1x.ni, IKE_NONCE_LEN, ike->p1x.nr, ike->p1x.nr_len, gxy, gxy_len,
+					   ike->sa.skeyid)
+		       : bw_ike_skeyid_psk(h, (const uint8_t *)ike->sec.psk, ike->sec.psk_len, ike->p1x.ni,
+					   IKE_NONCE_LEN, ike->p1x.nr, ike->p1x.nr_len, ike->sa.skeyid)) != 0 ||
+	    bw_ike_skeyid_derive(h, ike->sa.skeyid, gxy, gxy_len, ike->sa.icookie, ike->sa.rcookie, ike->sa.skeyid_d,
+				 ike->sa.skeyid_a, ike->sa.skeyid_e) != 0 ||
+	    bw_ike_enc_key(h, ike->sa.alg.encr, ike->sa.alg.key_bits, ike->sa.skeyid_e, ike->sa.enc_key) != 0 ||
+	    bw_ike_iv_phase1(h, ike->p1x.gxi, ike->p1x.gx_len, ike->p1x.gxr, ike->p1x.gx_len, ike->sa.block, ike->sa.iv) != 0)
 		goto out;
-	ike_log(ike, BW_LOG_DEBUG, "phase-1 keys derived (%s, %zu-byte key)", bw_hash_name(h), ike->enc_key_len);
+	ike_log(ike, BW_LOG_DEBUG, "phase-1 keys derived (%s, %zu-byte key)", bw_hash_name(h), ike->sa.enc_key_len);
 	rc = 0;
 out:
 	OPENSSL_cleanse(gxy, sizeof(gxy));
@@ -596,11 +639,11 @@ out:
  * take HMAC with the curve's hash: SHA-256 for P-256, SHA-384 for P-384, SHA-512 for P-521. */
 static enum bw_hash auth_hash(const struct bw_ike_conn *ike)
 {
-	switch (ike->cert ? bw_cert_auth_method(ike->cert) : 0) {
+	switch (ike->sa.cert ? bw_cert_auth_method(ike->sa.cert) : 0) {
 	case ISAKMP_AUTH_ECDSA_256: return BW_HASH_SHA256;
 	case ISAKMP_AUTH_ECDSA_384: return BW_HASH_SHA384;
 	case ISAKMP_AUTH_ECDSA_521: return BW_HASH_SHA512;
-	default: return ike->p1_alg.hash;
+	default: return ike->sa.alg.hash;
 	}
 }
 
@@ -612,31 +655,31 @@ size_t ike_p1_hash_len(const struct bw_ike_conn *ike)
 int ike_p1_hash(struct bw_ike_conn *ike, bool initiator, const uint8_t *id_b, size_t id_len, uint8_t *out)
 {
 	struct bw_ike_auth_data d = {
-		.g_xi = ike->gxi, .g_xr = ike->gxr, .g_xi_len = ike->gx_len, .g_xr_len = ike->gx_len,
-		.cky_i = ike->icookie, .cky_r = ike->rcookie,
-		.sai_b = ike->sai_b, .sai_b_len = ike->sai_b_len,
+		.g_xi = ike->p1x.gxi, .g_xr = ike->p1x.gxr, .g_xi_len = ike->p1x.gx_len, .g_xr_len = ike->p1x.gx_len,
+		.cky_i = ike->sa.icookie, .cky_r = ike->sa.rcookie,
+		.sai_b = ike->p1x.sai_b, .sai_b_len = ike->p1x.sai_b_len,
 	};
 	enum bw_hash h = auth_hash(ike);
 
-	if (h != ike->p1_alg.hash) {
+	if (h != ike->sa.alg.hash) {
 		/* ECDSA: the curve's HMAC keyed with SKEYID, which keeps the negotiated prf's length. */
-		const uint8_t *g1 = initiator ? ike->gxi : ike->gxr, *g2 = initiator ? ike->gxr : ike->gxi;
-		const uint8_t *c1 = initiator ? ike->icookie : ike->rcookie, *c2 = initiator ? ike->rcookie : ike->icookie;
+		const uint8_t *g1 = initiator ? ike->p1x.gxi : ike->p1x.gxr, *g2 = initiator ? ike->p1x.gxr : ike->p1x.gxi;
+		const uint8_t *c1 = initiator ? ike->sa.icookie : ike->sa.rcookie, *c2 = initiator ? ike->sa.rcookie : ike->sa.icookie;
 		const struct bw_iov iov[] = {
-			{ g1, ike->gx_len }, { g2, ike->gx_len }, { c1, 8 }, { c2, 8 },
-			{ ike->sai_b, ike->sai_b_len }, { id_b, id_len },
+			{ g1, ike->p1x.gx_len }, { g2, ike->p1x.gx_len }, { c1, 8 }, { c2, 8 },
+			{ ike->p1x.sai_b, ike->p1x.sai_b_len }, { id_b, id_len },
 		};
 
-		return bw_prf_iov(h, ike->skeyid, ike->prf_len, iov, 6, out);
+		return bw_prf_iov(h, ike->sa.skeyid, ike->sa.prf_len, iov, 6, out);
 	}
 	if (initiator) {
 		d.idii_b = id_b;
 		d.idii_b_len = id_len;
-		return bw_ike_hash_i(h, ike->skeyid, &d, out);
+		return bw_ike_hash_i(h, ike->sa.skeyid, &d, out);
 	}
 	d.idir_b = id_b;
 	d.idir_b_len = id_len;
-	return bw_ike_hash_r(h, ike->skeyid, &d, out);
+	return bw_ike_hash_r(h, ike->sa.skeyid, &d, out);
 }
 
 int ike_encrypt_msg(struct bw_ike_conn *ike, struct isakmp_builder *b, uint8_t *iv)
@@ -648,13 +691,13 @@ int ike_encrypt_msg(struct bw_ike_conn *ike, struct isakmp_builder *b, uint8_t *
 	if (isakmp_b_finish(b) != 0 || !body)
 		return -1;
 	body = isakmp_b_body(b, &len);
-	pad = bw_ike_pad_len(len, ike->block);
+	pad = bw_ike_pad_len(len, ike->sa.block);
 	total = len + pad;
 	ct = calloc(1, total);
 	if (!ct)
 		return -1;
 	memcpy(ct, body, len);
-	rc = bw_ike_encrypt(ike->p1_alg.encr, ike->enc_key, ike->enc_key_len, iv, ct, total);
+	rc = bw_ike_encrypt(ike->sa.alg.encr, ike->sa.enc_key, ike->sa.enc_key_len, iv, ct, total);
 	if (rc == 0)
 		rc = isakmp_b_set_body(b, ct, total, 1);
 	free(ct);
@@ -663,22 +706,22 @@ int ike_encrypt_msg(struct bw_ike_conn *ike, struct isakmp_builder *b, uint8_t *
 
 int ike_decrypt_msg(struct bw_ike_conn *ike, uint8_t *msg, size_t len, uint8_t *iv)
 {
-	if (len <= ISAKMP_HDR_LEN || (len - ISAKMP_HDR_LEN) % ike->block != 0) {
+	if (len <= ISAKMP_HDR_LEN || (len - ISAKMP_HDR_LEN) % ike->sa.block != 0) {
 		ike_log(ike, BW_LOG_DEBUG, "encrypted message of %zu bytes is not a whole number of blocks", len);
 		return -1;
 	}
-	return bw_ike_decrypt(ike->p1_alg.encr, ike->enc_key, ike->enc_key_len, iv, msg + ISAKMP_HDR_LEN,
+	return bw_ike_decrypt(ike->sa.alg.encr, ike->sa.enc_key, ike->sa.enc_key_len, iv, msg + ISAKMP_HDR_LEN,
 			      len - ISAKMP_HDR_LEN);
 }
 
 void ike_float(struct bw_ike_conn *ike)
 {
-	if (!ike->use_natt || ike->floated)
+	if (!ike->path.use_natt || ike->path.floated)
 		return;
-	if (!ike->nat_local && !ike->nat_remote)
+	if (!ike->path.nat_local && !ike->path.nat_remote)
 		return;
-	ike->floated = true;
-	((struct sockaddr_in *)&ike->local)->sin_port = htons(ike_sockets_port(true));
-	((struct sockaddr_in *)&ike->peer)->sin_port = htons(4500);
+	ike->path.floated = true;
+	((struct sockaddr_in *)&ike->path.local)->sin_port = htons(ike_sockets_port(true));
+	((struct sockaddr_in *)&ike->path.peer)->sin_port = htons(4500);
 	ike_log(ike, BW_LOG_INFO, "NAT traversal: moving to UDP port 4500");
 }

@@ -23,7 +23,7 @@ void ike_xauth_request(struct bw_ike_conn *ike, const struct isakmp_cfg *req)
 	struct isakmp_cfg reply = { .type = ISAKMP_CFG_REPLY, .id = req->id };
 	int rc;
 
-	if (ike->cfg_state != CFG_XAUTH_WAIT) {
+	if (ike->txn.state != CFG_XAUTH_WAIT) {
 		ike_log(ike, BW_LOG_DEBUG, "XAUTH request while not waiting for one; ignored");
 		return;
 	}
@@ -57,7 +57,7 @@ void ike_xauth_request(struct bw_ike_conn *ike, const struct isakmp_cfg *req)
 	str_attr(&reply, ISAKMP_CFG_XAUTH_USER_NAME, ike->cfg.xauth_user);
 	str_attr(&reply, ISAKMP_CFG_XAUTH_USER_PASSWORD, ike->sec.xauth_password);
 	ike_log(ike, BW_LOG_INFO, "XAUTH: the gateway asks for credentials; answering as %s", ike->cfg.xauth_user);
-	rc = ike_cfg_send(ike, ike->tx_msgid, &reply, false);
+	rc = ike_cfg_send(ike, ike->tx.msgid, &reply, false);
 	if (rc != 0)
 		ike_fail(ike, "internal", "cannot send the XAUTH answer", NULL);
 	else
@@ -70,11 +70,11 @@ void ike_xauth_status(struct bw_ike_conn *ike, const struct isakmp_cfg *set)
 	struct isakmp_cfg ack = { .type = ISAKMP_CFG_ACK, .id = set->id };
 	bool ok = st && st->has_value && st->value == 1;
 
-	if (ike->cfg_state != CFG_XAUTH_WAIT)
+	if (ike->txn.state != CFG_XAUTH_WAIT)
 		return;
 	ack.attrs[ack.n_attrs++] = (struct isakmp_attr){ .type = ISAKMP_CFG_XAUTH_STATUS,
 							 .fmt = ISAKMP_ATTR_TV, .value = ok ? 1 : 0 };
-	ike_cfg_send(ike, ike->tx_msgid, &ack, false);
+	ike_cfg_send(ike, ike->tx.msgid, &ack, false);
 	if (!ok) {
 		ike_failf(ike, "xauth-failed", "the gateway rejected the XAUTH user name or password",
 			 "The gateway rejected the XAUTH credentials. Check xauth_user in the connection and "
@@ -82,6 +82,6 @@ void ike_xauth_status(struct bw_ike_conn *ike, const struct isakmp_cfg *set)
 		return;
 	}
 	ike_log(ike, BW_LOG_INFO, "XAUTH: accepted by the gateway");
-	ike->xauth_done = true;
+	ike->txn.xauth_done = true;
 	ike_cfg_next(ike);
 }

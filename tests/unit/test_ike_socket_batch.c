@@ -79,18 +79,18 @@ static struct sockaddr_in natt;		/* our NAT-T socket */
 static struct bw_ike_conn *fake_ike(const char *name, uint32_t spi, char *tag)
 {
 	struct bw_ike_conn *ike = calloc(1, sizeof(*ike));
-	struct sockaddr_in *peer = (struct sockaddr_in *)&ike->peer;
+	struct sockaddr_in *peer = (struct sockaddr_in *)&ike->path.peer;
 
 	ike->agent = &agent;
 	snprintf(ike->cfg.name, sizeof(ike->cfg.name), "%s", name);
-	ike->n_children = 1;
-	ike->children[0].installed = true;
+	ike->children.n = 1;
+	ike->children.sa[0].installed = true;
 	for (int i = 0; i < 4; i++)
-		ike->children[0].spi_in[i] = (uint8_t)(spi >> (24 - 8 * i));
+		ike->children.sa[0].spi_in[i] = (uint8_t)(spi >> (24 - 8 * i));
 	peer->sin_family = AF_INET;
 	peer->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ike->be = &fake_ops;
-	ike->be_conn = (struct bw_sa_conn *)tag;
+	ike->dp.be = &fake_ops;
+	ike->dp.conn = (struct bw_sa_conn *)tag;
 	ike_register(ike);
 	return ike;
 }
@@ -173,7 +173,7 @@ static void test_receive(void)
 	int seg = 200;
 
 	rec_reset();
-	ike_a->last_rx = 0;
+	ike_a->dpd.last_rx = 0;
 	for (uint32_t i = 0; i < 40; i++)
 		gw_send_esp(0x1001, i, 60 + 37 * i);
 	ev_run(agent.loop, EVRUN_NOWAIT);
@@ -182,12 +182,12 @@ static void test_receive(void)
 	tap_ok(rec.n == 40 && ok, "a burst of 40 ESP datagrams reaches its connection complete and in order (%zu)",
 	       rec.n);
 	tap_is_int(rec.bursts * 100 + rec.singles, 100, "in one input_burst call");
-	tap_ok(ike_a->last_rx > 0, "a burst that decrypts counts as life for DPD");
+	tap_ok(ike_a->dpd.last_rx > 0, "a burst that decrypts counts as life for DPD");
 
 	/* A3, keepalive, B2, unknown SPI, a malformed IKE packet, A2: the keepalive and the
 	 * unknown SPI vanish, IKE splits the group, the connection switch does too. */
 	rec_reset();
-	ike_a->last_rx = ike_b->last_rx = 0;
+	ike_a->dpd.last_rx = ike_b->dpd.last_rx = 0;
 	for (uint32_t i = 0; i < 3; i++)
 		gw_send_esp(0x1001, i, 100);
 	gw_send((const uint8_t *)"\xff", 1);
@@ -204,15 +204,15 @@ static void test_receive(void)
 		ok = rec.conn[i] == "aaabbaa"[i] && rec.seq[i] == (uint32_t[]){ 0, 1, 2, 0, 1, 3, 4 }[i];
 	tap_ok(ok, "mixed traffic: each connection gets its own datagrams, in order, and nothing else");
 	tap_is_int(rec.bursts, 3, "three groups: a connection switch and an IKE packet end a group");
-	tap_ok(ike_a->last_rx > 0 && ike_b->last_rx > 0, "both connections are seen alive");
+	tap_ok(ike_a->dpd.last_rx > 0 && ike_b->dpd.last_rx > 0, "both connections are seen alive");
 
 	rec_reset();
 	rec.reject = true;
-	ike_a->last_rx = 0;
+	ike_a->dpd.last_rx = 0;
 	for (uint32_t i = 0; i < 5; i++)
 		gw_send_esp(0x1001, i, 100);
 	ev_run(agent.loop, EVRUN_NOWAIT);
-	tap_ok(rec.n == 5 && ike_a->last_rx == 0, "a burst that does not decrypt is no proof of life");
+	tap_ok(rec.n == 5 && ike_a->dpd.last_rx == 0, "a burst that does not decrypt is no proof of life");
 	rec.reject = false;
 
 	/* On loopback a UDP_SEGMENT send reaches a UDP_GRO socket in one piece: the read must
@@ -312,7 +312,7 @@ static void test_send(void)
 
 	/* A flush that fails cannot tell the packets' callers; the next callers hear it. */
 	{
-		struct sockaddr_in *peer = (struct sockaddr_in *)&ike_b->peer;
+		struct sockaddr_in *peer = (struct sockaddr_in *)&ike_b->path.peer;
 		uint8_t buf[100];
 		int r1, r2, r3;
 

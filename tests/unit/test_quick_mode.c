@@ -137,24 +137,24 @@ static struct isakmp_sa sa;	/* large: not on the stack */
 /* What the previous run left: its timers run in the loop, its messages are on the heap. */
 static void engine_clear(void)
 {
-	ev_timer *timers[] = { &ike.rexmit, &ike.keepalive, &ike.resolve_timer, &ike.stop_timer, &ike.cfg_timer,
-			       &ike.dpd_timer, &ike.rekey_timer, &ike.old_sa_timer, &ike.switch_timer,
-			       &ike.reauth_timer };
+	ev_timer *timers[] = { &ike.resend.timer, &ike.keepalive, &ike.path.resolve_timer, &ike.stop_timer, &ike.txn.timer,
+			       &ike.dpd.timer, &ike.rekey.timer, &ike.rekey.old_sa_timer, &ike.rekey.switch_timer,
+			       &ike.reauth.timer };
 
 	if (!ike.agent)
 		return;
 	for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++)
 		ev_timer_stop(agent.loop, timers[i]);
-	free(ike.out_msg);
-	free(ike.final_msg);
-	free(ike.qr_msg);
-	bw_dh_free(ike.qm_dh);
+	free(ike.resend.msg);
+	free(ike.resend.final_msg);
+	free(ike.qr.sent);
+	bw_dh_free(ike.qm.dh);
 	memset(&ike, 0, sizeof(ike));
 }
 
 static void engine_reset(void)
 {
-	struct sockaddr_in *peer = (struct sockaddr_in *)&ike.peer, *local = (struct sockaddr_in *)&ike.local;
+	struct sockaddr_in *peer = (struct sockaddr_in *)&ike.path.peer, *local = (struct sockaddr_in *)&ike.path.local;
 
 	engine_clear();
 	memset(&fk, 0, sizeof(fk));
@@ -162,32 +162,32 @@ static void engine_reset(void)
 	ike.conn = conn;
 	ike.agent = &agent;
 	ike.cfg = conn->cfg;
-	ike.p1 = P1_DONE;
-	ike.p1_authenticated = true;
-	ike.p1_lifetime_s = 86400;
-	ike.p1_alg.encr = BW_P1_ENCR_AES_CBC;
-	ike.p1_alg.key_bits = 128;
-	ike.p1_alg.hash = BW_HASH_SHA256;
-	ike.p1_alg.dh = BW_DH_MODP2048;
-	ike.enc_key_len = 16;
-	ike.block = 16;
-	ike.prf_len = 32;
-	RAND_bytes(ike.enc_key, 16);
-	RAND_bytes(ike.skeyid_a, 32);
-	RAND_bytes(ike.skeyid_d, 32);
-	RAND_bytes(ike.p1_iv, 16);
-	RAND_bytes(ike.icookie, 8);
-	RAND_bytes(ike.rcookie, 8);
+	ike.sa.p1 = P1_DONE;
+	ike.sa.authenticated = true;
+	ike.sa.lifetime_s = 86400;
+	ike.sa.alg.encr = BW_P1_ENCR_AES_CBC;
+	ike.sa.alg.key_bits = 128;
+	ike.sa.alg.hash = BW_HASH_SHA256;
+	ike.sa.alg.dh = BW_DH_MODP2048;
+	ike.sa.enc_key_len = 16;
+	ike.sa.block = 16;
+	ike.sa.prf_len = 32;
+	RAND_bytes(ike.sa.enc_key, 16);
+	RAND_bytes(ike.sa.skeyid_a, 32);
+	RAND_bytes(ike.sa.skeyid_d, 32);
+	RAND_bytes(ike.sa.iv, 16);
+	RAND_bytes(ike.sa.icookie, 8);
+	RAND_bytes(ike.sa.rcookie, 8);
 	peer->sin_family = local->sin_family = AF_INET;
 	peer->sin_port = local->sin_port = htons(500);
 	inet_pton(AF_INET, "192.0.2.1", &peer->sin_addr);
 	inet_pton(AF_INET, "192.0.2.2", &local->sin_addr);
-	ike.n_children = 1;
-	bw_cidr_parse("10.9.0.2/32", &ike.children[0].local_ts);
-	bw_cidr_parse("10.1.0.0/24", &ike.children[0].remote_ts);
-	ike.be = &fake_ops;
-	ike.be_conn = (struct bw_sa_conn *)&fk;
-	ike.switch_child = -1;
+	ike.children.n = 1;
+	bw_cidr_parse("10.9.0.2/32", &ike.children.sa[0].local_ts);
+	bw_cidr_parse("10.1.0.0/24", &ike.children.sa[0].remote_ts);
+	ike.dp.be = &fake_ops;
+	ike.dp.conn = (struct bw_sa_conn *)&fk;
+	ike.rekey.switch_child = -1;
 	conn->ike = &ike;
 	conn->state = BW_CONN_CONNECTING;
 }
@@ -212,7 +212,7 @@ static int read_qm1(void)
 	if (isakmp_hdr_parse(msg, sent_len[0], &h) != 0 || h.exchange != ISAKMP_EXCH_QUICK)
 		return -1;
 	msgid = h.msgid;
-	bw_ike_iv_msgid(BW_HASH_SHA256, ike.p1_iv, 16, msgid, iv);
+	bw_ike_iv_msgid(BW_HASH_SHA256, ike.sa.iv, 16, msgid, iv);
 	if (ike_decrypt_msg(&ike, msg, sent_len[0], iv) != 0 ||
 	    isakmp_payloads_parse(h.np, msg + ISAKMP_HDR_LEN, sent_len[0] - ISAKMP_HDR_LEN, &pls) != 0)
 		return -1;
@@ -255,16 +255,17 @@ static void deliver(struct isakmp_builder *b, uint8_t *copy, size_t *copy_len)
 static void hdr(struct isakmp_hdr *h, uint8_t flags)
 {
 	memset(h, 0, sizeof(*h));
-	memcpy(h->icookie, ike.icookie, 8);
-	memcpy(h->rcookie, ike.rcookie, 8);
+	memcpy(h->icookie, ike.sa.icookie, 8);
+	memcpy(h->rcookie, ike.sa.rcookie, 8);
 	h->version = ISAKMP_VERSION;
 	h->exchange = ISAKMP_EXCH_QUICK;
 	h->flags = flags;
 	h->msgid = msgid;
 }
 
-/* HDR*, HASH(2), SA (our first transform, the gateway's SPI), Nr, IDci, IDcr. */
-static void send_qm2(bool commit)
+/* HDR*, HASH(2), SA (our first transform, the gateway's SPI), Nr [, extra], IDci, IDcr; extra is a
+ * second SA or a vendor ID when asked for (0: none), under a valid HASH(2) all the same. */
+static void send_qm2_with(bool commit, uint8_t extra)
 {
 	static const uint8_t nr[16] = "gateway's nonce";
 	struct isakmp_builder b;
@@ -278,13 +279,22 @@ static void send_qm2(bool commit)
 	isakmp_b_hash_reserve(&b, 32, &off);
 	isakmp_b_sa(&b, &sa);
 	isakmp_b_nonce(&b, nr, sizeof(nr));
+	if (extra == ISAKMP_PL_SA)
+		isakmp_b_sa(&b, &sa);
+	else if (extra == ISAKMP_PL_VID)
+		isakmp_b_vid(&b, (const uint8_t *)"not-in-QM", 9);
 	isakmp_b_payload(&b, ISAKMP_PL_ID, idci, idci_len);
 	isakmp_b_payload(&b, ISAKMP_PL_ID, idcr, idcr_len);
 	isakmp_b_finish(&b);
 	len = isakmp_b_len(&b);
-	bw_ike_qm_hash2(BW_HASH_SHA256, ike.skeyid_a, msgid, ni, ni_len, isakmp_b_buf(&b) + off + 32,
+	bw_ike_qm_hash2(BW_HASH_SHA256, ike.sa.skeyid_a, msgid, ni, ni_len, isakmp_b_buf(&b) + off + 32,
 			len - off - 32, isakmp_b_buf(&b) + off);
 	deliver(&b, qm2, &qm2_len);
+}
+
+static void send_qm2(bool commit)
+{
+	send_qm2_with(commit, 0);
 }
 
 /* Our third message, decrypted: the running IV moves past it as the gateway's would. */
@@ -314,7 +324,7 @@ static void send_qm4(bool bad)
 	isakmp_b_notify(&b, &n);
 	isakmp_b_finish(&b);
 	len = isakmp_b_len(&b);
-	bw_ike_qm_hash1(BW_HASH_SHA256, ike.skeyid_a, msgid, isakmp_b_buf(&b) + off + 32, len - off - 32,
+	bw_ike_qm_hash1(BW_HASH_SHA256, ike.sa.skeyid_a, msgid, isakmp_b_buf(&b) + off + 32, len - off - 32,
 			isakmp_b_buf(&b) + off);
 	if (bad)
 		isakmp_b_buf(&b)[off] ^= 1;
@@ -342,6 +352,29 @@ static void test_no_commit(void)
 	tap_ok(fk.sa == 2 && fk.policy == 1 && fk.pol_out == 0xabcd0001, "both SAs and the policy are installed");
 	tap_is_int(fk.route, 1, "without the commit bit the SA is put to use at once (route added)");
 	tap_is_int(conn->state, BW_CONN_UP, "and the connection is up");
+}
+
+/* The answer is opened by one function that refuses payloads Quick Mode does not carry and
+ * repeated ones, even under a valid HASH(2); the engine waits for a well-formed answer. */
+static void test_refused_payloads(void)
+{
+	uint8_t iv_qm2[BW_IKE_BLOCK_MAX];
+
+	engine_reset();
+	ike_quick_start(&ike);
+	read_qm1();
+	memcpy(iv_qm2, iv, sizeof(iv));
+	send_qm2_with(false, ISAKMP_PL_SA);
+	tap_ok(n_sent == 1 && fk.sa == 0 && conn->state != BW_CONN_UP,
+	       "an answer with a repeated SA payload is refused: no SA installed, no HASH(3)");
+	memcpy(iv, iv_qm2, sizeof(iv));
+	send_qm2_with(false, ISAKMP_PL_VID);
+	tap_ok(n_sent == 1 && fk.sa == 0 && conn->state != BW_CONN_UP,
+	       "an answer with a vendor ID, which Quick Mode does not carry, is refused");
+	memcpy(iv, iv_qm2, sizeof(iv));
+	send_qm2(false);
+	tap_ok(n_sent == 2 && fk.sa == 2 && conn->state == BW_CONN_UP,
+	       "the well-formed answer after them is taken and the connection is up");
 }
 
 static void test_commit_connected(void)
@@ -433,6 +466,7 @@ int main(void)
 	ike_test_sent = on_sent;
 
 	test_no_commit();
+	test_refused_payloads();
 	test_commit_connected();
 	test_commit_traffic();
 
