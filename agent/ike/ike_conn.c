@@ -994,6 +994,8 @@ static struct bw_ike_conn *ike_new_x(struct bw_conn *c, const struct bw_sa_backe
 	ike->path.use_natt = ike->cfg.nat_traversal != BW_NATT_OFF;
 	do {
 		if (bw_random(ike->sa.icookie, 8) != 0) {
+			bw_cert_free(ike->sa.cert);
+			bw_secrets_wipe(&ike->sec);
 			free(ike);
 			snprintf(err, errlen, "no randomness available");
 			return NULL;
