@@ -103,7 +103,6 @@ if [ "$gap" -gt 100 ]; then
 	diag <"$LAB_DIR/steps"
 fi
 
-like() { if printf '%s\n' "$1" | grep -Eq -- "$2"; then ok 0 "$3"; else ok 1 "$3"; diag "got: $1"; fi; }
 like "$(bw list)" '^office .* up ' "the tunnel is still up"
 burrow_stop
 grep -q 'burrowd stopped' "$LAB_DIR/burrowd.out"

@@ -7,7 +7,6 @@ set -u
 lab_require
 lab_up
 
-like() { if printf '%s\n' "$1" | grep -Eq -- "$2"; then ok 0 "$3"; else ok 1 "$3"; diag "got: $1"; fi; }
 
 GW_AGGRESSIVE=yes \
 GW_IKE_PROPOSALS=aes128-sha1-modp1024 \

@@ -21,16 +21,6 @@ set -u
 lab_require perl openssl
 lab_up
 
-like() { if printf '%s\n' "$1" | grep -Eq -- "$2"; then ok 0 "$3"; else ok 1 "$3"; diag "got: $1"; fi; }
-json_field() {
-    bw status "$1" --json 2>/dev/null | perl -MJSON::PP -e '
-        my $d = eval { decode_json(join "", <STDIN>) } or exit 1;
-        for my $k (split /\./, $ARGV[0]) { $d = ref $d eq "HASH" ? $d->{$k} : undef }
-        print defined $d ? $d : "";' "$2"
-}
-list_state() { bw list 2>/dev/null | awk -v n="$1" '$1 == n { for (i = 2; i <= NF; i++) if ($i ~ /^(down|connecting|up|rekeying|stopping|failed|invalid|needs-secret)$/) { print $i; exit } }'; }
-ike_packets() { echo $(( $(lab_counter ike_in) + $(lab_counter natt_ike_in) )); }
-gw_none() { lab_wait 5 sh -c "! '$SWANCTL' --list-sas --uri unix://$LAB_DIR/gw/charon.vici 2>/dev/null | grep -q ESTABLISHED"; }
 
 # ---- the PKI, made now
 P=$LAB_DIR/pki

@@ -14,7 +14,6 @@ lab_require dnsmasq getent pgrep
 lab_up
 NETNS_ETC=/etc/netns/$NS_CLI
 trap 'rm -rf "$NETNS_ETC"; lab_down' EXIT INT TERM
-like() { if printf '%s\n' "$1" | grep -Eq -- "$2"; then ok 0 "$3"; else ok 1 "$3"; diag "got: $1"; fi; }
 unlike() { if printf '%s\n' "$1" | grep -Eq -- "$2"; then ok 1 "$3"; diag "got: $1"; else ok 0 "$3"; fi; }
 HOST_RESOLV=$(cksum </etc/resolv.conf 2>/dev/null || true)
 export BURROW_RESOLVED=no	# as on a default Debian 12, even where resolved runs

@@ -15,24 +15,15 @@ set -u
 lab_require perl
 lab_up
 
-like() { if printf '%s\n' "$1" | grep -Eq -- "$2"; then ok 0 "$3"; else ok 1 "$3"; diag "got: $1"; fi; }
 SILENT_GW=192.0.2.99
 BW_CLI="$BURROW_BUILD/burrow --socket $LAB_DIR/cli/burrowd.sock"
 
 # IKE packets (UDP 500 and 4500, ESP excluded) that reached the gateway's real address
-ike_packets() { echo $(( $(lab_counter ike_in) + $(lab_counter natt_ike_in) )); }
 # IKE packets sent to the silent gateway
 silent_packets() {
     lab_in "$NS_GW" nft list counter inet bwsilent to_silent | sed -n 's/.*packets \([0-9]*\).*/\1/p'
 }
 # field of `burrow status NAME --json`: json_field NAME state | json_field NAME last_failure.code
-json_field() {
-    bw status "$1" --json 2>/dev/null | perl -MJSON::PP -e '
-        my $d = eval { decode_json(join "", <STDIN>) } or exit 1;
-        for my $k (split /\./, $ARGV[0]) { $d = ref $d eq "HASH" ? $d->{$k} : undef }
-        print defined $d ? $d : "";' "$2"
-}
-list_state() { bw list 2>/dev/null | awk -v n="$1" '$1 == n { for (i = 2; i <= NF; i++) if ($i ~ /^(down|connecting|up|rekeying|stopping|failed|invalid|needs-secret)$/) { print $i; exit } }'; }
 failed_events() { bw events 2>/dev/null | grep -c "tunnel_failed connection=$1\( \|$\)"; }
 gw_sa_count() { gw_swanctl --list-sas 2>/dev/null | grep -c 'ESTABLISHED'; }
 

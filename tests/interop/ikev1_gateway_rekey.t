@@ -6,7 +6,6 @@ set -u
 . "$(dirname "$0")/lib.sh"
 lab_require
 lab_up
-like() { if printf '%s\n' "$1" | grep -Eq -- "$2"; then ok 0 "$3"; else ok 1 "$3"; diag "got: $1"; fi; }
 
 GW_REMOTE_TS=10.9.0.2/32 GW_CHILD_REKEY_TIME=10s gw_start
 write_conn office <<CONF

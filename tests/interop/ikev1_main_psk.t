@@ -34,7 +34,6 @@ ok $? "burrowd starts in the client namespace"
 out=$(bw start office 2>&1); rc=$?
 is "$rc" 0 "burrow start returns success once the tunnel is up"
 [ "$rc" = 0 ] || diag "$out"
-like() { if printf '%s\n' "$1" | grep -Eq -- "$2"; then ok 0 "$3"; else ok 1 "$3"; diag "got: $1"; fi; }
 like "$(bw list)" '^office .* up ' "burrow list shows the connection up"
 gw_established
 ok $? "the strongSwan gateway has the IKE SA established"

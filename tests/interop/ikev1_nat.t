@@ -8,7 +8,6 @@ set -u
 lab_require
 lab_up --nat
 
-like() { if printf '%s\n' "$1" | grep -Eq -- "$2"; then ok 0 "$3"; else ok 1 "$3"; diag "got: $1"; fi; }
 NAT_ADDR=192.0.2.3
 
 GW_ENCAP=no GW_REMOTE_TS=10.9.0.2/32 gw_start

@@ -7,7 +7,6 @@ lab_require
 lab_up
 NS_HOME=bw-home-$LAB_ID
 trap 'ip netns del "$NS_HOME" 2>/dev/null; lab_down' EXIT INT TERM
-like() { if printf '%s\n' "$1" | grep -Eq -- "$2"; then ok 0 "$3"; else ok 1 "$3"; diag "got: $1"; fi; }
 
 # The client's own LAN: 192.168.50.0/24 with one host behind the client.
 ip netns add "$NS_HOME"

@@ -8,7 +8,6 @@ lab_require dnsmasq
 lab_up
 NETNS_ETC=/etc/netns/$NS_CLI
 trap 'rm -rf "$NETNS_ETC"; lab_down' EXIT INT TERM
-like() { if printf '%s\n' "$1" | grep -Eq -- "$2"; then ok 0 "$3"; else ok 1 "$3"; diag "got: $1"; fi; }
 
 # The client's own resolv.conf (ip netns exec binds it over /etc/resolv.conf).
 mkdir -p "$NETNS_ETC"

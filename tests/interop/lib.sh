@@ -257,6 +257,26 @@ lab_counter() {
         sed -n 's/.*packets \([0-9]*\).*/\1/p'
 }
 
+# like GOT REGEX NAME  -- ok when GOT matches the extended regular expression
+like() { if printf '%s\n' "$1" | grep -Eq -- "$2"; then ok 0 "$3"; else ok 1 "$3"; diag "got: $1"; fi; }
+
+# json_field NAME KEY.PATH  -- one field of `burrow status NAME --json` (empty when absent)
+json_field() {
+    bw status "$1" --json 2>/dev/null | perl -MJSON::PP -e '
+        my $d = eval { decode_json(join "", <STDIN>) } or exit 1;
+        for my $k (split /\./, $ARGV[0]) { $d = ref $d eq "HASH" ? $d->{$k} : undef }
+        print defined $d ? $d : "";' "$2"
+}
+
+# list_state NAME  -- the connection's state as `burrow list` shows it
+list_state() { bw list 2>/dev/null | awk -v n="$1" '$1 == n { for (i = 2; i <= NF; i++) if ($i ~ /^(down|connecting|up|rekeying|stopping|failed|invalid|needs-secret)$/) { print $i; exit } }'; }
+
+# ike_packets  -- IKE packets the gateway has received so far, on 500 and 4500
+ike_packets() { echo $(( $(lab_counter ike_in) + $(lab_counter natt_ike_in) )); }
+
+# gw_none  -- waits up to 5 s until the gateway holds no established SA
+gw_none() { lab_wait 5 sh -c "! '$SWANCTL' --list-sas --uri unix://$LAB_DIR/gw/charon.vici 2>/dev/null | grep -q ESTABLISHED"; }
+
 # lab_http_start: busybox httpd on LAN_HOST:80 serving LAB_DIR/lan/www;
 # LAB_HTTP_PATH is a file in it whose content is LAB_HTTP_BODY.
 lab_http_start() {

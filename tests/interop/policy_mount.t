@@ -67,7 +67,6 @@ MNT=$LAB_DIR/mnt
 # ip netns exec gives burrowd a mount namespace of its own: look at the mount from inside it.
 in_burrowd() { nsenter -t "$BPID" -m -n "$@"; }
 is_mounted() { in_burrowd grep -q " $MNT " /proc/self/mountinfo; }
-like() { if printf '%s\n' "$1" | grep -Eq -- "$2"; then ok 0 "$3"; else ok 1 "$3"; diag "got: $1"; fi; }
 
 out=$(bw start office 2>&1); rc=$?
 is "$rc" 0 "burrow start brings the tunnel up"
