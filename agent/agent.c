@@ -348,12 +348,7 @@ int bw_agent_init(struct bw_agent *a, struct ev_loop *loop, const struct bw_agen
 		a->policies = bw_policy_host_new(a, pdir, defaults);
 	}
 	/* After the policy host: the location rules live in the policies. */
-	{
-		struct bw_watch_sink sink;
-
-		bw_policy_host_watch_sink(a->policies, &sink);
-		a->sources = bw_watch_open(a, &sink);
-	}
+	a->sources = bw_watch_open(a, bw_policy_host_watch_sink(a->policies));
 	bw_info("burrowd %s started: %zu connection(s), %zu device profile(s)", BURROW_VERSION,
 		a->n_conns, a->devices.n);
 	bw_events_emitf(&a->events, "start", NULL);

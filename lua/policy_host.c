@@ -1008,9 +1008,8 @@ static int sink_match_location(void *ctx, const json_t *facts, char *out, size_t
 	return ctx ? bw_policy_host_match_location(ctx, facts, out, outlen) : 0;
 }
 
-void bw_policy_host_watch_sink(struct bw_policy_host *h, struct bw_watch_sink *out)
+struct bw_watch_sink bw_policy_host_watch_sink(struct bw_policy_host *h)
 {
-	out->ctx = h;
-	out->set_facts = h ? sink_set_facts : NULL;
-	out->match_location = sink_match_location;
+	return (struct bw_watch_sink){ .ctx = h, .set_facts = h ? sink_set_facts : NULL,
+				       .match_location = sink_match_location };
 }

@@ -47,7 +47,7 @@ void bw_policy_host_await_stopping(struct bw_policy_host *h, const char *conn, d
 
 /* The sink the event sources give their facts to (watch/watch.h): set_facts and the
  * location rules of this host. h may be NULL (facts dropped, no rule matches). */
-void bw_policy_host_watch_sink(struct bw_policy_host *h, struct bw_watch_sink *out);
+struct bw_watch_sink bw_policy_host_watch_sink(struct bw_policy_host *h);
 
 /* Bytes held by the Lua states of the loaded policies. */
 size_t bw_policy_host_memory(const struct bw_policy_host *h);

@@ -313,7 +313,7 @@ static void on_bus(void *ctx, json_t *ev)
 
 /* ---- open / close ---- */
 
-struct bw_watch *bw_watch_open(struct bw_agent *a, const struct bw_watch_sink *sink)
+struct bw_watch *bw_watch_open(struct bw_agent *a, struct bw_watch_sink sink)
 {
 	struct bw_watch *w = calloc(1, sizeof(*w));
 	const char *env = getenv("BURROW_RESOLV_CONF");
@@ -322,8 +322,7 @@ struct bw_watch *bw_watch_open(struct bw_agent *a, const struct bw_watch_sink *s
 	if (!w)
 		return NULL;
 	w->agent = a;
-	if (sink)
-		w->sink = *sink;
+	w->sink = sink;
 	ev_timer_init(&w->recompute, on_recompute, 0.0, 0.0);
 	load_location(w);
 	bw_watch_netlink_open(w);

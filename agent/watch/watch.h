@@ -29,10 +29,10 @@ struct bw_watch_sink {
 };
 
 /* Opens every source it can: a source that cannot open (no nl80211 on this machine, no
- * utmp) is logged and left out. sink (copied; NULL: facts go nowhere and no rule matches)
- * must be ready, its location rules loaded, before the loop runs; the first location is
- * computed from the loop. Never NULL but on ENOMEM. */
-struct bw_watch *bw_watch_open(struct bw_agent *a, const struct bw_watch_sink *sink);
+ * utmp) is logged and left out. sink (functions NULL: facts go nowhere and no rule
+ * matches) must be ready, its location rules loaded, before the loop runs; the first
+ * location is computed from the loop. Never NULL but on ENOMEM. */
+struct bw_watch *bw_watch_open(struct bw_agent *a, struct bw_watch_sink sink);
 /* Stops every watcher and unsubscribes from the bus. NULL is fine. */
 void bw_watch_close(struct bw_watch *w);
 

@@ -14,15 +14,6 @@
 #include "lua/policy_host.h"
 #include "watch/watch.h"
 
-/* The sink the agent wires: the policy host's facts and location rules (NULL host: none). */
-static const struct bw_watch_sink *bw_test_sink(struct bw_policy_host *h)
-{
-	static struct bw_watch_sink sink;
-
-	bw_policy_host_watch_sink(h, &sink);
-	return &sink;
-}
-
 static struct bw_agent a;
 static struct bw_watch *w;
 static json_t *seen;
@@ -55,7 +46,7 @@ static void setup(void)
 	bw_watch_set_utmp_path(path);
 	snprintf(path, sizeof(path), "%s/resolv.conf", tmpl);
 	setenv("BURROW_RESOLV_CONF", path, 1);
-	w = bw_watch_open(&a, bw_test_sink(a.policies));
+	w = bw_watch_open(&a, bw_policy_host_watch_sink(a.policies));
 	check(w != NULL);
 }
 

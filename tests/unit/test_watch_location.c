@@ -12,15 +12,6 @@
 #include "tap.h"
 #include "watch/watch.h"
 
-/* The sink the agent wires: the policy host's facts and location rules (NULL host: none). */
-static const struct bw_watch_sink *bw_test_sink(struct bw_policy_host *h)
-{
-	static struct bw_watch_sink sink;
-
-	bw_policy_host_watch_sink(h, &sink);
-	return &sink;
-}
-
 static json_t *seen;
 static char dir[] = "/tmp/bw-test-location-XXXXXX";
 
@@ -143,7 +134,7 @@ int main(void)
 	a.policies = bw_policy_host_new(&a, path, NULL);
 	tap_ok(a.policies != NULL, "the policy host loads the rules");
 
-	w = bw_watch_open(&a, bw_test_sink(a.policies));
+	w = bw_watch_open(&a, bw_policy_host_watch_sink(a.policies));
 	tap_is_int(json_array_size(seen), 0, "opening emits nothing by itself");
 	run_for(a.loop, 0.2);
 	tap_ok(moved("Lab", "nil", "rules"), "first match from the loop: Lab (lab.example is second in the search list)");
@@ -184,7 +175,7 @@ int main(void)
 	       "while set by hand, facts that match Home do not move it");
 
 	bw_watch_close(w);
-	w = bw_watch_open(&a, bw_test_sink(a.policies));
+	w = bw_watch_open(&a, bw_policy_host_watch_sink(a.policies));
 	run_for(a.loop, 0.2);
 	tap_ok(json_array_size(seen) == 0 && bw_watch_location(w) && strcmp(bw_watch_location(w), "Cafe") == 0 &&
 	       bw_watch_location_manual(w), "after a restart the manual Cafe is still there, with no event");
@@ -195,7 +186,7 @@ int main(void)
 
 	bw_watch_close(w);
 	write_file("resolv.conf", "search nowhere.example\n");
-	w = bw_watch_open(&a, bw_test_sink(a.policies));
+	w = bw_watch_open(&a, bw_policy_host_watch_sink(a.policies));
 	run_for(a.loop, 0.2);
 	tap_ok(json_array_size(seen) == 0 && bw_watch_location(w) && strcmp(bw_watch_location(w), "Lab") == 0,
 	       "after a restart with facts that match nothing yet, the saved Lab stays");

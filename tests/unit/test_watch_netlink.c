@@ -20,15 +20,6 @@
 #include "lua/policy_host.h"
 #include "watch/watch.h"
 
-/* The sink the agent wires: the policy host's facts and location rules (NULL host: none). */
-static const struct bw_watch_sink *bw_test_sink(struct bw_policy_host *h)
-{
-	static struct bw_watch_sink sink;
-
-	bw_policy_host_watch_sink(h, &sink);
-	return &sink;
-}
-
 static json_t *seen;
 
 static void collect(void *ctx, json_t *ev)
@@ -126,7 +117,7 @@ static int feed_route(struct bw_watch *w, unsigned char table)
 /* Constructed messages, no root needed: what counts as a change and what is refused. */
 static void constructed(struct bw_agent *a)
 {
-	struct bw_watch *w = bw_watch_open(a, bw_test_sink(a->policies));
+	struct bw_watch *w = bw_watch_open(a, bw_policy_host_watch_sink(a->policies));
 
 	tap_is_int(feed_link(w, RTM_NEWLINK, "eth9", IFF_UP | IFF_RUNNING, 0), 1, "constructed RTM_NEWLINK eth9: counted");
 	tap_ok(strcmp(w->rt_change, "link-up") == 0 && strcmp(w->rt_ifname, "eth9") == 0, "as link-up of eth9");
@@ -199,7 +190,7 @@ int main(void)
 	seen = json_array();
 	bw_events_subscribe(&a.events, collect, NULL);
 
-	w = bw_watch_open(&a, bw_test_sink(a.policies));
+	w = bw_watch_open(&a, bw_policy_host_watch_sink(a.policies));
 	run_for(a.loop, 0.2);
 	f = bw_watch_facts(w);
 	tap_ok(json_is_false(json_object_get(f, "online")) && json_object_size(json_object_get(f, "interfaces")) == 0,

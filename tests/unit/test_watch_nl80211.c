@@ -13,15 +13,6 @@
 #include "lua/policy_host.h"
 #include "watch/watch.h"
 
-/* The sink the agent wires: the policy host's facts and location rules (NULL host: none). */
-static const struct bw_watch_sink *bw_test_sink(struct bw_policy_host *h)
-{
-	static struct bw_watch_sink sink;
-
-	bw_policy_host_watch_sink(h, &sink);
-	return &sink;
-}
-
 static json_t *seen;
 
 static void collect(void *ctx, json_t *ev)
@@ -106,7 +97,7 @@ int main(void)
 	snprintf(path, sizeof(path), "%s/resolv.conf", tmpl);
 	setenv("BURROW_RESOLV_CONF", path, 1);
 
-	w = bw_watch_open(&a, bw_test_sink(a.policies));
+	w = bw_watch_open(&a, bw_policy_host_watch_sink(a.policies));
 	tap_ok(w != NULL, "the watch opens without Wi-Fi on the machine");
 	ev_run(a.loop, EVRUN_NOWAIT);
 	json_array_clear(seen);

@@ -11,15 +11,6 @@
 #include "lua/policy_host.h"
 #include "watch/watch.h"
 
-/* The sink the agent wires: the policy host's facts and location rules (NULL host: none). */
-static const struct bw_watch_sink *bw_test_sink(struct bw_policy_host *h)
-{
-	static struct bw_watch_sink sink;
-
-	bw_policy_host_watch_sink(h, &sink);
-	return &sink;
-}
-
 static json_t *seen;
 
 static void collect(void *ctx, json_t *ev)
@@ -107,7 +98,7 @@ int main(void)
 	put(path, 1, USER_PROCESS, "root", "tty1", 100);
 	bw_watch_set_utmp_path(path);
 
-	w = bw_watch_open(&a, bw_test_sink(a.policies));
+	w = bw_watch_open(&a, bw_policy_host_watch_sink(a.policies));
 	run_for(a.loop, 0.3);
 	tap_is_int(json_array_size(seen), 0, "sessions already there at start are not events");
 	f = bw_watch_facts(w);
